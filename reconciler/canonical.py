@@ -1,0 +1,281 @@
+"""reconciler.canonical: one pure function per documented variant of a value.
+
+The vendor's docs disagree with themselves (api/README.md lists every case); each quirk is
+mapped to one canonical value here, once. The model calls these on YAML input and the
+providers on API responses, so the planner only ever compares canonical values.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from collections.abc import Iterable, Mapping
+from datetime import datetime, timedelta, timezone
+from typing import Any
+
+__all__ = [
+    "AB_DIMENSIONS",
+    "CAMPAIGN_TYPE_WIRE",
+    "DEFAULT_TIME_ZONE",
+    "EMAIL_WRITE_ONLY",
+    "SEND_TIME_FORMAT",
+    "canonical_campaign_type",
+    "canonical_google_track",
+    "canonical_message",
+    "canonical_rate_value",
+    "canonical_send_time",
+    "canonical_sender_id",
+    "canonical_time_zone",
+    "canonical_to",
+    "canonical_warm_up",
+    "comparable",
+    "content_hash",
+    "drop_empty",
+    "fingerprint",
+    "hash_write_only",
+    "is_empty",
+    "send_time_to_wire_run_time",
+    "stable_json",
+]
+
+#: api/README.md "campaign_type": the field table is the truth (1 = A/B, 2 = normal); the
+#: request examples say the opposite. This is the one place the mapping lives.
+CAMPAIGN_TYPE_WIRE: dict[str, int] = {"ab": 1, "normal": 2}
+_CAMPAIGN_TYPE_FROM_WIRE = {v: k for k, v in CAMPAIGN_TYPE_WIRE.items()}
+
+#: api/README.md "time_zone": default +8.
+DEFAULT_TIME_ZONE = 8
+
+#: The one send_time form we diff and store: local time in the campaign's time zone.
+SEND_TIME_FORMAT = "%Y-%m-%d %H:%M:%S"
+
+#: The A/B test dimensions; exactly one is set, and each overrides one single field.
+AB_DIMENSIONS: dict[str, str] = {
+    "template_invoke_names": "template_invoke_name",
+    "sender_ids": "sender_id",
+    "send_times": "send_time",
+    "subjects": "subject",
+}
+
+#: Fields the email API never returns: diffed against the state's last-applied record only.
+EMAIL_WRITE_ONLY: frozenset[str] = frozenset({"subject", "attachments"})
+
+
+def is_empty(value: Any) -> bool:
+    """Return True for the values SPEC treats as one "unset": None, "", [] and {}."""
+    return value is None or value == "" or value == [] or value == {} or value == ()
+
+
+def drop_empty(mapping: Mapping[str, Any]) -> dict[str, Any]:
+    """Return the mapping without its empty values (SPEC "Absent, null, "" and []")."""
+    return {k: v for k, v in mapping.items() if not is_empty(v)}
+
+
+def canonical_campaign_type(value: Any) -> str:
+    """Map "normal"/"ab", the wire integers 2/1 and their string forms to "normal" | "ab"."""
+    if isinstance(value, bool):
+        raise ValueError("campaign_type must be normal or ab (or the integers 2 or 1)")
+    if isinstance(value, str):
+        text = value.strip().lower()
+        if text in CAMPAIGN_TYPE_WIRE:
+            return text
+        if text.isdigit():
+            value = int(text)
+    if isinstance(value, int) and value in _CAMPAIGN_TYPE_FROM_WIRE:
+        return _CAMPAIGN_TYPE_FROM_WIRE[value]
+    raise ValueError("campaign_type must be normal or ab (or the integers 2 or 1)")
+
+
+_TZ_RE = re.compile(r"^\s*([+-]?)(\d{1,2})(?::?00)?\s*$")
+
+
+def canonical_time_zone(value: Any) -> int:
+    """Map 8, "8", "+8", "-5", "+08:00" to an int hour offset in [-12, 14].
+
+    api/README.md: requests send "8" (string), responses give "+8", the table says int.
+    """
+    if isinstance(value, bool):
+        raise ValueError('time_zone must be an hour offset such as 8, "+8" or -5')
+    if isinstance(value, int):
+        hours = value
+    elif isinstance(value, float) and value.is_integer():
+        hours = int(value)
+    elif isinstance(value, str) and (match := _TZ_RE.match(value)):
+        hours = int(match.group(2)) * (-1 if match.group(1) == "-" else 1)
+    else:
+        raise ValueError('time_zone must be an hour offset such as 8, "+8" or -5')
+    if not -12 <= hours <= 14:
+        raise ValueError("time_zone must be between -12 and +14")
+    return hours
+
+
+_SEND_TIME_FORMATS = (
+    "%Y-%m-%d %H:%M:%S",
+    "%Y-%m-%dT%H:%M:%S%z",
+    "%Y-%m-%d %H:%M:%S%z",
+    "%Y-%m-%dT%H:%M:%S",
+)
+
+
+def _parse_send_time(value: Any) -> datetime:
+    if isinstance(value, datetime):
+        return value
+    if not isinstance(value, str):
+        raise ValueError('send_time must be a string such as "2026-12-01 10:00:00"')
+    text = value.strip()
+    if text.endswith("Z"):
+        text = text[:-1] + "+0000"
+    for fmt in _SEND_TIME_FORMATS:
+        try:
+            return datetime.strptime(text, fmt)
+        except ValueError:
+            continue
+    raise ValueError('send_time must be "YYYY-MM-DD HH:MM:SS" or "YYYY-MM-DDTHH:MM:SS+0800"')
+
+
+def canonical_send_time(value: Any, time_zone: int | None = None) -> str:
+    """Return send_time as "YYYY-MM-DD HH:MM:SS" local to the campaign's time zone.
+
+    Accepts both documented forms (`2022-10-19 19:35:20` and `2022-10-26T17:10:20+0800`,
+    the latter as responses' `run_time` gives it). A time without an offset is already in
+    the campaign's zone (SPEC "Settled details"); one with an offset is converted into it.
+    """
+    parsed = _parse_send_time(value)
+    if parsed.tzinfo is not None:
+        zone = timezone(timedelta(hours=DEFAULT_TIME_ZONE if time_zone is None else time_zone))
+        parsed = parsed.astimezone(zone).replace(tzinfo=None)
+    return parsed.strftime(SEND_TIME_FORMAT)
+
+
+def send_time_to_wire_run_time(send_time: str, time_zone: int | None) -> str:
+    """Return the `2022-10-26T17:10:20+0800` form of a canonical send_time (for responses)."""
+    hours = DEFAULT_TIME_ZONE if time_zone is None else time_zone
+    local = datetime.strptime(send_time, SEND_TIME_FORMAT)
+    return local.replace(tzinfo=timezone(timedelta(hours=hours))).strftime("%Y-%m-%dT%H:%M:%S%z")
+
+
+def canonical_to(value: Any) -> Any:
+    """Map the `to` object or a one-element list of it to the bare object.
+
+    api/README.md: requests send `[{type, value}]`; one response example returns the object.
+    A list of another length is left as is for the model to reject with a clear message.
+    """
+    if isinstance(value, list | tuple) and len(value) == 1:
+        value = value[0]
+    if isinstance(value, Mapping) and isinstance(value.get("value"), str):
+        value = {**value, "value": [value["value"]]}
+    return value
+
+
+def canonical_sender_id(value: Any) -> Any:
+    """Map a sender id given as int (responses) or string (requests) to its string form."""
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, str):
+        return value.strip()
+    return value
+
+
+def canonical_rate_value(value: Any) -> Any:
+    """Map a warm-up upgrade/downgrade value given as "0.95" (examples) or 0.95 to a float."""
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, int | float):
+        return float(value)
+    if isinstance(value, str):
+        try:
+            return float(value.strip())
+        except ValueError:
+            return value
+    return value
+
+
+def canonical_warm_up(value: Any) -> Any:
+    """Map warm_up entries to canonical numbers; null and [] both mean none."""
+    if is_empty(value):
+        return None
+    if not isinstance(value, list):
+        return value
+    out = []
+    for entry in value:
+        if isinstance(entry, Mapping):
+            entry = dict(entry)
+            for key in ("upgrade_value", "downgrade_value"):
+                if key in entry:
+                    entry[key] = canonical_rate_value(entry[key])
+            if isinstance(entry.get("rate"), str) and entry["rate"].strip().isdigit():
+                entry["rate"] = int(entry["rate"])
+        out.append(entry)
+    return out
+
+
+def canonical_google_track(value: Any) -> Any:
+    """Map google_track to its non-empty fields; null, {} and all-"" forms mean none."""
+    if isinstance(value, Mapping):
+        trimmed = drop_empty(value)
+        return trimmed or None
+    return None if is_empty(value) else value
+
+
+def canonical_message(value: Any) -> Any:
+    """Map a touchpoint message to an object: a string is shorthand for `{text: ...}`."""
+    if isinstance(value, str):
+        return {"text": value}
+    return value
+
+
+def stable_json(value: Any) -> str:
+    """Serialise to compact JSON with sorted keys: the form hashes and fingerprints use."""
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str)
+
+
+def content_hash(value: Any) -> str:
+    """Return `sha256:<hex>` of a value's stable JSON (or of bytes as they are)."""
+    data = value if isinstance(value, bytes) else stable_json(value).encode()
+    return "sha256:" + hashlib.sha256(data).hexdigest()
+
+
+def fingerprint(value: Any) -> str:
+    """Return a short stable fingerprint of a live object (for stale-plan checks)."""
+    return content_hash(value)[len("sha256:") :][:32]
+
+
+def comparable(canonical: Mapping[str, Any]) -> dict[str, Any]:
+    """Return a canonical campaign without what must not be diffed (attachment paths).
+
+    An attachment is compared by filename and content hash: moving the file is no change.
+    """
+    out = dict(canonical)
+    if out.get("attachments"):
+        out["attachments"] = [
+            {"filename": a["filename"], "sha256": a["sha256"]} for a in out["attachments"]
+        ]
+    return out
+
+
+def hash_write_only(canonical: Mapping[str, Any]) -> dict[str, Any]:
+    """Return a canonical campaign as the state records it: write-only values hashed.
+
+    State keeps no subject text, attachment bytes or touchpoint message, only their
+    hashes (issue "state"): enough to see a change, nothing worth leaking.
+    """
+    out = comparable(canonical)
+    if "subject" in out and not is_empty(out["subject"]):
+        out["subject"] = content_hash(out["subject"])
+    if out.get("touchpoints"):
+        out["touchpoints"] = [
+            {**tp, "message": content_hash(tp["message"])} if "message" in tp else dict(tp)
+            for tp in out["touchpoints"]
+        ]
+    return out
+
+
+def ordered_unique(values: Iterable[str]) -> list[str]:
+    """Return the values once each, in first-seen order."""
+    seen: dict[str, None] = {}
+    for value in values:
+        seen.setdefault(value, None)
+    return list(seen)

@@ -1,0 +1,166 @@
+"""reconciler.cli: the click group, global options, and the one place exit codes are decided.
+
+Each command lives in its own module (`cmd_*.py`) and registers itself on the group; this
+module turns every error into `error: <what> (<where>)` plus a hint, never a traceback.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import click
+
+from reconciler import __version__
+from reconciler.errors import CampaignctlError, ConfigError
+from reconciler.settings import Settings
+
+__all__ = [
+    "EXIT_BLOCKED",
+    "EXIT_CHANGES",
+    "EXIT_ERROR",
+    "EXIT_INTERRUPTED",
+    "EXIT_OK",
+    "AppContext",
+    "cli",
+    "main",
+    "pass_app",
+]
+
+EXIT_OK = 0
+EXIT_ERROR = 1
+EXIT_CHANGES = 2
+EXIT_BLOCKED = 3
+EXIT_INTERRUPTED = 130
+
+
+@dataclass
+class AppContext:
+    """The global options as given; `settings()` builds (and checks) the Settings."""
+
+    api_url: str | None
+    touchpoint_api_url: str | None
+    state: str | None
+    no_state: bool
+    config_dir: str | None
+    verbose: int
+
+    def settings(self, **overrides: Any) -> Settings:
+        values: dict[str, Any] = {
+            "api_url": self.api_url,
+            "touchpoint_api_url": self.touchpoint_api_url,
+            "state": self.state,
+            "no_state": self.no_state,
+            "config_dir": self.config_dir,
+            "verbose": self.verbose,
+        }
+        values.update(overrides)
+        return Settings.from_options(**values)
+
+
+pass_app = click.make_pass_decorator(AppContext)
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+@click.version_option(__version__, prog_name="campaignctl")
+@click.option("--api-url", envvar="CAMPAIGNCTL_API_URL", help="EngageLab Email API base URL.")
+@click.option(
+    "--touchpoint-api-url",
+    envvar="CAMPAIGNCTL_TOUCHPOINT_API_URL",
+    help="Touchpoint API base URL (default: --api-url).",
+)
+@click.option(
+    "--state",
+    envvar="CAMPAIGNCTL_STATE",
+    metavar="PATH",
+    help="State file (default state/default.json).",
+)
+@click.option("--no-state", is_flag=True, help="Run without a state file.")
+@click.option("--config-dir", metavar="DIR", help="Desired-state directory (default campaigns.d).")
+@click.option("-v", "--verbose", count=True, help="Show HTTP exchanges on stderr (secrets masked).")
+@click.pass_context
+def cli(
+    ctx: click.Context,
+    api_url: str | None,
+    touchpoint_api_url: str | None,
+    state: str | None,
+    no_state: bool,
+    config_dir: str | None,
+    verbose: int,
+) -> None:
+    """campaignctl: campaign-as-code for EngageLab email and touchpoint campaigns."""
+    ctx.obj = AppContext(api_url, touchpoint_api_url, state, no_state, config_dir, verbose)
+    _configure_logging(verbose)
+
+
+def _configure_logging(verbose: int) -> None:
+    root = logging.getLogger("reconciler")
+    root.handlers.clear()
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("%(message)s"))
+    root.addHandler(handler)
+    root.setLevel(logging.DEBUG if verbose else logging.WARNING)
+    root.propagate = False
+
+
+def print_error(error: CampaignctlError) -> None:
+    """Write one `error: <what> (<where>)` line (one per issue for a ConfigError) and a hint."""
+    if isinstance(error, ConfigError):
+        for issue in error.issues:
+            click.echo(f"{issue.severity}: {issue}", err=True)
+    click.echo(f"error: {error}", err=True)
+    if error.hint:
+        click.echo(f"hint: {error.hint}", err=True)
+
+
+def _register_commands() -> None:
+    from reconciler.cli import cmd_apply, cmd_gitops, cmd_plan, cmd_sandbox, cmd_validate
+
+    for module in (cmd_validate, cmd_sandbox, cmd_plan, cmd_apply, cmd_gitops):
+        module.register(cli)
+
+
+_register_commands()
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    """Run the CLI and exit with a campaignctl exit code (usage errors are 1, never 2)."""
+    sys.exit(run(argv))
+
+
+def run(argv: Sequence[str] | None = None) -> int:
+    """Run the CLI and return its exit code; never raises, never prints a traceback."""
+    try:
+        result = cli.main(
+            args=list(argv) if argv is not None else None,
+            standalone_mode=False,
+            prog_name="campaignctl",
+        )
+    except click.exceptions.Exit as exc:
+        return int(exc.exit_code)
+    except click.UsageError as exc:
+        exc.show()
+        return EXIT_ERROR
+    except click.Abort:
+        click.echo("Aborted.", err=True)
+        return EXIT_ERROR
+    except click.ClickException as exc:
+        exc.show()
+        return EXIT_ERROR
+    except CampaignctlError as exc:
+        print_error(exc)
+        return EXIT_ERROR
+    except KeyboardInterrupt:
+        click.echo("interrupted", err=True)
+        return EXIT_INTERRUPTED
+    except BrokenPipeError:
+        return EXIT_ERROR
+    except Exception as exc:
+        logging.getLogger("reconciler").debug("unexpected error", exc_info=True)
+        click.echo(f"error: unexpected {type(exc).__name__}: {exc} (internal)", err=True)
+        click.echo("hint: rerun with -v for details and report this as a bug", err=True)
+        return EXIT_ERROR
+    return int(result or EXIT_OK)

@@ -1,0 +1,71 @@
+"""reconciler.live: value types for campaigns as the providers read them from the APIs.
+
+Providers fill these with canonical values (reconciler.canonical); the planner, applier and
+drift check read them. Plain frozen data: no I/O, no policy.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from reconciler.canonical import fingerprint
+
+__all__ = ["EMAIL_KIND", "MESSAGING_KIND", "LiveCampaign", "LiveTouchpoint"]
+
+EMAIL_KIND = "EmailCampaign"
+MESSAGING_KIND = "MessagingCampaign"
+
+
+@dataclass(frozen=True)
+class LiveTouchpoint:
+    """A touchpoint as listed: its id, name and type (the API never returns `message`)."""
+
+    remote_id: str
+    name: str
+    type: str | None = None
+    created_at: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"remote_id": self.remote_id, "name": self.name, "type": self.type}
+
+
+@dataclass(frozen=True)
+class LiveCampaign:
+    """A campaign as the API reports it, normalised.
+
+    `fields` holds the readable managed fields in the canonical form the model's
+    `canonical()` produces (kind and name included, empty values dropped, write-only
+    fields absent). `status` is the vendor's: an int for email (0 waiting, 1 sending,
+    2 completed, -1 failed), a string for messaging ("draft", "active", "completed").
+    Touchpoints are in creation order, which is the campaign's order.
+    """
+
+    kind: str
+    remote_id: str
+    name: str
+    status: int | str
+    fields: Mapping[str, Any]
+    touchpoints: tuple[LiveTouchpoint, ...] = ()
+    extra: Mapping[str, Any] = field(default_factory=dict, compare=False)
+
+    @property
+    def fingerprint(self) -> str:
+        """A stable digest of everything a plan is based on: fields, status, touchpoints."""
+        return fingerprint(
+            {
+                "fields": dict(self.fields),
+                "status": self.status,
+                "touchpoints": [tp.to_dict() for tp in self.touchpoints],
+            }
+        )
+
+    @property
+    def key(self) -> tuple[str, str]:
+        return (self.kind, self.name)
+
+    @property
+    def is_pristine(self) -> bool:
+        """True while the vendor still accepts changes: email status 0, messaging draft."""
+        return self.status in (0, "draft")
