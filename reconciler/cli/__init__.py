@@ -117,9 +117,16 @@ def print_error(error: CampaignctlError) -> None:
 
 
 def _register_commands() -> None:
-    from reconciler.cli import cmd_apply, cmd_gitops, cmd_plan, cmd_sandbox, cmd_validate
+    from reconciler.cli import (
+        cmd_apply,
+        cmd_gitops,
+        cmd_plan,
+        cmd_sandbox,
+        cmd_state,
+        cmd_validate,
+    )
 
-    for module in (cmd_validate, cmd_sandbox, cmd_plan, cmd_apply, cmd_gitops):
+    for module in (cmd_validate, cmd_sandbox, cmd_plan, cmd_apply, cmd_state, cmd_gitops):
         module.register(cli)
 
 
