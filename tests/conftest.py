@@ -1,0 +1,58 @@
+"""Shared pytest fixtures: a clean environment per test and the sandbox on loopback.
+
+`sandbox_server` starts one real sandbox (both APIs) on a free loopback port per test
+session; `sandbox` resets it (data, faults, latency, log, quirks) before each test that
+asks for it; `sandbox_env` also points the CLI at it through the environment.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from typing import TYPE_CHECKING
+
+import pytest
+
+if TYPE_CHECKING:
+    from reconciler.sandbox import Sandbox
+
+_ENV_PREFIXES = ("CAMPAIGNCTL_", "ENGAGELAB_")
+
+
+@pytest.fixture(autouse=True)
+def _clean_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    """No test sees the developer's credentials or settings."""
+    for name in list(os.environ):
+        if name.startswith(_ENV_PREFIXES):
+            monkeypatch.delenv(name, raising=False)
+
+
+@pytest.fixture(scope="session")
+def sandbox_server() -> Iterator[Sandbox]:
+    """One sandbox for the whole session, on a free loopback port (not reset: use `sandbox`)."""
+    from reconciler.sandbox import Sandbox
+
+    server = Sandbox(port=0)
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def sandbox(sandbox_server: Sandbox) -> Iterator[Sandbox]:
+    """The session's sandbox, reset to empty, with no faults, latency or quirks."""
+    sandbox_server.reset()
+    yield sandbox_server
+    sandbox_server.reset()
+
+
+@pytest.fixture
+def sandbox_env(sandbox: Sandbox, monkeypatch: pytest.MonkeyPatch) -> Iterator[Sandbox]:
+    """The reset sandbox, with CAMPAIGNCTL_API_URL and the three credentials pointing at it."""
+    monkeypatch.setenv("CAMPAIGNCTL_API_URL", sandbox.url)
+    monkeypatch.setenv("ENGAGELAB_API_USER", sandbox.api_user)
+    monkeypatch.setenv("ENGAGELAB_API_KEY", sandbox.api_key)
+    monkeypatch.setenv("CAMPAIGNCTL_TOUCHPOINT_TOKEN", sandbox.touchpoint_token)
+    yield sandbox
