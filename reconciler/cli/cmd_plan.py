@@ -1,9 +1,139 @@
-"""reconciler.cli.cmd_plan: the `plan` command(s)."""
+"""reconciler.cli.cmd_plan: the `plan` command (and `--sandbox`, the quick start)."""
 
 from __future__ import annotations
 
+import contextlib
+import json
+import os
+import sys
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+from typing import TYPE_CHECKING
+
 import click
+
+from reconciler.cli import EXIT_CHANGES, EXIT_OK, AppContext, pass_app
+from reconciler.errors import ConfigIssue
+
+if TYPE_CHECKING:
+    from reconciler.plan import Plan
+    from reconciler.settings import Settings
+
+# The plan pipeline is imported inside the commands: `--help` and `validate` stay light.
+
+__all__ = ["register", "render_plan", "settings_for", "use_color", "write_plan_file"]
+
+FORMATS = ("text", "json", "markdown")
+
+
+def use_color() -> bool:
+    """Colour only on a terminal, and never when NO_COLOR is set."""
+    return sys.stdout.isatty() and "NO_COLOR" not in os.environ
+
+
+def render_plan(plan: Plan, fmt: str) -> str:
+    """Return the plan in one of FORMATS."""
+    from reconciler.render import render_json, render_markdown, render_text
+
+    if fmt == "json":
+        return render_json(plan)
+    if fmt == "markdown":
+        return render_markdown(plan)
+    return render_text(plan, color=use_color())
+
+
+def write_plan_file(plan: Plan, path: Path) -> None:
+    """Write a saved plan atomically (temp file, fsync, rename)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    data = json.dumps(plan.to_json(), indent=2, sort_keys=True) + "\n"
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+        raise
+
+
+def print_warnings(warnings: tuple[ConfigIssue, ...]) -> None:
+    for issue in warnings:
+        click.echo(f"warning: {issue}", err=True)
+
+
+@contextlib.contextmanager
+def settings_for(app: AppContext, *, sandbox: bool) -> Iterator[Settings]:
+    """Yield the run's settings; with `sandbox`, pointed at an embedded emulator."""
+    from reconciler.workflow import sandbox_settings
+
+    settings = app.settings()
+    if sandbox:
+        with sandbox_settings(settings) as sandboxed:
+            yield sandboxed
+    else:
+        yield settings
 
 
 def register(group: click.Group) -> None:
-    """Add this module's commands to the group (not yet built)."""
+    group.add_command(plan_command)
+
+
+@click.command("plan")
+@click.argument("directory", required=False, type=click.Path(path_type=Path))
+@click.option("--out", "out", type=click.Path(path_type=Path), help="Save the plan as JSON.")
+@click.option("--format", "fmt", type=click.Choice(FORMATS), default="text", show_default=True)
+@click.option(
+    "--detailed-exitcode", is_flag=True, help="Exit 2 when there are changes, 0 when none."
+)
+@click.option("--prune", is_flag=True, help="Also delete live campaigns that were never managed.")
+@click.option("--target", "targets", multiple=True, metavar="NAME", help="Plan only these.")
+@click.option("--force", is_flag=True, help="Allow a plan past the safety threshold.")
+@click.option(
+    "--allow-delete-executed", is_flag=True, help="Allow deleting campaigns that already ran."
+)
+@click.option(
+    "--sandbox", is_flag=True, help="Plan against an embedded, empty sandbox (no account)."
+)
+@pass_app
+def plan_command(
+    app: AppContext,
+    directory: Path | None,
+    out: Path | None,
+    fmt: str,
+    detailed_exitcode: bool,
+    prune: bool,
+    targets: tuple[str, ...],
+    force: bool,
+    allow_delete_executed: bool,
+    sandbox: bool,
+) -> int:
+    """Show what apply would change: desired YAML vs state file vs live API."""
+    from reconciler.planner import check_safety
+    from reconciler.workflow import build_plan
+
+    with settings_for(app, sandbox=sandbox) as settings:
+        context = build_plan(
+            settings,
+            config_dir=directory,
+            prune=prune,
+            targets=targets,
+            allow_delete_executed=allow_delete_executed,
+        )
+        try:
+            print_warnings(context.loaded.warnings)
+            click.echo(render_plan(context.plan, fmt).rstrip("\n"))
+            if out is not None:
+                write_plan_file(context.plan, out)
+                click.echo(
+                    f"Saved the plan to {out}; apply it with: campaignctl apply {out}", err=True
+                )
+            check_safety(context.plan, context.state, force=force)
+        finally:
+            context.providers.close()
+    if detailed_exitcode and context.plan.has_changes:
+        return EXIT_CHANGES
+    return EXIT_OK
