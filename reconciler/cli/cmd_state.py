@@ -1,9 +1,203 @@
-"""reconciler.cli.cmd_state: the `state` command group."""
+"""reconciler.cli.cmd_state: `campaignctl state list|show|rm|mv|unlock`.
+
+Inspect and edit the state file. Edits run under the state lock and commit atomically;
+none of them touches a live campaign.
+"""
 
 from __future__ import annotations
 
+import difflib
+import json
+from pathlib import Path
+from typing import Any
+
 import click
+
+from reconciler.cli import AppContext, pass_app
+from reconciler.errors import StateError
+from reconciler.live import EMAIL_KIND, MESSAGING_KIND
+from reconciler.settings import DEFAULT_STATE
+from reconciler.state import ManagedRecord, State, StateStore
+
+KINDS = (EMAIL_KIND, MESSAGING_KIND)
 
 
 def register(group: click.Group) -> None:
-    """Add this module's commands to the group (not yet built)."""
+    """Add the `state` group to the CLI."""
+    group.add_command(state)
+
+
+@click.group()
+def state() -> None:
+    """Inspect and edit the state file (edits take the state lock)."""
+
+
+@state.command("list")
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["text", "json"]),
+    default="text",
+    show_default=True,
+    help="Output format.",
+)
+@pass_app
+def list_cmd(app: AppContext, fmt: str) -> None:
+    """One line per managed campaign: kind, name, remote id, status."""
+    store = store_for(app)
+    current = store.read()
+    if fmt == "json":
+        click.echo(render_list_json(current))
+    elif current.campaigns:
+        click.echo(render_list_text(current))
+    else:
+        click.echo(f"no managed campaigns in {store.path}", err=True)
+
+
+@state.command("show")
+@click.argument("name")
+@pass_app
+def show_cmd(app: AppContext, name: str) -> None:
+    """Print the record of campaign NAME (or KIND/NAME) as JSON."""
+    store = store_for(app)
+    record = resolve(store.read(), name, where=str(store.path))
+    click.echo(json.dumps(record.to_dict(), sort_keys=True, indent=2, ensure_ascii=False))
+
+
+@state.command("rm")
+@click.argument("name")
+@pass_app
+def rm_cmd(app: AppContext, name: str) -> None:
+    """Forget campaign NAME (or KIND/NAME); the live campaign is left as it is."""
+    store = store_for(app)
+    with store.lock(f"campaignctl state rm {name}"):
+        record = resolve(store.read(), name, where=str(store.path))
+        store.forget(record.kind, record.name)
+        store.commit()
+    click.echo(
+        f"Removed {record.key} (remote id {record.remote_id}) from {store.path}; "
+        "the live campaign was not touched."
+    )
+
+
+@state.command("mv")
+@click.argument("old")
+@click.argument("new")
+@pass_app
+def mv_cmd(app: AppContext, old: str, new: str) -> None:
+    """Rename record OLD to NEW, so a campaign renamed in YAML plans as an update."""
+    store = store_for(app)
+    with store.lock(f"campaignctl state mv {old} {new}"):
+        current = store.read()
+        record = resolve(current, old, where=str(store.path))
+        old_key = record.key
+        new_name = target_name(new, record)
+        if current.get(record.kind, new_name) is not None:
+            raise StateError(
+                f"{State.key(record.kind, new_name)} is already in state",
+                where=str(store.path),
+                hint="remove it first with `campaignctl state rm` if it is obsolete",
+            )
+        moved = store.move(record.kind, record.name, new_name)
+        store.commit()
+    click.echo(f"Moved {old_key} to {moved.key} (remote id {moved.remote_id}).")
+
+
+@state.command("unlock")
+@click.argument("lock_id")
+@pass_app
+def unlock_cmd(app: AppContext, lock_id: str) -> None:
+    """Break the state lock LOCK_ID (the id that the lock error printed)."""
+    store = store_for(app)
+    holder = store.unlock(lock_id)
+    click.echo(
+        f"Removed lock {holder.id} (pid {holder.pid} on {holder.host} since {holder.started}, "
+        f"{holder.command})."
+    )
+
+
+# --------------------------------------------------------------------------- helpers
+
+
+def store_for(app: AppContext) -> StateStore:
+    """The StateStore of the global options; state commands need a file."""
+    if app.no_state:
+        raise StateError(
+            "state commands need a state file",
+            where="--no-state",
+            hint="drop --no-state (and give --state PATH if it is not state/default.json)",
+        )
+    return StateStore(Path(app.state or DEFAULT_STATE))
+
+
+def resolve(current: State, ref: str, *, where: str) -> ManagedRecord:
+    """The record that `ref` names: `KIND/NAME`, or a NAME that only one kind uses."""
+    if ref in current.campaigns:
+        return current.campaigns[ref]
+    matches = [r for r in current.records() if r.name == ref]
+    if len(matches) == 1:
+        return matches[0]
+    if matches:
+        keys = ", ".join(r.key for r in matches)
+        raise StateError(
+            f"{ref!r} names {len(matches)} campaigns in state: {keys}",
+            where=where,
+            hint=f"give KIND/NAME, e.g. {matches[0].key!r}",
+        )
+    candidates = [r.name for r in current.records()] + list(current.campaigns)
+    close = difflib.get_close_matches(ref, candidates, n=1)
+    raise StateError(
+        f"no campaign {ref!r} in state",
+        where=where,
+        hint=f"did you mean {close[0]!r}?" if close else "see `campaignctl state list`",
+    )
+
+
+def target_name(new: str, record: ManagedRecord) -> str:
+    """The new name from NEW (`NAME` or `KIND/NAME` of the record's own kind)."""
+    name = new
+    for kind in KINDS:
+        if new.startswith(f"{kind}/"):
+            if kind != record.kind:
+                raise StateError(
+                    f"cannot move {record.key} to another kind ({kind})",
+                    where="state mv",
+                )
+            name = new[len(kind) + 1 :]
+    if not name.strip():
+        raise StateError("the new name is empty", where="state mv")
+    if name == record.name:
+        raise StateError(f"{record.key} already has that name", where="state mv")
+    return name
+
+
+def render_list_text(current: State) -> str:
+    rows = [
+        (r.kind, r.name, r.remote_id, "-" if r.status is None else str(r.status))
+        for r in current.records()
+    ]
+    widths = [max(len(row[i]) for row in rows) for i in range(3)]
+    return "\n".join(
+        "  ".join(cell.ljust(width) for cell, width in zip(row[:3], widths, strict=True))
+        + "  "
+        + row[3]
+        for row in rows
+    )
+
+
+def render_list_json(current: State) -> str:
+    data: dict[str, Any] = {
+        "lineage": current.lineage,
+        "serial": current.serial,
+        "campaigns": [
+            {
+                "kind": r.kind,
+                "name": r.name,
+                "remote_id": r.remote_id,
+                "status": r.status,
+                "applied_at": r.applied_at,
+            }
+            for r in current.records()
+        ],
+    }
+    return json.dumps(data, sort_keys=True, indent=2, ensure_ascii=False)
