@@ -1,9 +1,97 @@
-"""reconciler.cli.cmd_validate: the `validate` command(s)."""
+"""reconciler.cli.cmd_validate: `validate` (load + check offline) and `schema` (JSON Schema)."""
 
 from __future__ import annotations
 
+import json
+from collections.abc import Sequence
+from pathlib import Path
+
 import click
+
+from reconciler.errors import ConfigError, ConfigIssue
+from reconciler.loader import LoadResult, load_directory
+from reconciler.model import KINDS, json_schema
+from reconciler.settings import DEFAULT_CONFIG_DIR
+
+FORMATS = ("text", "json", "github")
 
 
 def register(group: click.Group) -> None:
-    """Add this module's commands to the group (not yet built)."""
+    """Add `validate` and `schema` to the group."""
+    group.add_command(validate)
+    group.add_command(schema)
+
+
+@click.command()
+@click.argument("directory", required=False, metavar="[DIR]")
+@click.option(
+    "--format",
+    "output_format",
+    type=click.Choice(FORMATS),
+    default="text",
+    show_default=True,
+    help="text for people, json for tools, github for workflow annotations.",
+)
+@click.pass_context
+def validate(ctx: click.Context, directory: str | None, output_format: str) -> None:
+    """Load DIR (default: --config-dir, else campaigns.d) offline; exit 1 if it is invalid."""
+    config_dir = Path(directory or getattr(ctx.obj, "config_dir", None) or DEFAULT_CONFIG_DIR)
+    try:
+        result = load_directory(config_dir)
+    except ConfigError as error:
+        if output_format == "text":
+            raise
+        _emit(error.issues, output_format)
+        ctx.exit(1)
+    if output_format == "text":
+        _text_ok(config_dir, result)
+    else:
+        _emit(result.warnings, output_format)
+
+
+def _text_ok(config_dir: Path, result: LoadResult) -> None:
+    for issue in result.warnings:
+        click.echo(f"warning: {issue}", err=True)
+    counts: dict[str, int] = {}
+    for campaign in result.campaigns:
+        counts[campaign.kind] = counts.get(campaign.kind, 0) + 1
+    detail = ", ".join(f"{n} {kind}" for kind, n in sorted(counts.items()))
+    total = len(result.campaigns)
+    plural = "s" if total != 1 else ""
+    click.echo(f"{config_dir}: {total} campaign{plural} valid ({detail})")
+
+
+def _emit(issues: Sequence[ConfigIssue], output_format: str) -> None:
+    if output_format == "json":
+        click.echo(json.dumps([issue.to_dict() for issue in issues], indent=2))
+        return
+    for issue in issues:
+        click.echo(github_annotation(issue))
+
+
+def github_annotation(issue: ConfigIssue) -> str:
+    """Format an issue as a GitHub Actions workflow command (`::error file=…::message`)."""
+    text = f"{issue.field_path}: {issue.message}" if issue.path else issue.message
+    return (
+        f"::{issue.severity} file={_escape_property(issue.file)},line={issue.line},"
+        f"col={issue.column}::{_escape_data(text)}"
+    )
+
+
+def _escape_data(text: str) -> str:
+    return text.replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")
+
+
+def _escape_property(text: str) -> str:
+    return _escape_data(text).replace(":", "%3A").replace(",", "%2C")
+
+
+@click.command()
+@click.option(
+    "--kind",
+    type=click.Choice(sorted(KINDS)),
+    help="Schema of one kind only (default: a document of any kind).",
+)
+def schema(kind: str | None) -> None:
+    """Print the JSON Schema of campaign YAML (for yaml-language-server and other editors)."""
+    click.echo(json.dumps(json_schema(kind), indent=2, sort_keys=False))
