@@ -1,9 +1,385 @@
-"""reconciler.cli.cmd_apply: the `apply` command(s)."""
+"""reconciler.cli.cmd_apply: the `apply` command: plan (or a saved plan), confirm, execute.
+
+The state lock is held from reading the state to the final commit, so the plan that is shown
+is the plan that runs. A saved plan is checked whole before anything is sent: one stale
+object, or a moved state serial, and nothing is applied.
+"""
 
 from __future__ import annotations
 
+import json
+import signal
+import sys
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
 import click
+
+from reconciler.cli import (
+    EXIT_BLOCKED,
+    EXIT_ERROR,
+    EXIT_INTERRUPTED,
+    EXIT_OK,
+    AppContext,
+    pass_app,
+)
+from reconciler.errors import CampaignctlError, PlanError, StalePlan
+
+if TYPE_CHECKING:
+    from reconciler.applier import ApplyResult, StepResult
+    from reconciler.plan import Plan
+    from reconciler.providers import Providers
+    from reconciler.settings import Settings
+    from reconciler.state import State, StateStore
+
+__all__ = ["CONFIRM_PROMPT", "exit_code_for", "is_saved_plan", "register"]
+
+CONFIRM_PROMPT = "Do you want to apply these changes? Only 'yes' will be accepted:"
+
+#: Runs with more steps than this get a progress line on a terminal.
+PROGRESS_MIN_STEPS = 10
+
+FORMATS = ("text", "json")
 
 
 def register(group: click.Group) -> None:
-    """Add this module's commands to the group (not yet built)."""
+    group.add_command(apply_command)
+
+
+def exit_code_for(result: ApplyResult) -> int:
+    """130 interrupted, 1 any failure, 3 nothing failed but something blocked, else 0."""
+    if result.interrupted:
+        return EXIT_INTERRUPTED
+    if result.failed:
+        return EXIT_ERROR
+    if result.blocked:
+        return EXIT_BLOCKED
+    return EXIT_OK
+
+
+def is_saved_plan(path: Path | None) -> bool:
+    """True for a file ending .json, or any file whose JSON carries `format_version`."""
+    if path is None or not path.is_file():
+        return False
+    if path.suffix == ".json":
+        return True
+    try:
+        head = path.read_text(encoding="utf-8", errors="replace")[:4096]
+    except OSError:
+        return False
+    return head.lstrip().startswith("{") and '"format_version"' in head
+
+
+def stdin_is_tty() -> bool:
+    return sys.stdin.isatty()
+
+
+def stderr_is_tty() -> bool:
+    return sys.stderr.isatty()
+
+
+@click.command("apply")
+@click.argument("source", required=False, type=click.Path(path_type=Path), metavar="[DIR|PLANFILE]")
+@click.option("--auto-approve", is_flag=True, help="Apply without asking for confirmation.")
+@click.option("--prune", is_flag=True, help="Also delete live campaigns that were never managed.")
+@click.option(
+    "--parallelism",
+    type=click.IntRange(1, 64),
+    default=4,
+    show_default=True,
+    help="Campaigns applied at the same time.",
+)
+@click.option("--target", "targets", multiple=True, metavar="NAME", help="Apply only these.")
+@click.option("--force", is_flag=True, help="Allow a plan past the safety threshold.")
+@click.option(
+    "--allow-delete-executed", is_flag=True, help="Allow deleting campaigns that already ran."
+)
+@click.option("--format", "fmt", type=click.Choice(FORMATS), default="text", show_default=True)
+@click.option("--sandbox", is_flag=True, help="Apply to an embedded, empty sandbox (a demo).")
+@pass_app
+def apply_command(
+    app: AppContext,
+    source: Path | None,
+    auto_approve: bool,
+    prune: bool,
+    parallelism: int,
+    targets: tuple[str, ...],
+    force: bool,
+    allow_delete_executed: bool,
+    fmt: str,
+    sandbox: bool,
+) -> int:
+    """Apply the changes a plan shows: YAML (DIR) or a saved plan (PLANFILE)."""
+    from reconciler.cli.cmd_plan import settings_for
+
+    saved = is_saved_plan(source)
+    if saved and (prune or targets or allow_delete_executed):
+        raise click.UsageError(
+            "--prune, --target and --allow-delete-executed shape a plan; "
+            "a saved plan already has them"
+        )
+    with settings_for(app, sandbox=sandbox) as settings:
+        options = _RunOptions(auto_approve, parallelism, force, fmt)
+        if saved:
+            assert source is not None
+            return _apply_saved(settings, source, options)
+        return _apply_fresh(
+            settings,
+            source,
+            options,
+            prune=prune,
+            targets=targets,
+            allow_delete_executed=allow_delete_executed,
+        )
+
+
+class _RunOptions:
+    def __init__(self, auto_approve: bool, parallelism: int, force: bool, fmt: str) -> None:
+        self.auto_approve = auto_approve
+        self.parallelism = parallelism
+        self.force = force
+        self.fmt = fmt
+
+
+def _apply_fresh(
+    settings: Settings,
+    directory: Path | None,
+    options: _RunOptions,
+    *,
+    prune: bool,
+    targets: tuple[str, ...],
+    allow_delete_executed: bool,
+) -> int:
+    from reconciler.cli.cmd_plan import print_warnings
+    from reconciler.state import StateStore
+    from reconciler.workflow import build_plan
+
+    store = StateStore(settings.state_path)
+    with store.lock("apply"):
+        context = build_plan(
+            settings,
+            config_dir=directory,
+            prune=prune,
+            targets=targets,
+            allow_delete_executed=allow_delete_executed,
+            store=store,
+        )
+        try:
+            print_warnings(context.loaded.warnings)
+            return _confirm_and_run(context.plan, context.state, context.providers, store, options)
+        finally:
+            context.providers.close()
+
+
+def load_saved_plan(path: Path) -> Plan:
+    """Read a saved plan file; PlanError naming the file when it is not one."""
+    from reconciler.plan import Plan
+
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise PlanError(f"cannot read the saved plan: {exc.strerror}", where=str(path)) from None
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise PlanError(f"saved plan is not valid JSON: {exc}", where=str(path)) from None
+    try:
+        return Plan.from_json(data)
+    except PlanError as exc:
+        raise PlanError(exc.message, where=str(path), hint=exc.hint) from None
+
+
+def _apply_saved(settings: Settings, path: Path, options: _RunOptions) -> int:
+    from reconciler.live import MESSAGING_KIND
+    from reconciler.planner import find_stale
+    from reconciler.providers import open_providers
+    from reconciler.state import StateStore
+    from reconciler.workflow import needs_touchpoint, read_live
+
+    plan = load_saved_plan(path)
+    store = StateStore(settings.state_path)
+    with store.lock("apply"):
+        state = store.read()
+        moved = _state_moved(plan, state, with_state=settings.state_path is not None)
+        need_tp = needs_touchpoint(None, state) or any(
+            a.kind == MESSAGING_KIND for a in plan.actions
+        )
+        providers = open_providers(settings, need_touchpoint=need_tp)
+        try:
+            live = read_live(providers)
+            stale = moved + find_stale(plan, state if settings.state_path else None, live)
+            if stale:
+                for line in stale:
+                    click.echo(f"stale: {line}", err=True)
+                raise StalePlan(
+                    f"the saved plan is stale ({len(stale)} change"
+                    f"{'s' if len(stale) != 1 else ''} since it was made); nothing was applied",
+                    where=str(path),
+                    hint="make a new plan (campaignctl plan --out FILE) and review it",
+                    stale=stale,
+                )
+            return _confirm_and_run(plan, state, providers, store, options)
+        finally:
+            providers.close()
+
+
+def _state_moved(plan: Plan, state: State, *, with_state: bool) -> list[str]:
+    """Why the state is not the one the plan was made against (empty when it is)."""
+    if not with_state:
+        return []
+    if plan.state_lineage is None:
+        return ["the plan was made without a state file; this apply uses one"]
+    if (plan.state_lineage, plan.state_serial) == (state.lineage, state.serial):
+        return []
+    # A plan made before the first apply saw no state file; nor may the apply.
+    if plan.state_serial == 0 and state.serial == 0 and not state.campaigns:
+        return []
+    return [
+        f"state changed since the plan: lineage {plan.state_lineage} serial "
+        f"{plan.state_serial}, now lineage {state.lineage} serial {state.serial}"
+    ]
+
+
+def _confirm_and_run(
+    plan: Plan,
+    state: State,
+    providers: Providers,
+    store: StateStore,
+    options: _RunOptions,
+) -> int:
+    from reconciler.applier import steps_of
+    from reconciler.planner import check_safety
+    from reconciler.render import render_text
+
+    show = render_text(plan, color=_use_color())
+    # With --format json stdout carries only the result; the plan goes to stderr.
+    click.echo(show.rstrip("\n"), err=options.fmt == "json")
+    check_safety(plan, state, force=options.force)
+    if not steps_of(plan):
+        return _report_nothing(options.fmt)
+    if not options.auto_approve and not _confirmed():
+        click.echo("Apply cancelled.", err=True)
+        return EXIT_ERROR
+    result = _execute(plan, providers, store, options)
+    _report(result, options.fmt)
+    return exit_code_for(result)
+
+
+def _use_color() -> bool:
+    from reconciler.cli.cmd_plan import use_color
+
+    return use_color()
+
+
+def _confirmed() -> bool:
+    if not stdin_is_tty():
+        raise CampaignctlError(
+            "refusing to apply without confirmation: stdin is not a terminal",
+            where="apply",
+            hint="review the plan, then rerun with --auto-approve (as CI jobs do)",
+        )
+    answer = click.prompt(
+        CONFIRM_PROMPT, default="", show_default=False, prompt_suffix=" ", err=True
+    )
+    return str(answer).strip() == "yes"
+
+
+def _report_nothing(fmt: str) -> int:
+    from reconciler.applier import ApplyResult
+
+    result = ApplyResult()
+    if fmt == "json":
+        click.echo(json.dumps(result.to_json(), indent=2, sort_keys=True))
+    else:
+        click.echo("No changes. " + result.summary_line())
+    return EXIT_OK
+
+
+class _Progress:
+    """A counting line on stderr, rewritten in place (only on a terminal, only for long runs)."""
+
+    def __init__(self, total: int) -> None:
+        self.total = total
+        self.enabled = total > PROGRESS_MIN_STEPS and stderr_is_tty()
+        self.failed = 0
+        self.blocked = 0
+
+    def __call__(self, done: int, total: int, step: StepResult) -> None:
+        if step.outcome == "failed":
+            self.failed += 1
+        elif step.outcome == "blocked":
+            self.blocked += 1
+        if self.enabled:
+            width = len(str(total))
+            click.echo(
+                f"\rApplying: {done:>{width}}/{total} done, {self.failed} failed, "
+                f"{self.blocked} blocked",
+                err=True,
+                nl=False,
+            )
+
+    def finish(self) -> None:
+        if self.enabled:
+            click.echo("", err=True)
+
+
+@contextmanager
+def _sigint_sets(stop: threading.Event) -> Iterator[None]:
+    """While applying, Ctrl-C sets `stop` (a second Ctrl-C interrupts for real)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def handler(signum: int, frame: Any) -> None:
+        if stop.is_set():
+            raise KeyboardInterrupt
+        stop.set()
+        click.echo(
+            "\nInterrupt received: finishing the steps in flight, then saving state "
+            "(Ctrl-C again to stop at once).",
+            err=True,
+        )
+
+    previous = signal.signal(signal.SIGINT, handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
+def _execute(plan: Plan, providers: Providers, store: StateStore, options: _RunOptions) -> Any:
+    from reconciler.applier import apply_plan, steps_of
+
+    progress = _Progress(len(steps_of(plan)))
+    stop = threading.Event()
+    try:
+        with _sigint_sets(stop):
+            return apply_plan(
+                plan,
+                email=providers.email,
+                touchpoint=providers.touchpoint,
+                store=store,
+                parallelism=options.parallelism,
+                on_progress=progress,
+                stop=stop,
+            )
+    finally:
+        progress.finish()
+
+
+def _report(result: ApplyResult, fmt: str) -> None:
+    if fmt == "json":
+        click.echo(json.dumps(result.to_json(), indent=2, sort_keys=True))
+        return
+    for step in result.steps:
+        if step.outcome in ("failed", "blocked"):
+            click.echo(f"{step.outcome}: {step.kind}/{step.name}: {step.message}", err=True)
+    if result.interrupted:
+        skipped = result.counts()["skipped"]
+        click.echo(
+            f"Interrupted: {skipped} step{'s' if skipped != 1 else ''} not started; "
+            "state saved. Rerun apply to continue.",
+            err=True,
+        )
+    click.echo(result.summary_line())
