@@ -317,6 +317,17 @@ def write_atomic(path: Path, text: str) -> None:
     _fsync_dir(path.parent)
 
 
+def _write_state(path: Path, state: State) -> None:
+    try:
+        write_atomic(path, state.to_json())
+    except OSError as exc:
+        raise StateError(
+            f"cannot write the state file: {exc.strerror or exc}",
+            where=str(path),
+            hint="a journal beside it, if any, still holds every recorded step",
+        ) from exc
+
+
 def _read_bytes(path: Path) -> bytes | None:
     try:
         return path.read_bytes()
@@ -431,6 +442,7 @@ class StateStore:
         self._journal_fd: int | None = None
         self._journal_broken = False
         self._dirty = False
+        self._read_under_lock = False
 
     # ---- paths
 
@@ -452,27 +464,40 @@ class StateStore:
         """The current state: the file plus any journal; a fresh State if there is none.
 
         A journal that a crashed run left is folded into the file (under the lock); the
-        journal of a live run holding the lock is only applied in memory.
+        journal of a live run holding the lock is only applied in memory. Under this
+        store's own lock the state is read once and then kept in memory: no one else
+        writes while the lock is held.
         """
         with self._mutex:
-            if self.path is None or self._journal_fd is not None:
+            if self.path is None:
                 if self._state is None:
                     self._state = State()
                 return self._state
-            journal = self._journal_path()
-            if not journal.exists():
-                self._state, self._dirty = self._load(), False
-                return self._state
             if self.holds_lock:
-                self._state = self._fold_leftover_journal()
+                if not self._read_under_lock:
+                    self._state, self._dirty = self._load_locked(), False
+                    self._read_under_lock = True
+                assert self._state is not None
                 return self._state
-            try:
-                with self.lock("fold journal"):
-                    return self._fold_leftover_journal()
-            except StateLocked:
-                state, _ = self._load_with_journal(quiet=True)
-                self._state, self._dirty = state, False
-                return state
+            self._state, self._dirty = self._load_unlocked(), False
+            return self._state
+
+    def _load_locked(self) -> State:
+        if self._journal_path().exists():
+            return self._fold_leftover_journal()
+        return self._load()
+
+    def _load_unlocked(self) -> State:
+        if not self._journal_path().exists():
+            return self._load()
+        try:
+            raw = self._acquire(LockInfo.new("campaignctl (folding a journal)"))
+        except StateLocked:
+            return self._load_with_journal(quiet=True)[0]
+        try:
+            return self._load_locked()
+        finally:
+            _remove_lock_if(self._lock_path(), raw)
 
     def _load(self) -> State:
         path = self._path()
@@ -532,9 +557,8 @@ class StateStore:
                 self._path(),
             )
             state.serial += 1
-            write_atomic(self._path(), state.to_json())
+            _write_state(self._path(), state)
         self._remove_journal()
-        self._state, self._dirty = state, False
         return state
 
     # ---- writing
@@ -580,14 +604,10 @@ class StateStore:
             state.serial += 1
             if self.path is not None:
                 try:
-                    write_atomic(self.path, state.to_json())
-                except OSError as exc:
+                    _write_state(self.path, state)
+                except StateError:
                     state.serial -= 1
-                    raise StateError(
-                        f"cannot write the state file: {exc.strerror}",
-                        where=str(self.path),
-                        hint="the journal beside it still holds every recorded step",
-                    ) from exc
+                    raise
                 self._remove_journal()
             self._dirty = False
             return state
@@ -598,7 +618,7 @@ class StateStore:
                 "state writes need the state lock (use `with store.lock(command):`)",
                 where=str(self.path),
             )
-        return self._state if self._state is not None else self.read()
+        return self.read()
 
     def _append(self, op: str, payload: dict[str, Any], state: State) -> None:
         self._dirty = True
@@ -640,16 +660,22 @@ class StateStore:
     def lock(self, command: str) -> Iterator[LockInfo]:
         """Hold `<state>.lock` for the block; StateLocked if a live run holds it.
 
-        On the way out, steps recorded but not committed are committed, so an exception
-        in the middle of an apply still leaves a whole state file and no journal.
+        A state read before the lock (plan, then apply) is checked against the file: if
+        another run changed it meanwhile, StateError, since the plan was made on an old
+        state. On the way out, recorded steps not yet committed are committed, so an
+        exception in the middle of an apply still leaves a whole state file, no journal.
         """
         with self._mutex:
             if self.holds_lock:
                 raise StateError("this run already holds the state lock", where=self._where())
             info = LockInfo.new(command)
-            if self.path is not None:
-                self._acquire(info)
+            self._lock_raw = self._acquire(info) if self.path is not None else None
             self._lock = info
+            try:
+                self._check_unchanged()
+            except BaseException:
+                self._release()
+                raise
         try:
             yield info
         finally:
@@ -660,24 +686,37 @@ class StateStore:
                 finally:
                     self._release()
 
-    def _acquire(self, info: LockInfo) -> None:
+    def _check_unchanged(self) -> None:
+        """Under a fresh lock: keep a state read before it only if the file still matches."""
+        before = self._state
+        if self.path is None or before is None:
+            return
+        current = self.read()
+        never_written = before.serial == 0 and current.serial == 0 and not self.path.exists()
+        if never_written or (current.lineage, current.serial) == (before.lineage, before.serial):
+            self._state = before  # the same content; callers may hold this object
+            return
+        raise StateError(
+            f"the state changed since it was read (serial {before.serial} -> {current.serial})",
+            where=str(self.path),
+            hint="another run wrote it meanwhile: plan again",
+        )
+
+    def _acquire(self, info: LockInfo) -> bytes:
+        """Create the lock file for `info` (taking over a stale one); its bytes."""
         lock_path = self._lock_path()
-        lock_path.parent.mkdir(parents=True, exist_ok=True)
         raw = info.to_json().encode()
         for _ in range(_LOCK_ATTEMPTS):
             try:
-                fd = os.open(lock_path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+                _create_exclusive(lock_path, raw)
             except FileExistsError:
                 self._clear_stale_lock()
                 continue
-            try:
-                os.write(fd, raw)
-                os.fsync(fd)
-            finally:
-                os.close(fd)
-            _fsync_dir(lock_path.parent)
-            self._lock_raw = raw
-            return
+            except OSError as exc:
+                raise StateError(
+                    f"cannot create the lock file: {exc.strerror or exc}", where=str(lock_path)
+                ) from exc
+            return raw
         raise StateError(
             "could not take the state lock: other runs keep racing for it", where=str(lock_path)
         )
@@ -742,6 +781,7 @@ class StateStore:
             os.close(self._journal_fd)
             self._journal_fd = None
         raw, self._lock_raw, self._lock = self._lock_raw, None, None
+        self._read_under_lock = False
         if self.path is None or raw is None:
             return
         if not _remove_lock_if(self._lock_path(), raw):
@@ -791,6 +831,18 @@ class StateStore:
 
     def _where(self) -> str:
         return str(self.path) if self.path is not None else "--no-state"
+
+
+def _create_exclusive(path: Path, raw: bytes) -> None:
+    """Create `path` holding `raw`; FileExistsError if it exists (O_CREAT | O_EXCL)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+    try:
+        os.write(fd, raw)
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+    _fsync_dir(path.parent)
 
 
 def _remove_lock_if(lock_path: Path, expected: bytes) -> bool:
