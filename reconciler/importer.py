@@ -26,6 +26,7 @@ import unicodedata
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from types import MappingProxyType
 from typing import Any
 
 from pydantic import ValidationError
@@ -106,7 +107,7 @@ STATUS_ALIASES: dict[str, tuple[int | str, ...]] = {
 
 
 class ImportConflict(CampaignctlError):
-    """Import would overwrite files that exist (without --force)."""
+    """A file that import is about to create appeared meanwhile."""
 
     code = "import_conflict"
 
@@ -120,6 +121,7 @@ class ImportedCampaign:
     text: str
     record: ManagedRecord
     placeholders: tuple[str, ...] = ()
+    overwrite: bool = False
 
 
 @dataclass(frozen=True)
@@ -343,14 +345,21 @@ def plan_import(
     *,
     names: Sequence[str] = (),
     statuses: frozenset[int | str] = frozenset(),
-    taken_filenames: Iterable[str] = (),
+    declared: Mapping[tuple[str, str], str] = MappingProxyType({}),
+    sole_in_file: frozenset[str] = frozenset(),
+    existing_files: Iterable[str] = (),
+    force: bool = False,
     now: str | None = None,
 ) -> ImportPlan:
     """Pick the live campaigns to import and build their documents and records. Pure.
 
     Skipped: campaigns the state already manages (a second import is a no-op); a name the
     state gives to another remote id; two live campaigns of one kind and name (identity
-    must be unique: rename one first, never a guess); documents the model rejects.
+    must be unique: rename one first, never a guess); documents the model rejects; and
+    campaigns the YAML already declares (`declared`: key -> file relative to the output
+    directory), which `plan` adopts by name, unless `force`: then a file that holds only
+    that campaign (`sole_in_file`) is overwritten. New files never take an existing name
+    (`existing_files`, relative and lower-cased comparison): nothing else is clobbered.
     """
     applied_at = now or utc_now()
     chosen = [c for c in live if _selected(c, names, statuses)]
@@ -359,26 +368,32 @@ def plan_import(
     for campaign in chosen:
         counts.setdefault(campaign.key, []).append(campaign.remote_id)
     skipped: list[Skipped] = []
-    ready: list[tuple[LiveCampaign, Document]] = []
+    ready: list[tuple[LiveCampaign, Document, str | None]] = []
     for campaign in chosen:
         reason = _skip_reason(campaign, state, counts[campaign.key])
+        target = declared.get(campaign.key)
+        if reason is None and target is not None:
+            reason = _declared_reason(campaign, target, force, target in sole_in_file)
         if reason is not None:
             skipped.append(reason)
             continue
         try:
-            ready.append((campaign, document_for(campaign)))
+            ready.append((campaign, document_for(campaign), target))
         except ValueError as exc:
             skipped.append(_skip(campaign, f"cannot be written as valid YAML: {exc}", error=True))
-    filenames = _unique_filenames([slugify(c.name) for c, _ in ready], taken_filenames)
+    fresh = iter(
+        _unique_filenames([slugify(c.name) for c, _, t in ready if t is None], existing_files)
+    )
     imported = tuple(
         ImportedCampaign(
             live=campaign,
-            filename=filename,
+            filename=target if target is not None else next(fresh),
             text=render_document(campaign, document),
             record=_record(campaign, document, applied_at),
             placeholders=document.placeholders,
+            overwrite=target is not None,
         )
-        for (campaign, document), filename in zip(ready, filenames, strict=True)
+        for campaign, document, target in ready
     )
     return ImportPlan(imported, tuple(skipped))
 
@@ -407,6 +422,24 @@ def _skip_reason(campaign: LiveCampaign, state: State, same_name: list[str]) -> 
     return None
 
 
+def _declared_reason(
+    campaign: LiveCampaign, target: str, force: bool, sole: bool
+) -> Skipped | None:
+    if not force:
+        return _skip(
+            campaign,
+            f"already declared in {target} (plan adopts it by name; --force overwrites the file)",
+            error=False,
+        )
+    if not sole:
+        return _skip(
+            campaign,
+            f"declared in {target} beside other campaigns; not overwritten even with --force",
+            error=True,
+        )
+    return None
+
+
 def _record(campaign: LiveCampaign, document: Document, applied_at: str) -> ManagedRecord:
     return ManagedRecord(
         kind=campaign.kind,
@@ -423,29 +456,27 @@ def _record(campaign: LiveCampaign, document: Document, applied_at: str) -> Mana
 # --------------------------------------------------------------------------- write
 
 
-def existing_targets(plan: ImportPlan, out_dir: Path) -> list[Path]:
-    """Return the files the plan would overwrite."""
-    return [out_dir / item.filename for item in plan.imported if (out_dir / item.filename).exists()]
-
-
-def write_import(plan: ImportPlan, out_dir: Path, store: StateStore, *, force: bool) -> State:
+def write_import(plan: ImportPlan, out_dir: Path, store: StateStore) -> State:
     """Write every file (atomically), then record every campaign in state in one commit.
 
-    Refuses before writing anything if a file exists and `force` is not set. The caller
-    holds the state lock; the state re-read under it decides what is already managed.
+    Checks first that no new file would overwrite one that appeared since the plan, so
+    either every file is written or none. The caller holds the state lock.
     """
-    clobbered = existing_targets(plan, out_dir)
-    if clobbered and not force:
-        names = ", ".join(str(p) for p in clobbered[:5])
-        more = f" and {len(clobbered) - 5} more" if len(clobbered) > 5 else ""
+    clobbered = [
+        out_dir / item.filename
+        for item in plan.imported
+        if not item.overwrite and (out_dir / item.filename).exists()
+    ]
+    if clobbered:
         raise ImportConflict(
-            f"{len(clobbered)} file(s) exist: {names}{more}",
+            f"{len(clobbered)} file(s) appeared during the import: {clobbered[0]}",
             where=str(out_dir),
-            hint="rerun with --force to overwrite them, or --out another directory",
+            hint="rerun campaignctl import",
         )
-    out_dir.mkdir(parents=True, exist_ok=True)
     for item in plan.imported:
-        write_atomic(out_dir / item.filename, item.text)
+        target = out_dir / item.filename
+        target.parent.mkdir(parents=True, exist_ok=True)
+        write_atomic(target, item.text)
     for item in plan.imported:
         store.record(item.record)
     return store.commit()

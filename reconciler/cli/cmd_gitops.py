@@ -1,9 +1,242 @@
-"""reconciler.cli.cmd_gitops: the `gitops` command(s)."""
+"""reconciler.cli.cmd_gitops: `drift` (what changed out of band) and `import` (adopt live).
+
+Both read the live API with the same paged lists as `plan` (workflow.read_live). `drift`
+reads the state without locking it, as `plan` does; `import` writes files and state under
+the state lock.
+"""
 
 from __future__ import annotations
 
+import os
+from collections.abc import Iterator
+from pathlib import Path
+from typing import TYPE_CHECKING
+
 import click
+
+from reconciler.cli import EXIT_CHANGES, EXIT_ERROR, EXIT_OK, AppContext, pass_app
+from reconciler.errors import ConfigError, StateError
+from reconciler.live import MESSAGING_KIND
+
+if TYPE_CHECKING:
+    from reconciler.importer import ImportPlan
+    from reconciler.loader import LoadResult
+    from reconciler.settings import Settings
+    from reconciler.state import State
+
+__all__ = ["register"]
+
+FORMATS = ("text", "json", "markdown")
 
 
 def register(group: click.Group) -> None:
-    """Add this module's commands to the group (not yet built)."""
+    group.add_command(drift_command)
+    group.add_command(import_command)
+
+
+# --------------------------------------------------------------------------- drift
+
+
+@click.command("drift")
+@click.argument("directory", required=False, type=click.Path(path_type=Path))
+@click.option("--format", "fmt", type=click.Choice(FORMATS), default="text", show_default=True)
+@pass_app
+def drift_command(app: AppContext, directory: Path | None, fmt: str) -> int:
+    """Show what changed outside campaignctl since the last apply.
+
+    Live fields that differ from the last apply, managed campaigns deleted remotely,
+    campaigns whose status changed, and live campaigns no state record manages.
+    Exit 0 no drift, 2 drift found, 1 error.
+    """
+    from reconciler.drift import compute_drift, render_drift
+    from reconciler.providers import open_providers
+    from reconciler.state import StateStore
+    from reconciler.workflow import needs_touchpoint, read_live
+
+    settings = app.settings()
+    if settings.state_path is None:
+        raise StateError(
+            "drift compares live campaigns with the state file; it cannot run with --no-state",
+            where="--no-state",
+        )
+    if not settings.state_path.exists():
+        raise StateError(
+            f"no state file at {settings.state_path}",
+            where="--state",
+            hint="run `campaignctl apply` or `campaignctl import` first, or pass --state PATH",
+        )
+    state = StateStore(settings.state_path).read()
+    loaded = _load_desired(directory or settings.config_dir, explicit=directory is not None)
+    need_touchpoint = needs_touchpoint(loaded, state) or settings.touchpoint_token is not None
+    providers = open_providers(settings, need_touchpoint=need_touchpoint)
+    try:
+        live = read_live(providers)
+    finally:
+        providers.close()
+    drift = compute_drift(state, live, loaded.campaigns if loaded else ())
+    click.echo(render_drift(drift, fmt).rstrip("\n"))
+    if not need_touchpoint:
+        click.echo(
+            "note: CAMPAIGNCTL_TOUCHPOINT_TOKEN not set: MessagingCampaigns were not checked",
+            err=True,
+        )
+    return EXIT_CHANGES if drift.has_drift else EXIT_OK
+
+
+def _load_desired(directory: Path, *, explicit: bool) -> LoadResult | None:
+    """Load the config for `lifecycle.ignore_changes`; a missing default directory is fine."""
+    from reconciler.loader import load_directory
+
+    if not explicit and not directory.exists():
+        return None
+    return load_directory(directory, allow_empty=True)
+
+
+# --------------------------------------------------------------------------- import
+
+
+@click.command("import")
+@click.option(
+    "--out",
+    "out_dir",
+    type=click.Path(path_type=Path, file_okay=False),
+    help="Directory to write YAML into (default: --config-dir).",
+)
+@click.option(
+    "--name",
+    "names",
+    multiple=True,
+    metavar="GLOB",
+    help="Only campaigns whose name matches (fnmatch, case-sensitive); repeatable.",
+)
+@click.option(
+    "--status",
+    "statuses",
+    multiple=True,
+    metavar="S",
+    help="Only campaigns in this status: 0|waiting, 1|sending, 2|completed, -1|failed, "
+    "draft, active; repeatable.",
+)
+@click.option(
+    "--force",
+    is_flag=True,
+    help="Also import campaigns the YAML already declares, overwriting their files.",
+)
+@pass_app
+def import_command(
+    app: AppContext,
+    out_dir: Path | None,
+    names: tuple[str, ...],
+    statuses: tuple[str, ...],
+    force: bool,
+) -> int:
+    """Write YAML for live campaigns and record them in state, so `plan` is then empty.
+
+    One file per campaign, named after it. Campaigns the state already manages are
+    skipped. Write-only fields the API never returns (subject, attachments, touchpoint
+    messages) are left out with a comment, or written as a PLACEHOLDER where the schema
+    requires them; see the comment in each file.
+    """
+    from reconciler.importer import parse_statuses, plan_import, write_import
+    from reconciler.providers import open_providers
+    from reconciler.state import StateStore
+    from reconciler.workflow import read_live
+
+    settings = app.settings()
+    if settings.state_path is None:
+        raise StateError("import records campaigns in the state file; drop --no-state")
+    wanted = parse_statuses(statuses)
+    target = out_dir or settings.config_dir
+    declared, sole = _declared(target)
+    store = StateStore(settings.state_path)
+    with_touchpoint = settings.touchpoint_token is not None
+    with store.lock("import"):
+        state = store.read()
+        if not with_touchpoint and _state_has_messaging(state):
+            settings.touchpoint_credentials()  # raises, naming the variable
+        providers = open_providers(settings, need_touchpoint=with_touchpoint)
+        try:
+            live = read_live(providers)
+        finally:
+            providers.close()
+        plan = plan_import(
+            live,
+            state,
+            names=names,
+            statuses=wanted,
+            declared=declared,
+            sole_in_file=sole,
+            existing_files=_existing_files(target),
+            force=force,
+        )
+        if plan.imported:
+            write_import(plan, target, store)
+    _report(plan, target, settings)
+    if not with_touchpoint:
+        click.echo(
+            "note: CAMPAIGNCTL_TOUCHPOINT_TOKEN not set: MessagingCampaigns were not imported",
+            err=True,
+        )
+    return EXIT_ERROR if plan.has_errors else EXIT_OK
+
+
+def _state_has_messaging(state: State) -> bool:
+    return any(r.kind == MESSAGING_KIND for r in state.campaigns.values())
+
+
+def _declared(directory: Path) -> tuple[dict[tuple[str, str], str], frozenset[str]]:
+    """Campaigns the directory's YAML declares (key -> file relative to it), and the files
+    holding exactly one campaign. An invalid directory is an error: importing into it
+    could only add to the confusion.
+    """
+    from reconciler.loader import load_directory
+
+    if not directory.exists():
+        return {}, frozenset()
+    try:
+        loaded = load_directory(directory, allow_empty=True)
+    except ConfigError as exc:
+        exc.hint = f"fix {directory} first, or import into another directory with --out"
+        raise
+    per_file: dict[str, int] = {}
+    declared: dict[tuple[str, str], str] = {}
+    for campaign in loaded.campaigns:
+        rel = os.path.relpath(campaign.source.file, directory)
+        declared[campaign.key] = rel
+        per_file[rel] = per_file.get(rel, 0) + 1
+    return declared, frozenset(f for f, n in per_file.items() if n == 1)
+
+
+def _existing_files(directory: Path) -> Iterator[str]:
+    if directory.is_dir():
+        yield from (entry.name for entry in os.scandir(directory))
+
+
+def _report(plan: ImportPlan, target: Path, settings: Settings) -> None:
+    for item in plan.imported:
+        label = f"{item.live.kind}/{item.live.name} [{item.live.remote_id}]"
+        click.echo(f"+ {label} -> {target / item.filename}")
+        for path in item.placeholders:
+            click.echo(
+                f"warning: {target / item.filename}: {path} is a PLACEHOLDER "
+                "(write-only, not returned by the API); replace it with the real text",
+                err=True,
+            )
+    for skipped in plan.skipped:
+        label = f"{skipped.kind}/{skipped.name} [{skipped.remote_id}]"
+        if skipped.error:
+            click.echo(f"error: {label} not imported: {skipped.reason}", err=True)
+        else:
+            click.echo(f"= {label}: {skipped.reason}")
+    if (target / "_defaults.yaml").exists() and plan.imported:
+        click.echo(
+            f"warning: {target / '_defaults.yaml'} is merged under the imported campaigns; "
+            "check that `campaignctl plan` shows no changes",
+            err=True,
+        )
+    failed = sum(1 for s in plan.skipped if s.error)
+    click.echo(
+        f"Import complete: {len(plan.imported)} imported, "
+        f"{len(plan.skipped) - failed} skipped, {failed} failed."
+        + (f" State: {settings.state_path}" if plan.imported else "")
+    )
