@@ -17,6 +17,7 @@ __all__ = [
     "ConfigError",
     "ConfigIssue",
     "ConflictError",
+    "ConnectionFailed",
     "ExecutedError",
     "InsecureUrlError",
     "InvalidResponse",
@@ -193,6 +194,12 @@ class RateLimited(RequestRefused):
     def __init__(self, message: str, *, retry_after: float | None = None, **kw: Any) -> None:
         super().__init__(message, **kw)
         self.retry_after = retry_after
+
+
+class ConnectionFailed(RequestRefused):
+    """The API could not be reached (refused, DNS, TLS, connect timeout): nothing was sent."""
+
+    code = "connection_failed"
 
 
 class ServerError(ApiError):
