@@ -213,7 +213,8 @@ def _record_drift(
                 record.kind,
                 record.name,
                 record.remote_id,
-                f"status {_status_word(record.status)} -> {_status_word(current.status)}",
+                f"status changed from {_status_word(record.status)} "
+                f"to {_status_word(current.status)}",
                 (DriftChange(("status",), record.status, current.status),),
             )
         )

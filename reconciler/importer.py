@@ -39,6 +39,7 @@ from reconciler.model import EmailCampaign, MessagingCampaign, campaign_adapter
 from reconciler.state import ManagedRecord, State, StateStore, utc_now, write_atomic
 
 __all__ = [
+    "ALREADY_MANAGED",
     "PLACEHOLDER",
     "ImportConflict",
     "ImportPlan",
@@ -54,6 +55,9 @@ __all__ = [
 
 #: The text written where the model needs a write-only value the API never returns.
 PLACEHOLDER = "PLACEHOLDER: not returned by the API; replace with the real text"
+
+#: The reason of a campaign skipped because the state manages it already.
+ALREADY_MANAGED = "already managed in state"
 
 #: Top-level order of an imported EmailCampaign, as in the SPEC's example.
 EMAIL_ORDER: tuple[str, ...] = (
@@ -404,7 +408,7 @@ def _skip(campaign: LiveCampaign, reason: str, *, error: bool) -> Skipped:
 
 def _skip_reason(campaign: LiveCampaign, state: State, same_name: list[str]) -> Skipped | None:
     if state.by_remote_id(campaign.kind, campaign.remote_id) is not None:
-        return _skip(campaign, "already managed in state", error=False)
+        return _skip(campaign, ALREADY_MANAGED, error=False)
     if len(same_name) > 1:
         ids = ", ".join(same_name)
         return _skip(

@@ -123,7 +123,7 @@ def test_status_changed_since_last_apply() -> None:
     (item,) = drift.items
     assert item.drift == DriftKind.status_changed
     assert item.changes[0].before == 0 and item.changes[0].after == 2
-    assert "0 (waiting) -> 2 (completed)" in item.message
+    assert "from 0 (waiting) to 2 (completed)" in item.message
 
 
 def test_unmanaged_live_campaign() -> None:

@@ -213,6 +213,8 @@ def _existing_files(directory: Path) -> Iterator[str]:
 
 
 def _report(plan: ImportPlan, target: Path, settings: Settings) -> None:
+    from reconciler.importer import ALREADY_MANAGED
+
     for item in plan.imported:
         label = f"{item.live.kind}/{item.live.name} [{item.live.remote_id}]"
         click.echo(f"+ {label} -> {target / item.filename}")
@@ -222,11 +224,12 @@ def _report(plan: ImportPlan, target: Path, settings: Settings) -> None:
                 "(write-only, not returned by the API); replace it with the real text",
                 err=True,
             )
+    managed = sum(1 for s in plan.skipped if s.reason == ALREADY_MANAGED)
     for skipped in plan.skipped:
         label = f"{skipped.kind}/{skipped.name} [{skipped.remote_id}]"
         if skipped.error:
             click.echo(f"error: {label} not imported: {skipped.reason}", err=True)
-        else:
+        elif skipped.reason != ALREADY_MANAGED:
             click.echo(f"= {label}: {skipped.reason}")
     if (target / "_defaults.yaml").exists() and plan.imported:
         click.echo(
@@ -236,7 +239,7 @@ def _report(plan: ImportPlan, target: Path, settings: Settings) -> None:
         )
     failed = sum(1 for s in plan.skipped if s.error)
     click.echo(
-        f"Import complete: {len(plan.imported)} imported, "
-        f"{len(plan.skipped) - failed} skipped, {failed} failed."
+        f"Import complete: {len(plan.imported)} imported, {managed} already managed, "
+        f"{len(plan.skipped) - failed - managed} skipped, {failed} failed."
         + (f" State: {settings.state_path}" if plan.imported else "")
     )
