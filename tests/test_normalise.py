@@ -316,13 +316,13 @@ def test_attachment_changed_since_validation_is_a_clear_error(tmp_path: Path) ->
     path = tmp_path / "offer.pdf"
     path.write_bytes(b"new bytes")
     attachment = {"filename": "offer.pdf", "sha256": "0" * 64, "path": str(path)}
-    with pytest.raises(CampaignctlError, match="offer.pdf changed since it was validated"):
+    with pytest.raises(CampaignctlError, match=r"offer\.pdf changed since it was validated"):
         encode_campaign(canonical_normal(attachments=[attachment]))
 
 
 def test_missing_attachment_file_is_a_clear_error(tmp_path: Path) -> None:
     attachment = {"filename": "gone.pdf", "sha256": "", "path": str(tmp_path / "gone.pdf")}
-    with pytest.raises(CampaignctlError, match="cannot read attachment gone.pdf") as caught:
+    with pytest.raises(CampaignctlError, match=r"cannot read attachment gone\.pdf") as caught:
         encode_campaign(canonical_normal(attachments=[attachment]))
     assert caught.value.where == str(tmp_path / "gone.pdf")
 
