@@ -114,7 +114,7 @@ def compute_plan(
     records = _records_by_key(state)
     known_ids = {(r.kind, r.remote_id) for r in records.values()}
     wanted = _TargetFilter(tuple(targets))
-    ctx = _Context(allow_delete_executed=allow_delete_executed)
+    ctx = _Context(allow_delete_executed=allow_delete_executed, stateless=state is None)
     claimed: set[tuple[str, str]] = set()
     desired_keys: set[tuple[str, str]] = set()
 
@@ -170,6 +170,9 @@ class _Context:
     """What one compute_plan run accumulates: actions, warnings and errors."""
 
     allow_delete_executed: bool
+    #: --no-state: write-only values have nothing to be compared with, so they are not
+    #: diffed (else every stateless plan would show them changed, forever).
+    stateless: bool = False
     actions: list[Action] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
@@ -278,6 +281,8 @@ def _plan_desired(
     # An adopted object is not the one the state's record (if any) describes.
     last = None if adopted or record is None else record.last_applied
     ignore = frozenset(campaign.lifecycle.ignore_changes)
+    if ctx.stateless:
+        ignore |= EMAIL_WRITE_ONLY
     if campaign.kind == MESSAGING_KIND:
         return _plan_messaging(campaign, desired, last, record, obj, adopted, ignore, ctx)
     changes = field_changes(
@@ -376,7 +381,13 @@ def _plan_messaging(
     else:
         last_tps = (last or {}).get("touchpoints") or []
         ids = {} if adopted or record is None else record.touchpoint_ids
-        touchpoint_plan = plan_touchpoints(desired.get("touchpoints") or [], last_tps, ids, obj)
+        touchpoint_plan = plan_touchpoints(
+            desired.get("touchpoints") or [],
+            last_tps,
+            ids,
+            obj,
+            compare_write_only=not ctx.stateless,
+        )
     pending = [tp for tp in touchpoint_plan if tp.action != ActionKind.NO_OP]
     if pending and obj.status == "completed":
         return base(
@@ -588,13 +599,16 @@ def plan_touchpoints(
     last_applied: Sequence[Mapping[str, Any]],
     touchpoint_ids: Mapping[str, str],
     obj: LiveCampaign,
+    *,
+    compare_write_only: bool = True,
 ) -> tuple[TouchpointAction, ...]:
     """The touchpoint actions that turn `obj`'s touchpoints into `desired`, in apply order.
 
     Identity is the name within the campaign (the state's id map first, then the live name).
     Deletes come first; the rest follow desired order. Order is compared after removing the
     deleted ones, and every touchpoint from the first position that differs is recreated
-    (`move`), because creation order is the only order the API has.
+    (`move`), because creation order is the only order the API has. Without
+    `compare_write_only` (no state), messages are not compared.
     """
     wanted = {str(tp["name"]) for tp in desired}
     name_of = {remote_id: name for name, remote_id in touchpoint_ids.items()}
@@ -619,6 +633,7 @@ def plan_touchpoints(
             _hash_message(tp),
             last_by_name.get(name),
             {"name": current.name, "type": current.type},
+            ignore=() if compare_write_only else TOUCHPOINT_WRITE_ONLY,
             write_only=TOUCHPOINT_WRITE_ONLY,
         )
         if position >= first_moved:
