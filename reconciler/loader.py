@@ -21,6 +21,8 @@ from pathlib import Path
 from typing import Any, get_args
 
 from pydantic import BaseModel, ValidationError
+from ruamel.yaml.error import MarkedYAMLError, YAMLError
+from ruamel.yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
 from reconciler.canonical import DEFAULT_TIME_ZONE, SEND_TIME_FORMAT
 from reconciler.errors import ConfigError, ConfigIssue
@@ -72,13 +74,30 @@ def _c_loader() -> Any:
         from ruamel.yaml.cyaml import CSafeLoader
     except ImportError:  # pragma: no cover - only where ruamel.yaml.clib is missing
         return None
-    return CSafeLoader
+
+    class FastLoader(CSafeLoader):
+        """CSafeLoader whose tag resolution is memoised (keys repeat across every file)."""
+
+        def resolve(self, kind: Any, value: Any, implicit: Any) -> Any:
+            if kind is ScalarNode and implicit[0]:
+                tag = _RESOLVED.get(value)
+                if tag is None:
+                    tag = str(super().resolve(kind, value, implicit))
+                    if len(_RESOLVED) < _RESOLVE_CACHE_SIZE:
+                        _RESOLVED[value] = tag
+                return tag
+            if not self.yaml_path_resolvers:
+                return _DEFAULT_TAGS[kind]
+            return super().resolve(kind, value, implicit)  # pragma: no cover
+
+    return FastLoader
 
 
+_RESOLVED: dict[str, str] = {}
+_RESOLVE_CACHE_SIZE = 100_000
+_DEFAULT_TAGS = {ScalarNode: _STR, SequenceNode: _SEQ, MappingNode: _MAP}
 _CLoader: Any = _c_loader()
 
-from ruamel.yaml.error import MarkedYAMLError, YAMLError  # noqa: E402
-from ruamel.yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode  # noqa: E402
 
 Path_ = tuple[str | int, ...]
 
@@ -183,11 +202,15 @@ def _hint(errors: list[ConfigIssue]) -> str | None:
 class _Problem(Exception):
     """A document cannot be built; carries the node mark where it went wrong."""
 
-    def __init__(self, message: str, mark: Any, path: Path_ = ()) -> None:
+    def __init__(self, message: str, mark: Any, path: Path_ = (), node: Node | None = None) -> None:
         super().__init__(message)
         self.message = message
         self.mark = mark
         self.path = path
+        self.node = node
+
+    def located(self, root: Node) -> Path_:
+        return self.path or (_path_to(root, self.node) if self.node is not None else ())
 
 
 # --------------------------------------------------------------------------- YAML -> values
@@ -238,84 +261,116 @@ class _Builder:
         self.nodes = 0
         self.problems: list[_Problem] = []
 
-    def build(self, node: Node, path: Path_ = (), depth: int = 0) -> Any:
+    def build(self, node: Node, depth: int = 0) -> Any:
         self.nodes += 1
         if self.nodes > MAX_NODES_PER_FILE:
             raise _Problem(
                 f"more than {MAX_NODES_PER_FILE} values after alias expansion "
                 "(an alias bomb?); refusing to expand further",
                 node.start_mark,
-                path,
+                node=node,
             )
         if depth > MAX_DEPTH:
             raise _Problem(
                 f"nesting deeper than {MAX_DEPTH} levels (a self-referencing alias?)",
                 node.start_mark,
-                path,
+                node=node,
             )
-        tag = node.tag if isinstance(node.tag, str) else str(getattr(node.tag, "value", node.tag))
+        ctag = node.ctag
+        tag = ctag.suffix if ctag.handle is None else str(ctag)
         if isinstance(node, ScalarNode):
-            return _scalar(tag, node, path)
-        if isinstance(node, SequenceNode):
-            if tag != _SEQ:
-                raise _Problem(_tag_message(tag), node.start_mark, path)
-            return [self.build(item, (*path, i), depth + 1) for i, item in enumerate(node.value)]
-        if isinstance(node, MappingNode):
-            if tag != _MAP:
-                raise _Problem(_tag_message(tag), node.start_mark, path)
-            return self._mapping(node, path, depth)
-        raise _Problem("unsupported YAML node", node.start_mark, path)  # pragma: no cover
+            return _scalar(tag, node)
+        if tag == _MAP:
+            return self._mapping(node, depth)
+        if tag == _SEQ:
+            return [self.build(item, depth + 1) for item in node.value]
+        raise _Problem(_tag_message(tag), node.start_mark, node=node)
 
-    def _mapping(self, node: MappingNode, path: Path_, depth: int) -> dict[str, Any]:
+    def _mapping(self, node: Node, depth: int) -> dict[str, Any]:
         out: dict[str, Any] = {}
-        first: dict[str, Any] = {}
-        merged: dict[str, Any] = {}
+        merged: dict[str, Any] | None = None
+        build = self.build
         for key_node, value_node in node.value:
-            if isinstance(key_node, ScalarNode) and key_node.tag == _MERGE:
-                merged.update(self._merge_sources(value_node, path, depth))
-                continue
-            key = self._key(key_node, path)
-            if key in first:
-                self.problems.append(
-                    _Problem(
-                        f"duplicate key {key!r} (first at line {first[key].line + 1})",
+            ctag = key_node.ctag
+            tag = ctag.suffix if ctag.handle is None else str(ctag)
+            if tag != _STR or not isinstance(key_node, ScalarNode):
+                if tag == _MERGE:
+                    merged = {**(merged or {}), **self._merge_sources(value_node, depth)}
+                    continue
+                if tag != _TIMESTAMP or not isinstance(key_node, ScalarNode):
+                    raise _Problem(
+                        f"keys must be plain strings, found {_describe(key_node)}",
                         key_node.start_mark,
-                        (*path, key),
+                        node=key_node,
                     )
-                )
+            key = key_node.value
+            if key in out:
+                self.problems.append(_duplicate(node, key_node))
                 continue
-            first[key] = key_node.start_mark
-            out[key] = self.build(value_node, (*path, key), depth + 1)
+            out[key] = build(value_node, depth + 1)
         if merged:
             # `<<: *base`: explicit keys win over merged ones, as YAML's merge key says.
             return {**merged, **out}
         return out
 
-    def _merge_sources(self, node: Node, path: Path_, depth: int) -> dict[str, Any]:
+    def _merge_sources(self, node: Node, depth: int) -> dict[str, Any]:
         sources = node.value if isinstance(node, SequenceNode) else [node]
         merged: dict[str, Any] = {}
         for source in reversed(sources):  # earlier sources win
             if not isinstance(source, MappingNode):
                 raise _Problem(
-                    "a merge key (<<) takes a mapping or a list of them", node.start_mark, path
+                    "a merge key (<<) takes a mapping or a list of them",
+                    node.start_mark,
+                    node=node,
                 )
-            merged.update(self._mapping(source, path, depth + 1))
             self.nodes += 1
+            merged.update(self._mapping(source, depth + 1))
         return merged
 
-    def _key(self, node: Node, path: Path_) -> str:
-        if not isinstance(node, ScalarNode) or node.tag not in (_STR, _TIMESTAMP):
-            what = "a " + _node_kind(node) if not isinstance(node, ScalarNode) else repr(node.value)
-            raise _Problem(f"keys must be plain strings, found {what}", node.start_mark, path)
-        return str(node.value)
+
+def _duplicate(mapping: Node, key_node: Node) -> _Problem:
+    first = next(k for k, _ in mapping.value if k.value == key_node.value)
+    return _Problem(
+        f"duplicate key {key_node.value!r} (first at line {first.start_mark.line + 1})",
+        key_node.start_mark,
+        node=key_node,
+    )
 
 
-def _node_kind(node: Node) -> str:
+def _describe(node: Node) -> str:
     if isinstance(node, MappingNode):
-        return "mapping"
+        return "a mapping"
     if isinstance(node, SequenceNode):
-        return "list"
-    return "value"
+        return "a list"
+    return repr(node.value)
+
+
+def _path_to(root: Node, target: Node) -> Path_:
+    """The path of target inside root (found by identity; used only to report a problem)."""
+    stack: list[tuple[Node, Path_]] = [(root, ())]
+    seen: set[int] = set()
+    while stack:
+        node, path = stack.pop()
+        if node is target:
+            return path
+        if id(node) in seen:
+            continue
+        seen.add(id(node))
+        if isinstance(node, SequenceNode):
+            stack.extend((item, (*path, i)) for i, item in enumerate(node.value))
+        elif isinstance(node, MappingNode):
+            for key_node, value_node in node.value:
+                if key_node is target:
+                    return (*path, str(key_node.value))
+                key = key_node.value if isinstance(key_node, ScalarNode) else "?"
+                stack.append((value_node, (*path, str(key))))
+    return ()
+
+
+def _tag(node: Node) -> str:
+    """The node's tag as a string, without ruamel's per-access Tag -> str conversion."""
+    ctag = node.ctag
+    return ctag.suffix if ctag.handle is None else str(ctag)
 
 
 def _tag_message(tag: str) -> str:
@@ -323,7 +378,7 @@ def _tag_message(tag: str) -> str:
     return f"tag {shown} is not allowed: only plain YAML values are read (safe loading)"
 
 
-def _scalar(tag: str, node: ScalarNode, path: Path_) -> Any:
+def _scalar(tag: str, node: ScalarNode) -> Any:
     text: str = node.value
     try:
         if tag == _STR:
@@ -340,8 +395,8 @@ def _scalar(tag: str, node: ScalarNode, path: Path_) -> Any:
             # Kept as text: the model parses send_time itself, and names stay names.
             return text
     except ValueError:
-        raise _Problem(f"invalid number {text!r}", node.start_mark, path) from None
-    raise _Problem(_tag_message(tag), node.start_mark, path)
+        raise _Problem(f"invalid number {text!r}", node.start_mark, node=node) from None
+    raise _Problem(_tag_message(tag), node.start_mark, node=node)
 
 
 def _yaml_int(text: str) -> int:
@@ -400,7 +455,7 @@ def _find_key(node: MappingNode, name: str, depth: int = 0) -> tuple[Node, Node]
     merges: list[Node] = []
     for key_node, value_node in node.value:
         if isinstance(key_node, ScalarNode):
-            if key_node.tag == _MERGE:
+            if _tag(key_node) == _MERGE:
                 merges.append(value_node)
             elif key_node.value == name:
                 return key_node, value_node
@@ -549,6 +604,7 @@ class _DirectoryLoader:
         self.defaults: dict[str, list[_Defaults]] = {}
         self.files = 0
         self.now = datetime.now(UTC)
+        self.now_text: dict[int, str] = {}
 
     # walk ------------------------------------------------------------------
 
@@ -604,16 +660,24 @@ class _DirectoryLoader:
                         _issue(path, None, (), "symlink to a file outside the config directory")
                     )
                     return None
-            size = os.stat(path).st_size
-            if size > MAX_FILE_BYTES:
-                self.issues.append(
-                    _issue(path, None, (), f"file is {size} bytes; the limit is {MAX_FILE_BYTES}")
-                )
-                return None
-            with open(path, "rb") as handle:
-                data = handle.read(MAX_FILE_BYTES + 1)
+            fd = os.open(path, os.O_RDONLY)
+            try:
+                size = os.fstat(fd).st_size
+                if size > MAX_FILE_BYTES:
+                    self.issues.append(
+                        _issue(
+                            path, None, (), f"file is {size} bytes; the limit is {MAX_FILE_BYTES}"
+                        )
+                    )
+                    return None
+                data = os.read(fd, MAX_FILE_BYTES + 1)
+            finally:
+                os.close(fd)
         except OSError as exc:
             self.issues.append(_issue(path, None, (), f"cannot read file: {exc.strerror}"))
+            return None
+        if len(data) > MAX_FILE_BYTES:  # grew since fstat, or a special file
+            self.issues.append(_issue(path, None, (), f"file exceeds {MAX_FILE_BYTES} bytes"))
             return None
         try:
             return data.decode("utf-8-sig")
@@ -633,11 +697,13 @@ class _DirectoryLoader:
                 try:
                     value = builder.build(node)
                 except _Problem as problem:
-                    self.issues.append(_issue(path, problem.mark, problem.path, problem.message))
+                    where = problem.located(node)
+                    self.issues.append(_issue(path, problem.mark, where, problem.message))
                     return
                 if builder.problems:
                     for item in builder.problems:
-                        self.issues.append(_issue(path, item.mark, item.path, item.message))
+                        where = item.located(node)
+                        self.issues.append(_issue(path, item.mark, where, item.message))
                     builder.problems.clear()
                     continue
                 yield _Document(value, node, path, base_dir)
@@ -799,9 +865,8 @@ class _DirectoryLoader:
         self.campaigns.append(LoadedCampaign(model=model, source=source))
 
     def _warn_past(self, model: EmailCampaign, origins: list[_Document]) -> None:
-        zone = timezone(
-            timedelta(hours=DEFAULT_TIME_ZONE if model.time_zone is None else model.time_zone)
-        )
+        zone = DEFAULT_TIME_ZONE if model.time_zone is None else model.time_zone
+        now = self._now_in(zone)
         candidates: list[tuple[Path_, str]] = []
         if model.send_time:
             candidates.append((("send_time",), model.send_time))
@@ -810,11 +875,7 @@ class _DirectoryLoader:
                 (("ab_test", "send_times", i), t) for i, t in enumerate(model.ab_test.send_times)
             )
         for path, text in candidates:
-            try:
-                when = datetime.strptime(text, SEND_TIME_FORMAT).replace(tzinfo=zone)
-            except ValueError:
-                continue
-            if when < self.now:
+            if text < now:  # both "YYYY-MM-DD HH:MM:SS" in one zone: text order is time order
                 self.issues.append(
                     self._at(
                         origins,
@@ -823,6 +884,12 @@ class _DirectoryLoader:
                         severity="warning",
                     )
                 )
+
+    def _now_in(self, hours: int) -> str:
+        if hours not in self.now_text:
+            local = self.now.astimezone(timezone(timedelta(hours=hours)))
+            self.now_text[hours] = local.strftime(SEND_TIME_FORMAT)
+        return self.now_text[hours]
 
 
 def _deep_merge(base: Mapping[str, Any], over: Mapping[str, Any]) -> dict[str, Any]:
