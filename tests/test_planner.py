@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
+from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from reconciler.canonical import EMAIL_WRITE_ONLY, comparable, content_hash, hash_write_only
 from reconciler.errors import PlanError, UnsafePlan
@@ -755,3 +758,209 @@ def test_noop_actions_are_never_stale() -> None:
     state, live = synced(campaign)
     plan = compute_plan([campaign], state, live)
     assert find_stale(plan, state, [live_of(campaign, "r0", status=2)]) == []
+
+
+# --------------------------------------------------------------------------- property tests
+# "No perpetual diff": a campaign as applied (live = its readable canonical fields, state =
+# its hashed canonical form) plans no-op, whichever documented form each value was written in.
+
+
+_WORD = st.text(alphabet="abcdefghijklmnopqrstuvwxyz0123456789_-", min_size=1, max_size=12)
+_NAME = st.text(alphabet="abcdefghijklmnopqrstuvwxyz ABCDEF0123456789-", min_size=1, max_size=64)
+_RATE = st.integers(min_value=1, max_value=100).map(lambda k: k / 100)
+_WHEN = st.datetimes(min_value=datetime(2026, 1, 1), max_value=datetime(2030, 12, 31)).map(
+    lambda d: d.replace(microsecond=0)
+)
+
+
+@st.composite
+def email_values(draw: st.DrawFn) -> dict[str, Any]:
+    """The values of a valid EmailCampaign, before choosing how each is written."""
+    ab = draw(st.booleans())
+    values: dict[str, Any] = {
+        "name": draw(_NAME),
+        "campaign_type": "ab" if ab else "normal",
+        "to": {"type": draw(st.sampled_from(["list", "tag", "segment"])),
+               "value": draw(st.lists(_WORD, min_size=1, max_size=3))},
+        "sender_id": draw(st.integers(min_value=1, max_value=10**6)),
+        "template_invoke_name": draw(_WORD),
+        "subject": draw(st.none() | _NAME),
+        "reply_to": draw(st.none() | _WORD.map(lambda w: f"{w}@example.com")),
+        "time_zone": draw(st.none() | st.integers(min_value=-12, max_value=14)),
+        "send_time": draw(st.none() | _WHEN),
+        "google_track": draw(
+            st.dictionaries(
+                st.sampled_from(["campaign_name", "campaign_source", "campaign_medium"]),
+                _WORD,
+                max_size=3,
+            )
+        ),
+        "warm_up": [],
+    }  # fmt: skip
+    if ab:
+        dimension = draw(
+            st.sampled_from(["subjects", "template_invoke_names", "sender_ids", "send_times"])
+        )
+        tested: list[Any] = draw(st.lists(_WORD, min_size=2, max_size=3))
+        if dimension == "sender_ids":
+            tested = [str(draw(st.integers(1, 999))) for _ in tested]
+        if dimension == "send_times":
+            tested = [draw(_WHEN).strftime("%Y-%m-%d %H:%M:%S") for _ in tested]
+        values["ab_test"] = {
+            "percent": draw(st.integers(1, 100)),
+            "win_condition": {"time_unit": "day", "after_time": draw(st.integers(0, 10)),
+                              "compare": draw(st.sampled_from(["open_percent", "click_percent"]))},
+            dimension: tested,
+        }  # fmt: skip
+        overridden = {
+            "subjects": "subject",
+            "template_invoke_names": "template_invoke_name",
+            "sender_ids": "sender_id",
+            "send_times": "send_time",
+        }[dimension]
+        values[overridden] = None
+        if dimension == "template_invoke_names" and not values["subject"]:
+            values["subject"] = "Required subject"
+    else:
+        values["warm_up"] = draw(
+            st.lists(
+                st.fixed_dictionaries(
+                    {"domain": _WORD.map(lambda w: f"{w}.com"), "rate": st.integers(0, 5),
+                     "upgrade_value": _RATE, "downgrade_value": _RATE}
+                ),
+                max_size=3,
+            )
+        )  # fmt: skip
+    return values
+
+
+def write_email(values: Mapping[str, Any], draw: st.DrawFn) -> dict[str, Any]:
+    """One documented way of writing `values` (each field's form chosen independently)."""
+    out: dict[str, Any] = {"kind": "EmailCampaign", "name": values["name"]}
+    kind = values["campaign_type"]
+    out["campaign_type"] = draw(
+        st.sampled_from([kind, {"normal": 2, "ab": 1}[kind], {"normal": "2", "ab": "1"}[kind]])
+    )
+    to = dict(values["to"])
+    if len(to["value"]) == 1 and draw(st.booleans()):
+        to["value"] = to["value"][0]
+    out["to"] = draw(st.sampled_from([to, [to]]))
+    if values["sender_id"] is not None:
+        out["sender_id"] = draw(st.sampled_from([values["sender_id"], str(values["sender_id"])]))
+    for key in ("template_invoke_name", "subject", "reply_to"):
+        if values.get(key) is not None:
+            out[key] = values[key]
+        else:
+            _write_empty(out, key, draw, ["", None])
+    zone = values["time_zone"]
+    if zone is not None:
+        out["time_zone"] = draw(st.sampled_from([zone, str(zone), f"{zone:+d}", f"{zone:+03d}:00"]))
+    when = values["send_time"]
+    if when is not None:
+        hours = 8 if zone is None else zone
+        aware = when.replace(tzinfo=timezone(timedelta(hours=hours)))
+        out["send_time"] = draw(
+            st.sampled_from(
+                [
+                    when.strftime("%Y-%m-%d %H:%M:%S"),
+                    aware.strftime("%Y-%m-%dT%H:%M:%S%z"),
+                    aware.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+                ]
+            )
+        )
+    track = dict(values["google_track"])
+    if track:
+        if draw(st.booleans()):
+            track.setdefault("campaign_term", "")
+        out["google_track"] = track
+    else:
+        _write_empty(out, "google_track", draw, [None, {}, {"campaign_term": ""}])
+    if values["warm_up"]:
+        out["warm_up"] = [_write_warm_up(entry, draw) for entry in values["warm_up"]]
+    elif values["campaign_type"] == "normal":
+        _write_empty(out, "warm_up", draw, [None, []])
+    if "ab_test" in values:
+        out["ab_test"] = values["ab_test"]
+    return out
+
+
+def _write_warm_up(entry: Mapping[str, Any], draw: st.DrawFn) -> dict[str, Any]:
+    """Rates as numbers or as the strings the vendor's examples send ("0.95")."""
+    out = dict(entry)
+    for key in ("upgrade_value", "downgrade_value"):
+        out[key] = draw(st.sampled_from([entry[key], str(entry[key])]))
+    return out
+
+
+def _write_empty(out: dict[str, Any], key: str, draw: st.DrawFn, forms: list[Any]) -> None:
+    """Absent, or one of the empty forms that mean the same."""
+    choice = draw(st.integers(0, len(forms)))
+    if choice < len(forms):
+        out[key] = forms[choice]
+
+
+@st.composite
+def messaging_values(draw: st.DrawFn) -> dict[str, Any]:
+    names = draw(st.lists(_NAME, max_size=4, unique=True))
+    return {
+        "kind": "MessagingCampaign",
+        "name": draw(_NAME),
+        "channel_type": draw(st.sampled_from(["whatsapp", "email", "sms"])),
+        "touchpoints": [
+            {"name": n, "type": "message", "message": draw(_NAME)}
+            if draw(st.booleans())
+            else {"name": n, "type": "action"}
+            for n in names
+        ],
+    }
+
+
+def write_messaging(values: Mapping[str, Any], draw: st.DrawFn) -> dict[str, Any]:
+    out = dict(values)
+    out["touchpoints"] = [
+        {**t, "message": draw(st.sampled_from([t["message"], {"text": t["message"]}]))}
+        if "message" in t
+        else t
+        for t in values["touchpoints"]
+    ]
+    return out
+
+
+@st.composite
+def applied_and_rewritten(draw: st.DrawFn) -> tuple[LoadedCampaign, LoadedCampaign]:
+    """A campaign as written when applied, and the same values written another way."""
+    if draw(st.booleans()):
+        values = draw(email_values())
+        return loaded(write_email(values, draw)), loaded(write_email(values, draw))
+    values = draw(messaging_values())
+    return loaded(write_messaging(values, draw)), loaded(write_messaging(values, draw))
+
+
+@settings(max_examples=150, deadline=None)
+@given(applied_and_rewritten())
+def test_property_applied_campaign_plans_noop_in_any_written_form(
+    pair: tuple[LoadedCampaign, LoadedCampaign],
+) -> None:
+    applied, rewritten = pair
+    state = state_of(record_of(applied, "r0"))
+    live = [live_of(applied, "r0")]
+    for desired in (applied, rewritten):
+        plan = compute_plan([desired], state, live)
+        assert not plan.has_changes, plan.to_json()["actions"]
+        assert only(plan).reason == Reason.UP_TO_DATE
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(applied_and_rewritten(), min_size=1, max_size=6))
+def test_property_many_campaigns_plan_all_noop(
+    pairs: list[tuple[LoadedCampaign, LoadedCampaign]],
+) -> None:
+    unique = {p[0].key: p for p in pairs}.values()
+    records, live = [], []
+    for index, (applied, _) in enumerate(unique):
+        records.append(record_of(applied, f"r{index}"))
+        live.append(live_of(applied, f"r{index}"))
+    plan = compute_plan([rewritten for _, rewritten in unique], state_of(*records), live)
+    assert plan.summary()["no_op"] == len(unique)
+    assert not plan.has_changes
+    check_safety(plan, state_of(*records), force=False)
