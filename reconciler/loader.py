@@ -509,8 +509,7 @@ def _explain(error: Mapping[str, Any], model: type[BaseModel]) -> tuple[Path_, s
     message = str(error.get("msg", "invalid value"))
     cause = (error.get("ctx") or {}).get("error")
     if isinstance(cause, _FieldError):
-        extra: Path_ = (cause.field,) if cause.index is None else (cause.field, cause.index)
-        return (*loc, *extra), str(cause), False
+        return (*loc, *cause.path), str(cause), False
     if kind == "extra_forbidden" and loc:
         owner = _model_at(model, loc[:-1])
         choices = sorted(owner.model_fields) if owner else []

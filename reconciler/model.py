@@ -124,7 +124,10 @@ class Attachment(StrictModel):
     def _resolve(self, info: ValidationInfo) -> Attachment:
         resolver = (info.context or {}).get("resolve_attachment")
         if resolver is not None:
-            self._resolved = resolver(self.path)
+            try:
+                self._resolved = resolver(self.path)
+            except ValueError as exc:
+                raise _FieldError("path", str(exc)) from None
         return self
 
     @property
@@ -182,7 +185,11 @@ class WinCondition(StrictModel):
     def _after_time_range(self) -> WinCondition:
         top = AFTER_TIME_MAX[self.time_unit]
         if not 0 <= self.after_time <= top:
-            raise ValueError(f"after_time must be in [0, {top}] when time_unit is {self.time_unit}")
+            raise _FieldError(
+                "after_time",
+                f"after_time must be in [0, {top}] when time_unit is {self.time_unit}"
+                f" (got {self.after_time})",
+            )
         return self
 
 
@@ -215,9 +222,10 @@ class AbTest(StrictModel):
         given = [d for d in c.AB_DIMENSIONS if getattr(self, d) is not None]
         if len(given) != 1:
             names = ", ".join(c.AB_DIMENSIONS)
-            raise ValueError(f"exactly one of {names} must be set (found {len(given)})")
+            found = f"found {len(given)}" + (f": {', '.join(given)}" if given else "")
+            raise ValueError(f"exactly one of {names} must be set ({found})")
         if not getattr(self, given[0]):
-            raise ValueError(f"{given[0]} must list at least one value")
+            raise _FieldError(given[0], f"{given[0]} must list at least one value")
         return self
 
     @property
@@ -304,7 +312,7 @@ class EmailCampaign(StrictModel):
 
     def _check_ab(self) -> None:
         if self.ab_test is None:
-            raise ValueError("ab_test is required when campaign_type is ab")
+            raise _FieldError("ab_test", "ab_test is required when campaign_type is ab")
         if self.warm_up:
             raise _FieldError("warm_up", "warm_up is only allowed when campaign_type is normal")
         dimension = self.ab_test.dimension
@@ -340,9 +348,14 @@ class EmailCampaign(StrictModel):
                 f"attachments total {total} bytes; the API allows at most 10 MB "
                 f"({MAX_ATTACHMENT_BYTES})",
             )
-        names = [a.effective_filename for a in self.attachments or ()]
-        if len(names) != len(set(names)):
-            raise _FieldError("attachments", "attachment filenames must be unique")
+        seen: set[str] = set()
+        for index, attachment in enumerate(self.attachments or ()):
+            name = attachment.effective_filename
+            if name in seen:
+                raise _FieldError(
+                    "attachments", f"duplicate attachment filename {name!r}", index=index
+                )
+            seen.add(name)
 
     def _check_lifecycle(self) -> None:
         if self.lifecycle is None:
@@ -352,8 +365,8 @@ class EmailCampaign(StrictModel):
             if field not in allowed:
                 raise _FieldError(
                     "lifecycle",
-                    f"ignore_changes[{index}]: unknown field {field!r}"
-                    f"{_did_you_mean(field, allowed)}",
+                    f"unknown field {field!r}{_did_you_mean(field, allowed)}",
+                    rest=("ignore_changes", index),
                 )
 
     def canonical(self) -> dict[str, Any]:
@@ -445,17 +458,18 @@ class MessagingCampaign(StrictModel):
             if tp.name in seen:
                 raise _FieldError(
                     "touchpoints",
-                    f"touchpoints[{index}]: duplicate touchpoint name {tp.name!r}",
+                    f"duplicate touchpoint name {tp.name!r}",
                     index=index,
+                    rest=("name",),
                 )
             seen.add(tp.name)
         if self.lifecycle is not None:
-            for field in self.lifecycle.ignore_changes:
+            for index, field in enumerate(self.lifecycle.ignore_changes):
                 if field not in MESSAGING_DIFFABLE_FIELDS:
                     raise _FieldError(
                         "lifecycle",
-                        f"ignore_changes: unknown field {field!r}"
-                        f"{_did_you_mean(field, MESSAGING_DIFFABLE_FIELDS)}",
+                        f"unknown field {field!r}{_did_you_mean(field, MESSAGING_DIFFABLE_FIELDS)}",
+                        rest=("ignore_changes", index),
                     )
         return self
 
@@ -478,12 +492,31 @@ campaign_adapter: TypeAdapter[EmailCampaign | MessagingCampaign] = TypeAdapter(C
 
 
 class _FieldError(ValueError):
-    """A cross-field rule broken at one field: the loader reports it at that field's line."""
+    """A cross-field rule broken at one field: the loader reports it at that field's line.
 
-    def __init__(self, field: str, message: str, index: int | None = None) -> None:
+    The field's path below the model that raised it is `field`, then `index` (a list
+    item), then `rest`: e.g. ("lifecycle", "ignore_changes", 2).
+    """
+
+    def __init__(
+        self,
+        field: str,
+        message: str,
+        index: int | None = None,
+        *,
+        rest: tuple[str | int, ...] = (),
+    ) -> None:
         super().__init__(message)
         self.field = field
         self.index = index
+        self.rest = rest
+
+    @property
+    def path(self) -> tuple[str | int, ...]:
+        head: tuple[str | int, ...] = (
+            (self.field,) if self.index is None else (self.field, self.index)
+        )
+        return head + self.rest
 
 
 def _did_you_mean(word: str, choices: Any) -> str:
@@ -498,4 +531,29 @@ def json_schema(kind: str | None = None) -> dict[str, Any]:
     schema = KINDS[kind].model_json_schema() if kind else campaign_adapter.json_schema()
     schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
     schema.setdefault("title", "campaignctl campaign")
+    defs = schema.get("$defs", {})
+    email = schema if kind == "EmailCampaign" else defs.get("EmailCampaign")
+    if email is not None:
+        _accept_wire_variants(email["properties"])
+    if "WarmUp" in defs:
+        for name in ("upgrade_value", "downgrade_value"):
+            prop = defs["WarmUp"]["properties"][name]
+            number = {k: prop.pop(k) for k in ("type", "exclusiveMinimum", "maximum")}
+            prop["anyOf"] = [number, {"type": "string", "pattern": r"^\s*(0?\.\d+|1(\.0*)?)\s*$"}]
     return schema
+
+
+def _accept_wire_variants(props: dict[str, Any]) -> None:
+    """Widen the schema to the variants the model accepts (api/README.md), so that editors
+    do not flag valid YAML: campaign_type 2|1, `to` as a one-element list, a numeric
+    sender_id, a string time_zone."""
+    props["campaign_type"].pop("type", None)
+    props["campaign_type"]["enum"] = ["normal", "ab", 2, 1]
+    to = props["to"]
+    ref = to.pop("$ref")
+    to["anyOf"] = [
+        {"$ref": ref},
+        {"type": "array", "items": {"$ref": ref}, "minItems": 1, "maxItems": 1},
+    ]
+    props["sender_id"]["anyOf"] = [{"type": "string"}, {"type": "integer"}, {"type": "null"}]
+    props["time_zone"]["anyOf"] = [{"type": "integer"}, {"type": "string"}, {"type": "null"}]
