@@ -158,6 +158,12 @@ class State:
     lineage: str = field(default_factory=lambda: str(uuid.uuid4()))
     serial: int = 0
     campaigns: dict[str, ManagedRecord] = field(default_factory=dict)
+    # (kind, remote_id) -> key, so that looking up every live campaign is O(n), not O(n²);
+    # rebuilt after put/remove or when the dict's size changed behind our back.
+    _by_remote: dict[tuple[str, str], str] = field(
+        default_factory=dict, init=False, repr=False, compare=False
+    )
+    _indexed_size: int = field(default=-1, init=False, repr=False, compare=False)
 
     @staticmethod
     def key(kind: str, name: str) -> str:
@@ -167,15 +173,20 @@ class State:
         return self.campaigns.get(self.key(kind, name))
 
     def by_remote_id(self, kind: str, remote_id: str) -> ManagedRecord | None:
-        for record in self.campaigns.values():
-            if record.kind == kind and record.remote_id == remote_id:
-                return record
+        if self._indexed_size != len(self.campaigns):
+            self._by_remote = {(r.kind, r.remote_id): k for k, r in self.campaigns.items()}
+            self._indexed_size = len(self.campaigns)
+        record = self.campaigns.get(self._by_remote.get((kind, remote_id), ""))
+        if record is not None and (record.kind, record.remote_id) == (kind, remote_id):
+            return record
         return None
 
     def put(self, record: ManagedRecord) -> None:
         self.campaigns[record.key] = record
+        self._indexed_size = -1
 
     def remove(self, kind: str, name: str) -> ManagedRecord | None:
+        self._indexed_size = -1
         return self.campaigns.pop(self.key(kind, name), None)
 
     def records(self) -> list[ManagedRecord]:

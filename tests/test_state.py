@@ -140,6 +140,22 @@ def test_round_trip_and_lookups(tmp_path: Path) -> None:
     assert [r.name for r in state.records()] == ["A", "Welcome"]
 
 
+def test_by_remote_id_follows_put_and_remove_and_is_linear() -> None:
+    state = State()
+    for i in range(10_000):
+        state.put(rec(f"c{i}", str(i)))
+    started = time.perf_counter()
+    found = [state.by_remote_id("EmailCampaign", str(i)) for i in range(10_000)]
+    assert time.perf_counter() - started < 0.5
+    assert [r.name for r in found if r is not None] == [f"c{i}" for i in range(10_000)]
+    state.put(rec("c1", "recreated"))
+    assert state.by_remote_id("EmailCampaign", "1") is None
+    assert state.by_remote_id("EmailCampaign", "recreated") == rec("c1", "recreated")
+    state.remove("EmailCampaign", "c2")
+    assert state.by_remote_id("EmailCampaign", "2") is None
+    assert state.by_remote_id("MessagingCampaign", "3") is None
+
+
 def test_serial_increments_on_every_write_and_only_then(tmp_path: Path) -> None:
     path = tmp_path / "s.json"
     store = StateStore(path)
