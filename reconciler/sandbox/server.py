@@ -158,20 +158,22 @@ class _Handler(BaseHTTPRequestHandler):
             time.sleep(delay)
         rule = sandbox.faults.take(request.method, request.path)
         fault = rule.fault if rule else None
+        # The log is written before the client can see anything, so a test that counts
+        # requests right after its call returns never races the server.
         if fault == "drop_before":
-            self._drop()
             sandbox.log_request(request, parts.query, 0, fault)
+            self._drop()
             return
         if rule is not None and fault in _FAULT_STATUS:
             reply = _fault_reply(request.path, _FAULT_STATUS[fault], rule.retry_after)
         else:
             reply = sandbox.serve(request)
         if fault == "drop_after_commit":
-            self._drop()
             sandbox.log_request(request, parts.query, 0, fault)
+            self._drop()
             return
-        self._send(reply)
         sandbox.log_request(request, parts.query, reply.status, fault)
+        self._send(reply)
 
     def _admin(self, sandbox: Sandbox, request: ApiRequest) -> Reply:
         try:

@@ -1,0 +1,307 @@
+"""Sandbox fault injection, latency, request log, admin API and load behaviour."""
+
+from __future__ import annotations
+
+import time
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+import pytest
+import requests
+
+from reconciler.sandbox import Sandbox, parse_fault_spec
+
+AUTH = ("demo-user", "demo-key")
+BEARER = {"Authorization": "Bearer demo-token"}
+EMAIL = "/v1/marketing/campaigns"
+NEW_EMAIL = {"campaign_type": 2, "name": "fault test", "to": [{"type": "list", "value": ["all"]}]}
+
+
+def email(sandbox: Sandbox, method: str, suffix: str = "", **kw: Any) -> requests.Response:
+    return requests.request(method, sandbox.url + EMAIL + suffix, auth=AUTH, timeout=10, **kw)
+
+
+def touchpoint(sandbox: Sandbox, method: str, path: str, **kw: Any) -> requests.Response:
+    return requests.request(method, sandbox.url + path, headers=BEARER, timeout=10, **kw)
+
+
+# --------------------------------------------------------------------------- status faults
+
+
+def test_429_with_retry_after_then_success(sandbox: Sandbox) -> None:
+    sandbox.faults.add("GET", EMAIL, 429, retry_after=7)
+    refused = email(sandbox, "GET")
+    assert refused.status_code == 429
+    assert refused.headers["Retry-After"] == "7"
+    assert refused.json()["code"] == 42900
+    assert email(sandbox, "GET").status_code == 200
+
+
+def test_429_on_post_does_nothing(sandbox: Sandbox) -> None:
+    sandbox.faults.add("POST", EMAIL, "429")
+    assert email(sandbox, "POST", json=NEW_EMAIL).status_code == 429
+    assert sandbox.email_campaigns() == []
+    assert email(sandbox, "POST", json=NEW_EMAIL).status_code == 200
+    assert len(sandbox.email_campaigns()) == 1
+
+
+@pytest.mark.parametrize(("fault", "code"), [(500, 50000), (503, 50300)])
+def test_5xx_then_success(sandbox: Sandbox, fault: int, code: int) -> None:
+    sandbox.faults.add("GET", EMAIL, fault)
+    failed = email(sandbox, "GET")
+    assert failed.status_code == fault and failed.json()["code"] == code
+    assert "Retry-After" not in failed.headers
+    assert email(sandbox, "GET").status_code == 200
+
+
+def test_touchpoint_faults_use_its_error_shape(sandbox: Sandbox) -> None:
+    sandbox.faults.add("GET", "/v1/campaigns", 429, retry_after=2)
+    sandbox.faults.add("GET", "/v1/touchpoints", 503)
+    limited = touchpoint(sandbox, "GET", "/v1/campaigns")
+    assert limited.status_code == 429 and limited.headers["Retry-After"] == "2"
+    assert limited.json()["error"]["code"] == "rate_limited"
+    unavailable = touchpoint(sandbox, "GET", "/v1/touchpoints")
+    assert unavailable.status_code == 503 and "error" in unavailable.json()
+
+
+def test_count_method_and_prefix_select_the_requests(sandbox: Sandbox) -> None:
+    sandbox.faults.add("POST", EMAIL, 500, count=2)
+    assert email(sandbox, "GET").status_code == 200
+    assert [email(sandbox, "POST", json=NEW_EMAIL).status_code for _ in range(3)] == [
+        500,
+        500,
+        200,
+    ]
+    sandbox.faults.add("*", "/v1/touchpoints", 503)
+    assert email(sandbox, "GET").status_code == 200
+    assert touchpoint(sandbox, "GET", "/v1/campaigns").status_code == 200
+    assert touchpoint(sandbox, "GET", "/v1/touchpoints").status_code == 503
+    assert sandbox.faults.pending() == []
+
+
+def test_unlimited_fault_until_cleared(sandbox: Sandbox) -> None:
+    sandbox.faults.add("GET", "/", 503, count=None)
+    assert {email(sandbox, "GET").status_code for _ in range(3)} == {503}
+    sandbox.faults.clear()
+    assert email(sandbox, "GET").status_code == 200
+
+
+def test_faults_are_validated() -> None:
+    sandbox = Sandbox()
+    with pytest.raises(ValueError, match="unknown fault"):
+        sandbox.faults.add("GET", "/", 418)
+    with pytest.raises(ValueError, match="unknown method"):
+        sandbox.faults.add("FETCH", "/", 429)
+    with pytest.raises(ValueError, match="start with"):
+        sandbox.faults.add("GET", "v1", 429)
+    with pytest.raises(ValueError, match="count"):
+        sandbox.faults.add("GET", "/", 429, count=0)
+
+
+# --------------------------------------------------------------------------- dropped connections
+
+
+def test_drop_before_does_nothing(sandbox: Sandbox) -> None:
+    sandbox.faults.add("POST", EMAIL, "drop_before")
+    with pytest.raises(requests.ConnectionError):
+        email(sandbox, "POST", json=NEW_EMAIL)
+    assert sandbox.email_campaigns() == []
+    assert sandbox.request_count("POST", EMAIL, status=0) == 1
+
+
+def test_drop_after_commit_creates_then_drops(sandbox: Sandbox) -> None:
+    sandbox.faults.add("POST", EMAIL, "drop_after_commit")
+    with pytest.raises(requests.ConnectionError):
+        email(sandbox, "POST", json=NEW_EMAIL)
+    listed = email(sandbox, "GET", params={"name": "fault test"}).json()
+    assert listed["total"] == 1 and listed["result"][0]["name"] == "fault test"
+
+
+def test_drop_after_commit_on_update_and_touchpoint_create(sandbox: Sandbox) -> None:
+    created = email(sandbox, "POST", json=NEW_EMAIL).json()["result"]
+    sandbox.faults.add("PUT", EMAIL, "drop_after_commit")
+    with pytest.raises(requests.ConnectionError):
+        email(sandbox, "PUT", f"/{created['campaign_id']}", json={"name": "renamed"})
+    assert sandbox.email_campaign(created["campaign_id"])["name"] == "renamed"
+
+    campaign = touchpoint(
+        sandbox, "POST", "/v1/campaigns", json={"name": "j", "channel_type": "sms"}
+    ).json()
+    sandbox.faults.add("POST", "/v1/touchpoints", "drop_after_commit")
+    payload = {"name": "t", "type": "message", "campaign_id": campaign["_id"], "message": "hi"}
+    with pytest.raises(requests.ConnectionError):
+        touchpoint(sandbox, "POST", "/v1/touchpoints", json=payload)
+    assert [tp["name"] for tp in sandbox.touchpoints(campaign["_id"])] == ["t"]
+
+
+def test_a_pooled_session_recovers_after_a_drop(sandbox: Sandbox) -> None:
+    with requests.Session() as session:
+        session.auth = AUTH
+        assert session.get(sandbox.url + EMAIL, timeout=10).status_code == 200
+        sandbox.faults.add("GET", EMAIL, "drop_before")
+        with pytest.raises(requests.ConnectionError):
+            session.get(sandbox.url + EMAIL, timeout=10)
+        assert session.get(sandbox.url + EMAIL, timeout=10).status_code == 200
+
+
+# --------------------------------------------------------------------------- latency & log
+
+
+def timed_get(sandbox: Sandbox) -> float:
+    started = time.perf_counter()
+    assert email(sandbox, "GET").status_code == 200
+    return time.perf_counter() - started
+
+
+def test_fixed_latency(sandbox: Sandbox) -> None:
+    sandbox.set_latency(120)
+    assert timed_get(sandbox) >= 0.12
+    sandbox.set_latency(0)
+    assert timed_get(sandbox) < 0.12
+
+
+def test_random_latency_stays_within_its_range(sandbox: Sandbox) -> None:
+    sandbox.set_latency(20, jitter_ms=60)
+    samples = [timed_get(sandbox) for _ in range(6)]
+    assert min(samples) >= 0.02
+    assert max(samples) < 0.08 + 0.5
+    with pytest.raises(ValueError):
+        sandbox.set_latency(-1)
+
+
+def test_admin_latency_applies_to_api_calls_but_not_admin(sandbox: Sandbox) -> None:
+    response = requests.post(f"{sandbox.url}/_admin/latency", json={"ms": 150}, timeout=10)
+    assert response.status_code == 200
+    started = time.perf_counter()
+    requests.get(f"{sandbox.url}/_admin/stats", timeout=10)
+    assert time.perf_counter() - started < 0.15
+    assert timed_get(sandbox) >= 0.15
+    assert (
+        requests.post(f"{sandbox.url}/_admin/latency", json={"ms": -5}, timeout=10).status_code
+        == 400
+    )
+
+
+def test_request_log_counts_by_method_path_and_status(sandbox: Sandbox) -> None:
+    sandbox.faults.add("GET", EMAIL, 429)
+    email(sandbox, "GET")
+    email(sandbox, "GET")
+    email(sandbox, "POST", json=NEW_EMAIL)
+    touchpoint(sandbox, "GET", "/v1/campaigns")
+    requests.get(f"{sandbox.url}/_admin/stats", timeout=10)
+    assert sandbox.request_count() == 4
+    assert sandbox.request_count("GET") == 3
+    assert sandbox.request_count("get", EMAIL) == 2
+    assert sandbox.request_count(path_prefix="/v1/marketing") == 3
+    assert sandbox.request_count("GET", EMAIL, status=429) == 1
+    entries = sandbox.log.entries
+    assert [(e.method, e.status, e.fault) for e in entries[:2]] == [
+        ("GET", 429, "429"),
+        ("GET", 200, None),
+    ]
+    stats = requests.get(f"{sandbox.url}/_admin/stats", timeout=10).json()
+    assert stats["requests"] == 4
+    assert {"method": "POST", "path": EMAIL, "status": 200, "count": 1} in stats["by_route"]
+    assert stats["objects"]["email_campaigns"] == 1
+
+
+def test_reset_clears_faults_latency_log_and_quirks(sandbox: Sandbox) -> None:
+    email(sandbox, "GET")
+    sandbox.faults.add("GET", "/", 500, count=None)
+    sandbox.set_latency(500)
+    sandbox.set_quirks("bare_to")
+    sandbox.reset()
+    assert sandbox.request_count() == 0
+    assert sandbox.quirks == frozenset()
+    assert timed_get(sandbox) < 0.5
+
+
+# --------------------------------------------------------------------------- SPEC syntax & admin
+
+
+def test_fault_spec_parses_every_option() -> None:
+    rules = parse_fault_spec(
+        "POST /v1/marketing/campaigns 429 x3 retry_after=2; put /v1/ drop_after_commit;"
+        " * /v1/touchpoints 503 x*"
+    )
+    assert [(r.method, r.path_prefix, r.fault, r.count, r.retry_after) for r in rules] == [
+        ("POST", "/v1/marketing/campaigns", "429", 3, 2),
+        ("PUT", "/v1/", "drop_after_commit", 1, 1),
+        ("*", "/v1/touchpoints", "503", None, 1),
+    ]
+
+
+@pytest.mark.parametrize(
+    ("spec", "fragment"),
+    [
+        ("GET /v1/", "expected METHOD PATH FAULT"),
+        ("GET /v1/ 404", "unknown fault"),
+        ("GET /v1/ 429 twice", "unknown option"),
+        ("GET v1 429", "start with"),
+    ],
+)
+def test_fault_spec_errors_name_the_rule(spec: str, fragment: str) -> None:
+    with pytest.raises(ValueError, match=fragment):
+        parse_fault_spec(spec)
+
+
+def test_admin_faults_endpoint(sandbox: Sandbox) -> None:
+    url = f"{sandbox.url}/_admin/faults"
+    added = requests.post(url, json={"spec": "GET /v1/marketing 503 x2"}, timeout=10)
+    assert added.status_code == 200 and added.json()["pending"][0]["count"] == 2
+    single = {"method": "POST", "path_prefix": EMAIL, "fault": "429", "retry_after": 3}
+    assert requests.post(url, json=single, timeout=10).status_code == 200
+    assert email(sandbox, "GET").status_code == 503
+    assert email(sandbox, "POST", json=NEW_EMAIL).headers["Retry-After"] == "3"
+    assert requests.post(url, json={"clear": True}, timeout=10).json() == {"pending": []}
+    assert email(sandbox, "GET").status_code == 200
+    assert requests.post(url, json={"spec": "GET / teapot"}, timeout=10).status_code == 400
+
+
+def test_admin_rejects_unknown_calls(sandbox: Sandbox) -> None:
+    assert requests.post(f"{sandbox.url}/_admin/nope", timeout=10).status_code == 404
+    assert requests.get(f"{sandbox.url}/_admin/reset", timeout=10).status_code == 405
+    assert requests.post(f"{sandbox.url}/_admin/tick", data=b"{", timeout=10).status_code == 400
+
+
+def test_unknown_api_path_is_404(sandbox: Sandbox) -> None:
+    response = requests.get(f"{sandbox.url}/v2/whatever", timeout=10)
+    assert response.status_code == 404
+
+
+# --------------------------------------------------------------------------- load
+
+
+def test_100_concurrent_requests_are_served_in_parallel(sandbox: Sandbox) -> None:
+    sandbox.seed_email_campaigns(500)
+    sandbox.set_latency(100)
+    started = time.perf_counter()
+    with ThreadPoolExecutor(max_workers=100) as pool:
+        codes = list(
+            pool.map(
+                lambda i: email(sandbox, "GET", params={"limit": 5, "offset": i}).status_code,
+                range(100),
+            )
+        )
+    elapsed = time.perf_counter() - started
+    assert codes == [200] * 100
+    assert elapsed < 3.0  # 100 x 100 ms served one at a time would take 10 s
+
+
+def test_10000_campaigns_seed_and_page_quickly(sandbox: Sandbox) -> None:
+    started = time.perf_counter()
+    sandbox.seed_email_campaigns(10_000)
+    seeded = time.perf_counter() - started
+    with requests.Session() as session:
+        session.auth = AUTH
+        started = time.perf_counter()
+        last = session.get(
+            sandbox.url + EMAIL, params={"limit": 100, "offset": 9_900}, timeout=10
+        ).json()
+        first = session.get(sandbox.url + EMAIL, params={"limit": 100}, timeout=10).json()
+        paged = time.perf_counter() - started
+    assert last["total"] == 10_000 and len(last["result"]) == 100
+    assert last["result"][-1]["name"] == "seed-10000"
+    assert first["result"][0]["name"] == "seed-00001"
+    assert seeded < 2.0
+    assert paged < 1.0
