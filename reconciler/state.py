@@ -311,11 +311,18 @@ def _fsync_dir(directory: Path) -> None:
 
 
 def write_atomic(path: Path, text: str) -> None:
-    """Replace `path` with `text` so that a reader sees the old or the new file, whole."""
+    """Replace `path` with `text` so that a reader sees the old or the new file, whole.
+
+    The file keeps its permissions, and a symlink keeps pointing where it did.
+    """
+    if path.is_symlink():
+        path = path.resolve()
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex[:12]}.tmp")
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
     try:
+        with contextlib.suppress(FileNotFoundError):
+            os.fchmod(fd, path.stat().st_mode & 0o7777)
         with os.fdopen(fd, "w", encoding="utf-8") as fh:
             fh.write(text)
             fh.flush()

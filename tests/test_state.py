@@ -196,6 +196,18 @@ def test_failure_before_rename_keeps_the_old_file(
     assert StateStore(path).read().get("EmailCampaign", "B") == rec("B", "2")
 
 
+def test_rewrite_keeps_permissions_and_symlinks(tmp_path: Path) -> None:
+    real = tmp_path / "shared" / "prod.json"
+    committed(real, rec("A"))
+    real.chmod(0o600)
+    link = tmp_path / "state.json"
+    link.symlink_to(real)
+    committed(link, rec("B", "2"))
+    assert link.is_symlink() and link.resolve() == real.resolve()
+    assert real.stat().st_mode & 0o777 == 0o600
+    assert sorted(StateStore(real).read().campaigns) == ["EmailCampaign/A", "EmailCampaign/B"]
+
+
 def test_concurrent_reader_only_ever_sees_whole_states(tmp_path: Path) -> None:
     path = tmp_path / "s.json"
     committed(path, *(rec(f"c{i}", str(i)) for i in range(200)))
