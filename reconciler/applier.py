@@ -502,13 +502,11 @@ class _Runner:
     def _find_touchpoint(self, progress: _TouchpointProgress, name: str) -> LiveTouchpoint | None:
         provider = self._touchpoint_provider()
         known = set(progress.ids.values())
-        for campaign in provider.list_campaigns(name=progress.name):
-            if campaign.remote_id != progress.remote_id:
-                continue
-            for tp in campaign.touchpoints:
-                if tp.name == name and tp.remote_id not in known:
-                    return tp
-        return None
+        campaign = provider.get_campaign(progress.remote_id)
+        return next(
+            (tp for tp in campaign.touchpoints if tp.name == name and tp.remote_id not in known),
+            None,
+        )
 
 
 def _delete_ignoring_missing(delete: Callable[[str], Any], remote_id: str) -> None:

@@ -7,6 +7,7 @@ object, or a moved state serial, and nothing is applied.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import signal
 import sys
@@ -201,14 +202,14 @@ def _apply_saved(settings: Settings, path: Path, options: _RunOptions) -> int:
     store = StateStore(settings.state_path)
     with store.lock("apply"):
         state = store.read()
-        moved = _state_moved(plan, state, with_state=settings.state_path is not None)
         need_tp = needs_touchpoint(None, state) or any(
             a.kind == MESSAGING_KIND for a in plan.actions
         )
         providers = open_providers(settings, need_touchpoint=need_tp)
         try:
             live = read_live(providers)
-            stale = moved + find_stale(plan, state if settings.state_path else None, live)
+            with_state = settings.state_path is not None
+            stale = find_stale(plan, _as_planned(plan, state) if with_state else None, live)
             if stale:
                 for line in stale:
                     click.echo(f"stale: {line}", err=True)
@@ -224,21 +225,16 @@ def _apply_saved(settings: Settings, path: Path, options: _RunOptions) -> int:
             providers.close()
 
 
-def _state_moved(plan: Plan, state: State, *, with_state: bool) -> list[str]:
-    """Why the state is not the one the plan was made against (empty when it is)."""
-    if not with_state:
-        return []
-    if plan.state_lineage is None:
-        return ["the plan was made without a state file; this apply uses one"]
-    if (plan.state_lineage, plan.state_serial) == (state.lineage, state.serial):
-        return []
-    # A plan made before the first apply saw no state file; nor may the apply.
-    if plan.state_serial == 0 and state.serial == 0 and not state.campaigns:
-        return []
-    return [
-        f"state changed since the plan: lineage {plan.state_lineage} serial "
-        f"{plan.state_serial}, now lineage {state.lineage} serial {state.serial}"
-    ]
+def _as_planned(plan: Plan, state: State) -> State:
+    """The state to check a saved plan against.
+
+    Before the first apply there is no state file, and each read makes a fresh State with a
+    new lineage; a plan made then is still current if the state is still empty at serial 0.
+    """
+    fresh = state.serial == 0 and not state.campaigns
+    if fresh and plan.state_serial == 0 and plan.state_lineage is not None:
+        return dataclasses.replace(state, lineage=plan.state_lineage)
+    return state
 
 
 def _confirm_and_run(
