@@ -98,7 +98,7 @@ def _verb(action: Action) -> str:
     verbs = {
         ActionKind.CREATE: "created",
         ActionKind.UPDATE: "updated in place",
-        ActionKind.REPLACE: "replaced (deleted, then created)",
+        ActionKind.REPLACE: "replaced",
         ActionKind.DELETE: "deleted",
     }
     return f"{verbs.get(action.action, str(action.action))} ({action.reason})"
@@ -311,7 +311,7 @@ def _html(text: str) -> str:
 
 
 def _value(value: Any) -> str:
-    text = json.dumps(value, ensure_ascii=False, sort_keys=True, default=str)
+    text = json.dumps(_short_hashes(value), ensure_ascii=False, sort_keys=True, default=str)
     if len(text) > VALUE_WIDTH:
         return text[: VALUE_WIDTH - 1] + "…"
     return text
@@ -323,3 +323,14 @@ def _quote(name: str) -> str:
 
 def _id(remote_id: str | None) -> str:
     return f" [{remote_id}]" if remote_id else ""
+
+
+def _short_hashes(value: Any) -> Any:
+    """Content hashes cut to 12 hex digits: enough to tell two apart on screen."""
+    if isinstance(value, str) and value.startswith("sha256:") and len(value) == 71:
+        return value[:19] + "…"
+    if isinstance(value, dict):
+        return {k: _short_hashes(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_short_hashes(v) for v in value]
+    return value
