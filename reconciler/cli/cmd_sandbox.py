@@ -11,7 +11,8 @@ import os
 import signal
 import sys
 import threading
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from pathlib import Path
 from types import FrameType
 
@@ -130,8 +131,6 @@ def sandbox_command(
     )
     for rule in rules:
         sandbox.faults.add_rule(rule)
-    stop = threading.Event()
-    _on_signals(stop)
     try:
         sandbox.start()
     except ValueError as exc:
@@ -140,26 +139,34 @@ def sandbox_command(
         raise click.ClickException(
             f"cannot listen on 127.0.0.1:{port}: {exc.strerror or exc}"
         ) from None
+    stop = threading.Event()
     try:
-        click.echo(sandbox.url)
-        for line in banner_lines(sandbox.url, credentials):
-            click.echo(line)
-        sys.stdout.flush()
-        while not stop.wait(0.5):
-            pass
+        with _stop_on_signals(stop):
+            click.echo(sandbox.url)
+            for line in banner_lines(sandbox.url, credentials):
+                click.echo(line)
+            sys.stdout.flush()
+            while not stop.wait(0.2):
+                pass
     finally:
         sandbox.stop()
     click.echo("sandbox stopped", err=True)
     return 0
 
 
-def _on_signals(stop: threading.Event) -> None:
-    """Make SIGINT and SIGTERM end the foreground loop cleanly (exit 0, data saved)."""
+@contextmanager
+def _stop_on_signals(stop: threading.Event) -> Iterator[None]:
+    """Make SIGINT and SIGTERM end the foreground loop cleanly; restore the old handlers."""
     if threading.current_thread() is not threading.main_thread():
+        yield
         return
 
     def handler(signum: int, frame: FrameType | None) -> None:
         stop.set()
 
-    signal.signal(signal.SIGINT, handler)
-    signal.signal(signal.SIGTERM, handler)
+    previous = {sig: signal.signal(sig, handler) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield
+    finally:
+        for sig, old in previous.items():
+            signal.signal(sig, old)

@@ -1,0 +1,189 @@
+"""`campaignctl sandbox` as a user runs it: a real subprocess, its first line, signals, --data."""
+
+from __future__ import annotations
+
+import os
+import queue
+import re
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import pytest
+import requests
+
+from reconciler.cli import run
+from reconciler.cli.cmd_sandbox import banner_lines, sandbox_credentials
+
+pytestmark = pytest.mark.slow
+
+AUTH = ("demo-user", "demo-key")
+EMAIL = "/v1/marketing/campaigns"
+URL_LINE = re.compile(r"^http://127\.0\.0\.1:(\d+)$")
+
+
+class Running:
+    """A `campaignctl sandbox` subprocess whose stdout lines arrive on a queue."""
+
+    def __init__(self, proc: subprocess.Popen[str]) -> None:
+        self.proc = proc
+        self.lines: queue.Queue[str | None] = queue.Queue()
+        threading.Thread(target=self._pump, daemon=True).start()
+
+    def _pump(self) -> None:
+        assert self.proc.stdout is not None
+        for line in self.proc.stdout:
+            self.lines.put(line.rstrip("\n"))
+        self.lines.put(None)
+
+    def line(self, timeout: float = 10.0) -> str:
+        item = self.lines.get(timeout=timeout)
+        assert item is not None, "the sandbox exited before printing"
+        return item
+
+    def banner(self) -> tuple[str, list[str]]:
+        url = self.line()
+        rest = [self.line() for _ in range(8)]
+        return url, rest
+
+    def stop(self, signum: int = signal.SIGTERM) -> int:
+        self.proc.send_signal(signum)
+        return self.proc.wait(timeout=10)
+
+
+@contextmanager
+def sandbox_process(*args: str, env: dict[str, str] | None = None) -> Iterator[Running]:
+    command = [sys.executable, "-m", "reconciler", "sandbox", "--port", "0", *args]
+    proc = subprocess.Popen(
+        command,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ, **(env or {})},
+    )
+    running = Running(proc)
+    try:
+        yield running
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(timeout=10)
+        for stream in (proc.stdout, proc.stderr):
+            if stream is not None:
+                stream.close()
+
+
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT], ids=["TERM", "INT"])
+def test_first_line_is_the_url_and_a_signal_exits_0(signum: int) -> None:
+    with sandbox_process() as running:
+        url, rest = running.banner()
+        assert URL_LINE.match(url), url
+        response = requests.get(url + EMAIL, auth=AUTH, timeout=10)
+        assert response.json() == {"result": [], "total": 0}
+        text = "\n".join(rest)
+        assert "demo-user" in text and "demo-key" in text and "demo-token" in text
+        assert f"export CAMPAIGNCTL_API_URL={url}" in text
+        assert "export ENGAGELAB_API_KEY=demo-key" in text
+        assert "export CAMPAIGNCTL_TOUCHPOINT_TOKEN=demo-token" in text
+        assert running.stop(signum) == 0
+        assert running.proc.stderr is not None
+        assert "Traceback" not in running.proc.stderr.read()
+
+
+def test_credentials_from_the_environment_are_used_and_masked() -> None:
+    env = {
+        "ENGAGELAB_API_USER": "ops-bot",
+        "ENGAGELAB_API_KEY": "k3y-from-env-123",
+        "CAMPAIGNCTL_TOUCHPOINT_TOKEN": "t0ken-from-env-456",
+    }
+    with sandbox_process(env=env) as running:
+        url, rest = running.banner()
+        text = "\n".join([url, *rest])
+        assert "k3y-from-env-123" not in text and "t0ken-from-env-456" not in text
+        assert "ops-bot" in text and "********" in text
+        assert requests.get(url + EMAIL, auth=("ops-bot", "k3y-from-env-123"), timeout=10).ok
+        assert requests.get(url + EMAIL, auth=AUTH, timeout=10).status_code == 401
+        bearer = {"Authorization": "Bearer t0ken-from-env-456"}
+        assert requests.get(url + "/v1/campaigns", headers=bearer, timeout=10).ok
+        assert running.stop() == 0
+
+
+def test_data_file_persists_across_restarts(tmp_path: Path) -> None:
+    data = tmp_path / "sandbox.json"
+    body = {"campaign_type": 2, "name": "kept", "to": [{"type": "tag", "value": ["t"]}]}
+    bearer = {"Authorization": "Bearer demo-token"}
+    with sandbox_process("--data", str(data)) as running:
+        url, _ = running.banner()
+        first = requests.post(url + EMAIL, auth=AUTH, json=body, timeout=10).json()["result"]
+        campaign = requests.post(
+            url + "/v1/campaigns",
+            headers=bearer,
+            json={"name": "journey", "channel_type": "sms"},
+            timeout=10,
+        ).json()
+        assert running.stop() == 0
+    assert data.is_file()
+    with sandbox_process("--data", str(data)) as running:
+        url, _ = running.banner()
+        listed = requests.get(url + EMAIL, auth=AUTH, timeout=10).json()
+        assert [c["name"] for c in listed["result"]] == ["kept"]
+        assert listed["result"][0]["campaign_id"] == first["campaign_id"]
+        fetched = requests.get(url + f"/v1/campaigns/{campaign['_id']}", headers=bearer, timeout=10)
+        assert fetched.json()["name"] == "journey"
+        second = requests.post(url + EMAIL, auth=AUTH, json=body, timeout=10).json()["result"]
+        assert second["campaign_id"] > first["campaign_id"]
+        assert running.stop() == 0
+
+
+def test_faults_and_latency_options_apply() -> None:
+    spec = "GET /v1/marketing/campaigns 429 retry_after=4"
+    with sandbox_process("--faults", spec, "--latency-ms", "150") as running:
+        url, _ = running.banner()
+        started = time.perf_counter()
+        refused = requests.get(url + EMAIL, auth=AUTH, timeout=10)
+        assert time.perf_counter() - started >= 0.15
+        assert refused.status_code == 429 and refused.headers["Retry-After"] == "4"
+        assert requests.get(url + EMAIL, auth=AUTH, timeout=10).status_code == 200
+        assert running.stop() == 0
+
+
+def test_bad_faults_spec_is_a_clear_error(capsys: pytest.CaptureFixture[str]) -> None:
+    assert run(["sandbox", "--port", "0", "--faults", "GET /v1/ teapot"]) == 1
+    err = capsys.readouterr().err
+    assert "--faults" in err and "unknown fault" in err
+    assert "Traceback" not in err
+
+
+def test_corrupt_data_file_is_a_clear_error(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    data = tmp_path / "broken.json"
+    data.write_text("{not json", encoding="utf-8")
+    assert run(["sandbox", "--port", "0", "--data", str(data)]) == 1
+    err = capsys.readouterr().err
+    assert "--data" in err and "broken.json" in err
+    assert data.read_text(encoding="utf-8") == "{not json"
+
+
+def test_busy_port_is_a_clear_error(capsys: pytest.CaptureFixture[str]) -> None:
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        assert run(["sandbox", "--port", str(port)]) == 1
+    assert f"cannot listen on 127.0.0.1:{port}" in capsys.readouterr().err
+
+
+def test_banner_masks_only_secrets_that_came_from_the_environment() -> None:
+    credentials = sandbox_credentials({"ENGAGELAB_API_KEY": "secret-key"})
+    lines = "\n".join(banner_lines("http://127.0.0.1:1", credentials))
+    assert "secret-key" not in lines
+    assert "demo-user" in lines and "demo-token" in lines
+    assert credentials["ENGAGELAB_API_KEY"] == ("secret-key", True)
+    assert credentials["ENGAGELAB_API_USER"] == ("demo-user", False)
