@@ -285,8 +285,8 @@ def test_markdown_has_summary_table_details_and_unmanaged() -> None:
     assert "| 🟡 update | EmailCampaign | Spring sale | `fields_differ` |" in text
     assert text.count("<details>") == 6  # one per changed campaign
     assert text.count("<details>") == text.count("</details>")
-    assert '-  ab_test.subjects[1]: "B subject"' in text
-    assert '+  ab_test.subjects[1]: "Better B subject"' in text
+    assert '- ab_test.subjects[1]: "B subject"' in text
+    assert '+ ab_test.subjects[1]: "Better B subject"' in text
     assert "#### Unmanaged live campaigns" in text
     assert "Made in the UI" in text.split("#### Unmanaged live campaigns")[1]
 
