@@ -535,6 +535,25 @@ def test_stale_lock_of_a_dead_pid_is_taken_over(tmp_path: Path, state_log: list[
     assert any(stale.id in m and "stale lock" in m for m in state_log)
 
 
+def test_stale_lock_taken_over_meanwhile_is_not_removed_twice(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Two runs find one stale lock; the first takes it over; the second must not unlink it."""
+    path = tmp_path / "s.json"
+    write_lock(path, pid=dead_pid(), host=socket.gethostname())
+    seen_by_late_run = StateStore(path)._read_lock()
+    first = StateStore(path)
+    with first.lock("apply") as held:
+        late = StateStore(path)
+        reads = iter([seen_by_late_run])
+        real_read = late._read_lock
+        monkeypatch.setattr(late, "_read_lock", lambda: next(reads, None) or real_read())
+        with pytest.raises(StateLocked) as info, late.lock("apply"):
+            pass
+        assert info.value.lock_id == held.id
+        assert json.loads(path.with_name("s.json.lock").read_text())["id"] == held.id
+
+
 def test_lock_from_another_host_is_never_taken_over(tmp_path: Path) -> None:
     path = tmp_path / "s.json"
     other = write_lock(path, pid=dead_pid(), host="ci-runner-7")
