@@ -268,7 +268,6 @@ class _Builder:
                 f"more than {MAX_NODES_PER_FILE} values after alias expansion "
                 "(an alias bomb?); refusing to expand further",
                 node.start_mark,
-                node=node,
             )
         if depth > MAX_DEPTH:
             raise _Problem(
@@ -360,10 +359,13 @@ def _path_to(root: Node, target: Node) -> Path_:
             stack.extend((item, (*path, i)) for i, item in enumerate(node.value))
         elif isinstance(node, MappingNode):
             for key_node, value_node in node.value:
+                if not isinstance(key_node, ScalarNode):
+                    if key_node is target:
+                        return path
+                    continue
                 if key_node is target:
                     return (*path, str(key_node.value))
-                key = key_node.value if isinstance(key_node, ScalarNode) else "?"
-                stack.append((value_node, (*path, str(key))))
+                stack.append((value_node, (*path, str(key_node.value))))
     return ()
 
 
@@ -424,11 +426,13 @@ def _yaml_float(text: str) -> float:
 def _locate(node: Node, path: Path_, *, key: bool = False) -> tuple[Node, Path_, bool]:
     """Follow a model path through a node tree.
 
-    Returns the deepest node reached, the YAML path to it (a one-element `to` list shows as
-    `to[0]`), and whether the whole path was found. With key=True the last step returns the
+    Returns the node to report (a scalar value, or the key of a mapping or list value: the
+    line a reader looks at), the YAML path to it (a one-element `to` list shows as `to[0]`),
+    and whether the whole path was found. With key=True the last step always returns the
     mapping key's node (where an unknown key is reported).
     """
     current = node
+    anchor = node
     yaml_path: list[str | int] = []
     for step, part in enumerate(path):
         last = step == len(path) - 1
@@ -437,18 +441,19 @@ def _locate(node: Node, path: Path_, *, key: bool = False) -> tuple[Node, Path_,
             yaml_path.append(0)
         if isinstance(part, int) and isinstance(current, SequenceNode):
             if not 0 <= part < len(current.value):
-                return current, tuple(yaml_path), False
-            current = current.value[part]
+                return anchor, tuple(yaml_path), False
+            current = anchor = current.value[part]
         elif isinstance(part, str) and isinstance(current, MappingNode):
             found = _find_key(current, part)
             if found is None:
-                return current, tuple(yaml_path), False
-            key_node, value_node = found
-            current = key_node if key and last else value_node
+                return anchor, tuple(yaml_path), False
+            key_node, current = found
+            scalar = isinstance(current, ScalarNode) and not (key and last)
+            anchor = current if scalar else key_node
         else:
-            return current, tuple(yaml_path), False
+            return anchor, tuple(yaml_path), False
         yaml_path.append(part)
-    return current, tuple(yaml_path), True
+    return anchor, tuple(yaml_path), True
 
 
 def _find_key(node: MappingNode, name: str, depth: int = 0) -> tuple[Node, Node] | None:

@@ -299,9 +299,11 @@ class EmailCampaign(StrictModel):
     @model_validator(mode="after")
     def _rules(self, info: ValidationInfo) -> EmailCampaign:
         if self.send_time is not None:
-            object.__setattr__(
-                self, "send_time", c.canonical_send_time(self.send_time, self.time_zone)
-            )
+            try:
+                send_time = c.canonical_send_time(self.send_time, self.time_zone)
+            except ValueError as exc:
+                raise _FieldError("send_time", str(exc)) from None
+            object.__setattr__(self, "send_time", send_time)
         if self.campaign_type == "ab":
             self._check_ab()
         else:
