@@ -1,0 +1,284 @@
+"""The CI recipes in examples/github-actions/ and .pre-commit-hooks.yaml, run for real.
+
+Each workflow is parsed; the steps whose script runs `campaignctl` are executed in order
+with bash as GitHub runs them (`bash -eo pipefail`), in a copy of the repository's layout,
+with the workflow's `env` (secrets and variables replaced by the sandbox's values) and the
+GitHub files ($GITHUB_OUTPUT, $GITHUB_STEP_SUMMARY) in place. Other steps (checkout,
+install, the PR comment script, the git push) need GitHub itself and are checked for shape.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+import sys
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+from ruamel.yaml import YAML
+
+from reconciler.sandbox import Sandbox
+
+REPO = Path(__file__).resolve().parents[1]
+WORKFLOWS = REPO / "examples" / "github-actions"
+BIN = Path(sys.executable).parent
+STEP_TIMEOUT_S = 60
+
+_EXPRESSION = re.compile(r"\$\{\{\s*([^}]+?)\s*\}\}")
+_INVOKES = re.compile(r"^\s*campaignctl\s", re.MULTILINE)
+
+
+def load_yaml(path: Path) -> Any:
+    return YAML(typ="safe").load(path.read_text(encoding="utf-8"))
+
+
+def triggers(workflow: Mapping[str, Any]) -> Mapping[str, Any]:
+    # YAML 1.1 readers turn `on` into True; ruamel (1.2) keeps the string.
+    return workflow.get("on") or workflow.get(True) or {}
+
+
+@dataclass
+class StepRun:
+    name: str
+    script: str
+    code: int
+    stdout: str
+    stderr: str
+    outputs: dict[str, str]
+    summary: str
+
+
+def expand(text: str, context: Mapping[str, str]) -> str:
+    """Replace `${{ secrets.X }}`, `${{ vars.X }}` and `${{ env.X }}`; anything else fails."""
+
+    def one(match: re.Match[str]) -> str:
+        expression = match.group(1)
+        if expression not in context:
+            raise AssertionError(f"the test cannot evaluate ${{{{ {expression} }}}}")
+        return context[expression]
+
+    return _EXPRESSION.sub(one, text)
+
+
+def campaignctl_steps(workflow: Mapping[str, Any]) -> list[tuple[dict[str, Any], dict[str, Any]]]:
+    """(job, step) for every step whose `run:` script invokes campaignctl, in order."""
+    out = []
+    for job in workflow["jobs"].values():
+        for step in job["steps"]:
+            if _INVOKES.search(step.get("run", "")):
+                out.append((job, step))
+    return out
+
+
+def run_workflow(name: str, workspace: Path, context: Mapping[str, str]) -> list[StepRun]:
+    """Run the campaignctl steps of one workflow in order; stop at the first failing step."""
+    workflow = load_yaml(WORKFLOWS / name)
+    runs: list[StepRun] = []
+    for job, step in campaignctl_steps(workflow):
+        env = {
+            "PATH": f"{BIN}{os.pathsep}/usr/bin{os.pathsep}/bin",
+            "HOME": str(workspace),
+            "LANG": "C.UTF-8",
+            "GITHUB_SHA": "0123456789abcdef",
+        }
+        for scope in (workflow, job, step):
+            for key, value in (scope.get("env") or {}).items():
+                env[key] = expand(
+                    str(value), {**context, **{f"env.{k}": v for k, v in env.items()}}
+                )
+        output_file = workspace / ".github_output"
+        summary_file = workspace / ".github_step_summary"
+        output_file.write_text("")
+        summary_file.write_text("")
+        env["GITHUB_OUTPUT"], env["GITHUB_STEP_SUMMARY"] = str(output_file), str(summary_file)
+        script = expand(step["run"], context)
+        done = subprocess.run(
+            ["bash", "--noprofile", "--norc", "-eo", "pipefail", "-c", script],
+            cwd=workspace,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=STEP_TIMEOUT_S,
+            check=False,
+        )
+        outputs = dict(
+            line.split("=", 1) for line in output_file.read_text().splitlines() if "=" in line
+        )
+        runs.append(
+            StepRun(
+                step.get("name", step["run"].strip()),
+                script,
+                done.returncode,
+                done.stdout,
+                done.stderr,
+                outputs,
+                summary_file.read_text(),
+            )
+        )
+        if done.returncode != 0:
+            break
+    return runs
+
+
+@pytest.fixture
+def workspace(tmp_path: Path) -> Path:
+    """A campaigns repository as a user would have it: campaigns.d/ and an empty state/."""
+    shutil.copytree(REPO / "campaigns.d", tmp_path / "campaigns.d")
+    (tmp_path / "state").mkdir()
+    return tmp_path
+
+
+@pytest.fixture
+def context(sandbox: Sandbox) -> dict[str, str]:
+    return {
+        "vars.CAMPAIGNCTL_API_URL": sandbox.url,
+        "secrets.ENGAGELAB_API_USER": sandbox.api_user,
+        "secrets.ENGAGELAB_API_KEY": sandbox.api_key,
+        "secrets.CAMPAIGNCTL_TOUCHPOINT_TOKEN": sandbox.touchpoint_token,
+    }
+
+
+def by_name(runs: list[StepRun]) -> dict[str, StepRun]:
+    return {r.name: r for r in runs}
+
+
+# --------------------------------------------------------------------------- shape
+
+
+def test_every_workflow_runs_campaignctl_with_secrets_from_the_environment() -> None:
+    names = sorted(p.name for p in WORKFLOWS.glob("*.yml"))
+    assert names == ["apply-on-merge.yml", "drift-schedule.yml", "plan-on-pr.yml"]
+    for name in names:
+        workflow = load_yaml(WORKFLOWS / name)
+        assert campaignctl_steps(workflow), name
+        env = workflow["env"]
+        assert env["ENGAGELAB_API_KEY"] == "${{ secrets.ENGAGELAB_API_KEY }}"
+        for _, step in campaignctl_steps(workflow):
+            assert "secrets." not in step["run"], "secrets go through env, never into scripts"
+
+
+def test_plan_on_pr_updates_one_comment_found_by_a_hidden_marker() -> None:
+    workflow = load_yaml(WORKFLOWS / "plan-on-pr.yml")
+    assert "pull_request" in triggers(workflow)
+    assert workflow["permissions"]["pull-requests"] == "write"
+    steps = workflow["jobs"]["plan"]["steps"]
+    runs = "\n".join(s.get("run", "") for s in steps)
+    assert "campaignctl validate --format github" in runs
+    assert "campaignctl plan --format markdown --detailed-exitcode" in runs
+    (comment,) = [s for s in steps if str(s.get("uses", "")).startswith("actions/github-script")]
+    script = comment["with"]["script"]
+    assert "<!-- campaignctl-plan -->" in script
+    assert "updateComment" in script and "createComment" in script
+    assert script.index("updateComment") < script.index("createComment")
+
+
+def test_apply_on_merge_never_overlaps_and_keeps_the_state() -> None:
+    workflow = load_yaml(WORKFLOWS / "apply-on-merge.yml")
+    assert triggers(workflow)["push"]["branches"] == ["main"]
+    assert workflow["concurrency"] == {"group": "campaignctl-apply", "cancel-in-progress": False}
+    steps = workflow["jobs"]["apply"]["steps"]
+    (apply_step,) = [s for s in steps if "campaignctl apply" in s.get("run", "")]
+    assert "--auto-approve" in apply_step["run"]
+    keep = [s for s in steps if "git push" in s.get("run", "")]
+    assert keep and keep[0]["if"] == "always()"
+    assert steps.index(keep[0]) > steps.index(apply_step)
+
+
+def test_drift_runs_on_a_schedule_in_its_own_concurrency_group() -> None:
+    workflow = load_yaml(WORKFLOWS / "drift-schedule.yml")
+    assert triggers(workflow)["schedule"][0]["cron"]
+    assert workflow["concurrency"]["group"] != "campaignctl-apply"
+
+
+def test_pre_commit_hook_definition() -> None:
+    (hook,) = load_yaml(REPO / ".pre-commit-hooks.yaml")
+    assert hook["id"] == "campaignctl-validate"
+    assert hook["entry"] == "campaignctl validate"
+    assert hook["language"] == "python"
+    assert hook["pass_filenames"] is False
+    assert re.search(hook["files"], "campaigns.d/promo.yml")
+    assert re.search(hook["files"], "campaigns.d/promo.yaml")
+    assert not re.search(hook["files"], "README.md")
+
+
+def test_pre_commit_hook_entry_passes_valid_and_fails_invalid_config(workspace: Path) -> None:
+    (hook,) = load_yaml(REPO / ".pre-commit-hooks.yaml")
+    command = [str(BIN / hook["entry"].split()[0]), *hook["entry"].split()[1:]]
+    env = {"PATH": f"{BIN}{os.pathsep}/usr/bin", "HOME": str(workspace)}
+    ok = subprocess.run(command, cwd=workspace, env=env, capture_output=True, text=True, timeout=60)
+    assert ok.returncode == 0, ok.stderr
+    (workspace / "campaigns.d" / "broken.yaml").write_text(
+        "name: Broken\ncampaign_type: sometimes\n"
+    )
+    bad = subprocess.run(
+        command, cwd=workspace, env=env, capture_output=True, text=True, timeout=60
+    )
+    assert bad.returncode == 1
+    assert "broken.yaml" in bad.stdout + bad.stderr
+
+
+# --------------------------------------------------------------------------- end to end
+
+
+def test_the_recipes_run_in_order_against_the_sandbox(
+    sandbox: Sandbox, workspace: Path, context: dict[str, str]
+) -> None:
+    # 1. A pull request adds the example campaigns: valid, and the plan shows changes.
+    runs = by_name(run_workflow("plan-on-pr.yml", workspace, context))
+    assert [r.code for r in runs.values()] == [0, 0]
+    plan = runs["Plan"]
+    assert plan.outputs["exitcode"] == "2"
+    markdown = (workspace / "plan.md").read_text()
+    assert "Q3 Re-engagement" in markdown and len(markdown) < 65_536
+    assert "Q3 Re-engagement" in plan.summary
+
+    # 2. Merged: apply creates them and writes the state the bot commits.
+    runs = by_name(run_workflow("apply-on-merge.yml", workspace, context))
+    assert [r.code for r in runs.values()] == [0, 0], runs
+    assert "Apply complete: 5 created" in runs["Apply"].stdout
+    assert (workspace / "state" / "production.json").is_file()
+    assert len(sandbox.email_campaigns()) == 4 and len(sandbox.touchpoint_campaigns()) == 1
+
+    # 3. The next pull request without campaign changes plans nothing.
+    runs = by_name(run_workflow("plan-on-pr.yml", workspace, context))
+    assert runs["Plan"].code == 0 and runs["Plan"].outputs["exitcode"] == "0"
+
+    # 4. The scheduled drift check passes, until someone edits a campaign in the vendor's UI.
+    (drift,) = run_workflow("drift-schedule.yml", workspace, context)
+    assert drift.code == 0, drift.stderr
+    assert "No drift" in drift.summary
+    target = next(c for c in sandbox.email_campaigns() if c["name"] == "Q3 Re-engagement")
+    sandbox.edit_email_campaign(target["campaign_id"], template_invoke_name="edited_in_ui")
+    (drift,) = run_workflow("drift-schedule.yml", workspace, context)
+    assert drift.code == 2
+    assert "| fields_changed | EmailCampaign | Q3 Re-engagement |" in drift.summary
+    assert "::error title=campaignctl drift::" in drift.stdout
+
+
+def test_plan_on_pr_turns_invalid_yaml_into_annotations_and_fails(
+    sandbox: Sandbox, workspace: Path, context: dict[str, str]
+) -> None:
+    (workspace / "campaigns.d" / "broken.yaml").write_text(
+        "name: Broken\ncampaign_type: normal\nto: {type: tag, value: [x]}\nsendr_id: 53\n"
+    )
+    (validate,) = run_workflow("plan-on-pr.yml", workspace, context)
+    assert validate.code == 1
+    assert re.search(
+        r"^::error file=campaigns\.d/broken\.yaml,line=4", validate.stdout, re.MULTILINE
+    )
+    assert sandbox.request_count() == 0  # validation is offline; the plan step never ran
+
+
+def test_plan_step_fails_on_an_error_but_not_on_changes(
+    sandbox: Sandbox, workspace: Path, context: dict[str, str]
+) -> None:
+    wrong = {**context, "secrets.ENGAGELAB_API_KEY": "not-the-key"}
+    runs = by_name(run_workflow("plan-on-pr.yml", workspace, wrong))
+    assert runs["Plan"].code == 1
+    assert runs["Plan"].outputs["exitcode"] == "1"
+    assert "not-the-key" not in runs["Plan"].stdout + runs["Plan"].stderr
