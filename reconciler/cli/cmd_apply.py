@@ -288,7 +288,7 @@ def _report_nothing(fmt: str) -> int:
     if fmt == "json":
         click.echo(json.dumps(result.to_json(), indent=2, sort_keys=True))
     else:
-        click.echo("No changes. " + result.summary_line())
+        click.echo(result.summary_line())
     return EXIT_OK
 
 
