@@ -11,6 +11,7 @@ next reader folds a journal that a crash left behind. `<state>.lock` keeps two w
 from __future__ import annotations
 
 import contextlib
+import copy
 import fcntl
 import json
 import logging
@@ -586,7 +587,7 @@ class StateStore:
         with self._mutex:
             state = self._writable()
             self._append("put", {"record": record.to_dict()}, state)
-            state.put(record)
+            state.put(copy.deepcopy(record))  # the caller's object may change later
 
     def forget(self, kind: str, name: str) -> bool:
         """Drop a campaign from state (the live campaign stays); False if it was not there."""
@@ -639,13 +640,18 @@ class StateStore:
         return self.read()
 
     def _append(self, op: str, payload: dict[str, Any], state: State) -> None:
+        line = {"lineage": state.lineage, "serial": state.serial, "op": op, **payload}
+        try:
+            text = json.dumps(line, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+        except (TypeError, ValueError) as exc:
+            raise StateError(f"cannot record {op} in state: {exc}", where=self._where()) from exc
+        if self.path is not None:
+            self._write_journal_line((text + "\n").encode())
         self._dirty = True
-        if self.path is None:
-            return
+
+    def _write_journal_line(self, data: bytes) -> None:
         if self._journal_broken:
             raise StateError("an earlier journal write failed", where=str(self.journal_path))
-        line = {"lineage": state.lineage, "serial": state.serial, "op": op, **payload}
-        data = (json.dumps(line, sort_keys=True, separators=(",", ":")) + "\n").encode()
         try:
             fd = self._open_journal()
             os.write(fd, data)

@@ -416,6 +416,19 @@ def test_an_exception_inside_the_lock_still_commits_what_was_recorded(tmp_path: 
     assert list(StateStore(path).read().campaigns) == ["EmailCampaign/A"]
 
 
+def test_recorded_records_are_copies_and_must_be_json(tmp_path: Path) -> None:
+    store = StateStore(tmp_path / "s.json")
+    with store.lock("apply"):
+        mine = rec("A")
+        store.record(mine)
+        mine.last_applied["subject"] = "changed after the step"
+        with pytest.raises(StateError, match="cannot record put in state"):
+            store.record(rec("B", last_applied={"path": tmp_path}))
+    state = StateStore(tmp_path / "s.json").read()
+    assert state.campaigns["EmailCampaign/A"] == rec("A")
+    assert list(state.campaigns) == ["EmailCampaign/A"]
+
+
 def test_writes_need_the_lock(tmp_path: Path) -> None:
     store = StateStore(tmp_path / "s.json")
     store.read()
