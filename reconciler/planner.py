@@ -11,7 +11,10 @@ Three-way diff (SPEC "Plan semantics", "Settled details"):
   `attachments`, touchpoint `message`) compare the desired value's hash against last-applied;
 - a field in last-applied but no longer desired is cleared (`after = None`).
 With no last-applied record (a campaign adopted by name, or a touchpoint made out of band),
-a desired write-only value is always a change: the API cannot tell us what it holds.
+a desired write-only value is always a change: the API cannot tell us what it holds; apply
+sends it and records its hash, so the next plan is a no-op. With no state at all
+(`--no-state`), write-only values are not compared: there is nothing to compare them with,
+and showing them changed would make every stateless plan non-empty forever.
 """
 
 from __future__ import annotations
@@ -751,7 +754,8 @@ def find_stale(plan: Plan, state: StateLike | None, live: Sequence[LiveCampaign]
     """What changed since a saved plan was made: one sentence per stale action or state.
 
     An action is stale when its live object changed (fingerprint), disappeared, or, for a
-    create, when a campaign of that name appeared that the state does not know.
+    create, when a campaign of that name appeared that the state does not know. No-op and
+    blocked actions send nothing, so they are never stale.
     """
     out: list[str] = []
     lineage = state.lineage if state is not None else None
@@ -765,7 +769,8 @@ def find_stale(plan: Plan, state: StateLike | None, live: Sequence[LiveCampaign]
     index = _LiveIndex(live)
     known_ids = {(r.kind, r.remote_id) for r in _records_by_key(state).values()}
     for action in plan.actions:
-        if action.action == ActionKind.NO_OP:
+        # Apply sends nothing for these; a blocked campaign's status only moves forward.
+        if action.action in (ActionKind.NO_OP, ActionKind.BLOCKED):
             continue
         label = f"{action.kind} {action.name!r}"
         if action.remote_id is None:

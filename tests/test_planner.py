@@ -964,3 +964,11 @@ def test_property_many_campaigns_plan_all_noop(
     assert plan.summary()["no_op"] == len(unique)
     assert not plan.has_changes
     check_safety(plan, state_of(*records), force=False)
+
+
+def test_blocked_actions_are_never_stale() -> None:
+    old, new = email(subject="a"), email(subject="b")
+    state = state_of(record_of(old, "r0"))
+    plan = compute_plan([new], state, [live_of(old, "r0", status=1)])
+    assert only(plan).action == ActionKind.BLOCKED
+    assert find_stale(plan, state, [live_of(old, "r0", status=2)]) == []
