@@ -13,6 +13,7 @@ import json
 import subprocess
 import sys
 import textwrap
+from typing import Any
 
 PURE = (
     "reconciler.planner",
@@ -54,12 +55,12 @@ _SCRIPT = textwrap.dedent(
 )
 
 
-def _imports() -> dict[str, list[object]]:
+def _imports() -> dict[str, list[Any]]:
     script = f"MODULES = {list(PURE)!r}\n" + _SCRIPT
     done = subprocess.run(
         [sys.executable, "-c", script], capture_output=True, text=True, timeout=120, check=True
     )
-    result: dict[str, list[object]] = json.loads(done.stdout)
+    result: dict[str, list[Any]] = json.loads(done.stdout)
     return result
 
 
@@ -70,7 +71,7 @@ def test_pure_core_loads_no_http_library_and_imports_no_network_module() -> None
         m for m in loaded if m.split(".")[0] in ("requests", "urllib3", "http", "httpx")
     )
     assert http_loaded == []
-    direct = [(str(a), str(b)) for a, b in result["direct"]]  # type: ignore[misc]
+    direct = [(str(importer), str(name)) for importer, name in result["direct"]]
     assert direct, "the import hook saw nothing: the test itself is broken"
     ours = [(importer, name) for importer, name in direct if name.split(".")[0] in NETWORK]
     assert ours == []
