@@ -305,3 +305,14 @@ def test_10000_campaigns_seed_and_page_quickly(sandbox: Sandbox) -> None:
     assert first["result"][0]["name"] == "seed-00001"
     assert seeded < 2.0
     assert paged < 1.0
+
+
+def test_keep_alive_responses_are_not_delayed_by_nagle(sandbox: Sandbox) -> None:
+    sandbox.seed_email_campaigns(100)
+    with requests.Session() as session:
+        session.auth = AUTH
+        started = time.perf_counter()
+        for _ in range(50):
+            assert session.get(sandbox.url + EMAIL, params={"limit": 100}, timeout=10).ok
+        elapsed = time.perf_counter() - started
+    assert elapsed < 1.0  # with Nagle + delayed ACK each answer waits ~40 ms: 2 s

@@ -104,6 +104,9 @@ class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     server: _Server
     server_version = "campaignctl-sandbox"
+    # Headers and body go out as separate writes: with Nagle on, a keep-alive client waits
+    # ~40 ms for the delayed ACK on every response.
+    disable_nagle_algorithm = True
 
     def do_GET(self) -> None:
         self._dispatch()
@@ -369,10 +372,13 @@ class Sandbox:
     def email_campaign(self, campaign_id: int) -> dict[str, Any]:
         """The stored campaign, write-only fields (subject, attachments) included."""
         with self.store.lock:
+            self.store.advance()
             return copy.deepcopy(self._email_record(campaign_id))
 
     def email_campaigns(self) -> list[dict[str, Any]]:
+        """Every stored campaign, oldest first, write-only fields included."""
         with self.store.lock:
+            self.store.advance()
             return copy.deepcopy(list(self.store.email.values()))
 
     def seed_email_campaigns(
