@@ -148,6 +148,20 @@ def test_show_unknown_name_suggests_the_closest(
     ]
 
 
+def test_names_with_a_slash_are_names(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    path = tmp_path / "state.json"
+    store = StateStore(path)
+    with store.lock("test"):
+        store.record(rec("Promo 50/50", "7"))
+    code, out, _ = campaignctl(capsys, "--state", str(path), "state", "show", "Promo 50/50")
+    assert code == 0 and json.loads(out)["remote_id"] == "7"
+    code, _, err = campaignctl(
+        capsys, "--state", str(path), "state", "mv", "Promo 50/50", "Promo 60/40"
+    )
+    assert code == 0, err
+    assert list(StateStore(path).read().campaigns) == ["EmailCampaign/Promo 60/40"]
+
+
 def test_usage_error_exits_1(state_file: Path, capsys: pytest.CaptureFixture[str]) -> None:
     code, _, err = campaignctl(capsys, "--state", str(state_file), "state", "show")
     assert code == 1 and "Missing argument" in err
