@@ -6,6 +6,7 @@ Decides nothing: every word comes from the Plan. Pure functions returning string
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterable, Sequence
 from typing import Any
 
@@ -36,6 +37,7 @@ _COLOR = {
     ActionKind.MOVE: "35",
     ActionKind.NO_OP: "0",
 }
+_HASH = re.compile(r"(sha256:)?[0-9a-f]{64}")
 NO_CHANGES = "No changes. The live campaigns match the configuration."
 
 
@@ -79,7 +81,7 @@ def _text_action(action: Action, paint: _Paint) -> list[str]:
         f"{_id(action.remote_id)} will be {_verb(action)}"
     )
     out = [paint(action.action, head), f"    # {action.message}"]
-    out += [f"    {_change_line(change)}" for change in action.changes]
+    out += [f"    {_change_line(change)}" for change in _expanded(action.changes)]
     for tp in action.touchpoints:
         if tp.action == ActionKind.NO_OP:
             continue
@@ -88,7 +90,7 @@ def _text_action(action: Action, paint: _Paint) -> list[str]:
             f"({tp.action}: {tp.reason})"
         )
         out.append(paint(tp.action, tp_head))
-        out += [f"        {_change_line(change)}" for change in tp.changes]
+        out += [f"        {_change_line(change)}" for change in _expanded(tp.changes)]
     return out
 
 
@@ -262,7 +264,7 @@ def _md_diff_prefix(tp: TouchpointAction) -> str:
 
 def _md_diff_lines(changes: Iterable[FieldChange], *, indent: str) -> list[str]:
     out: list[str] = []
-    for change in changes:
+    for change in _expanded(changes):
         path = format_path(change.path) or "(value)"
         if change.before is not None:
             out.append(f"-{indent} {path}: {_value(change.before)}")
@@ -310,6 +312,34 @@ def _html(text: str) -> str:
 # --------------------------------------------------------------------------- values
 
 
+def _expanded(changes: Iterable[FieldChange]) -> list[FieldChange]:
+    """Whole objects set or cleared, one line per key or item: nested values stay readable."""
+    out: list[FieldChange] = []
+    for change in changes:
+        out.extend(_expand(change))
+    return out
+
+
+def _expand(change: FieldChange) -> list[FieldChange]:
+    before, after = change.before, change.after
+    value = after if before is None else before if after is None else None
+    if isinstance(value, dict):
+        parts: list[tuple[str | int, Any]] = list(value.items())
+    elif isinstance(value, list) and any(isinstance(v, dict | list) for v in value):
+        parts = list(enumerate(value))
+    else:
+        return [change]
+    out: list[FieldChange] = []
+    for key, part in parts:
+        sub = (*change.path, key)
+        out.extend(
+            _expand(
+                FieldChange(sub, None, part) if before is None else FieldChange(sub, part, None)
+            )
+        )
+    return out
+
+
 def _value(value: Any) -> str:
     text = json.dumps(_short_hashes(value), ensure_ascii=False, sort_keys=True, default=str)
     if len(text) > VALUE_WIDTH:
@@ -327,8 +357,8 @@ def _id(remote_id: str | None) -> str:
 
 def _short_hashes(value: Any) -> Any:
     """Content hashes cut to 12 hex digits: enough to tell two apart on screen."""
-    if isinstance(value, str) and value.startswith("sha256:") and len(value) == 71:
-        return value[:19] + "…"
+    if isinstance(value, str) and _HASH.fullmatch(value):
+        return value[: len(value) - 52] + "…"
     if isinstance(value, dict):
         return {k: _short_hashes(v) for k, v in value.items()}
     if isinstance(value, list):

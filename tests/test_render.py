@@ -347,3 +347,24 @@ def test_markdown_respects_a_custom_limit(limit: int) -> None:
 
 def test_markdown_small_plan_is_not_truncated() -> None:
     assert "Truncated" not in render_markdown(sample_plan())
+
+
+def test_nested_values_set_or_cleared_get_one_line_per_key() -> None:
+    change = FieldChange(("ab_test",), None, {"percent": 20, "win_condition": {"compare": "x"}})
+    cleared = FieldChange(("warm_up",), [{"domain": "a.com"}], None)
+    action = Action(ActionKind.UPDATE, "EmailCampaign", "N", "1", Reason.FIELDS_DIFFER, "m",
+                    (change, cleared))  # fmt: skip
+    text = render_text(Plan(actions=(action,)))
+    assert "    + ab_test.percent: 20\n" in text
+    assert '    + ab_test.win_condition.compare: "x"\n' in text
+    assert '    - warm_up[0].domain: "a.com" (cleared)\n' in text
+
+
+def test_bare_and_prefixed_hashes_are_shortened_on_screen_only() -> None:
+    bare, prefixed = "ab" * 32, "sha256:" + "cd" * 32
+    change = FieldChange(("attachments", 0, "sha256"), bare, prefixed)
+    action = Action(ActionKind.UPDATE, "EmailCampaign", "H", "1", Reason.FIELDS_DIFFER, "m",
+                    (change,))  # fmt: skip
+    plan = Plan(actions=(action,))
+    assert f'"{bare[:12]}…" -> "{prefixed[:19]}…"' in render_text(plan)
+    assert prefixed in render_json(plan) and bare in render_json(plan)
