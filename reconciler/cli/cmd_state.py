@@ -68,7 +68,10 @@ def show_cmd(app: AppContext, name: str) -> None:
 @click.argument("name")
 @pass_app
 def rm_cmd(app: AppContext, name: str) -> None:
-    """Forget campaign NAME (or KIND/NAME); the live campaign is left as it is."""
+    """Forget a campaign; the live campaign stays as it is.
+
+    NAME is the campaign name, or KIND/NAME when two kinds share it.
+    """
     store = store_for(app)
     with store.lock(f"campaignctl state rm {name}"):
         record = resolve(store.read(), name, where=str(store.path))
@@ -85,7 +88,11 @@ def rm_cmd(app: AppContext, name: str) -> None:
 @click.argument("new")
 @pass_app
 def mv_cmd(app: AppContext, old: str, new: str) -> None:
-    """Rename record OLD to NEW, so a campaign renamed in YAML plans as an update."""
+    """Rename a record: a renamed campaign then plans as an update.
+
+    OLD is a name or KIND/NAME; NEW is the new name (or KIND/NAME of the same kind). Refused
+    if NEW is already in state.
+    """
     store = store_for(app)
     with store.lock(f"campaignctl state mv {old} {new}"):
         current = store.read()
