@@ -316,3 +316,17 @@ def test_keep_alive_responses_are_not_delayed_by_nagle(sandbox: Sandbox) -> None
             assert session.get(sandbox.url + EMAIL, params={"limit": 100}, timeout=10).ok
         elapsed = time.perf_counter() - started
     assert elapsed < 1.0  # with Nagle + delayed ACK each answer waits ~40 ms: 2 s
+
+
+def test_a_sandbox_bug_answers_500_naming_it_and_serving_goes_on(
+    sandbox: Sandbox, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def broken(request: object) -> None:
+        raise RuntimeError("boom")
+
+    monkeypatch.setattr(sandbox, "serve", broken)
+    response = email(sandbox, "GET")
+    assert response.status_code == 500
+    assert "sandbox internal error: RuntimeError: boom" in response.json()["message"]
+    monkeypatch.undo()
+    assert email(sandbox, "GET").status_code == 200

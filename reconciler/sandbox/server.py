@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import copy
 import ipaddress
+import logging
 import socket
 import threading
 import time
@@ -33,6 +34,8 @@ from reconciler.sandbox.store import (
 from reconciler.sandbox.wire import ApiRequest, BadBody, Reply, parse_json_body
 
 __all__ = ["KNOWN_QUIRKS", "Sandbox"]
+
+log = logging.getLogger("reconciler.sandbox")
 
 HOST = "127.0.0.1"
 ADMIN_PREFIX = "/_admin"
@@ -107,6 +110,8 @@ class _Handler(BaseHTTPRequestHandler):
     # Headers and body go out as separate writes: with Nagle on, a keep-alive client waits
     # ~40 ms for the delayed ACK on every response.
     disable_nagle_algorithm = True
+    # An idle keep-alive connection frees its thread after this many seconds.
+    timeout = 30
 
     def do_GET(self) -> None:
         self._dispatch()
@@ -141,6 +146,19 @@ class _Handler(BaseHTTPRequestHandler):
         return self.rfile.read(length) if length else b""
 
     def _dispatch(self) -> None:
+        try:
+            self._dispatch_unguarded()
+        except (ConnectionError, TimeoutError):
+            self.close_connection = True
+        except Exception as exc:
+            # A sandbox bug must read as one, not as a hang or a silently closed socket.
+            log.exception("sandbox internal error on %s %s", self.command, self.path)
+            self.close_connection = True
+            message = f"sandbox internal error: {type(exc).__name__}: {exc}"
+            with contextlib.suppress(OSError):
+                self._send(Reply(500, {"code": 50000, "message": message}))
+
+    def _dispatch_unguarded(self) -> None:
         sandbox = self.server.sandbox
         body = self._read_body()
         if body is None:
