@@ -12,7 +12,7 @@ from typing import Any
 
 from reconciler.plan import Action, ActionKind, FieldChange, Plan, TouchpointAction, format_path
 
-__all__ = ["MARKDOWN_LIMIT", "render_json", "render_markdown", "render_text"]
+__all__ = ["MARKDOWN_LIMIT", "render_json", "render_markdown", "render_text", "utf16_length"]
 
 #: GitHub refuses comments above 65,536 characters; stay under with room to spare.
 MARKDOWN_LIMIT = 65_000
@@ -173,7 +173,10 @@ def render_markdown(plan: Plan, *, limit: int = MARKDOWN_LIMIT) -> str:
 
 
 class _Budget:
-    """Text that grows block by block and never passes its limit (room kept for a note)."""
+    """Text that grows block by block and never passes its limit (room kept for a note).
+
+    Sizes are UTF-16 code units, as GitHub counts a comment: an emoji counts twice.
+    """
 
     NOTE_ROOM = 400
 
@@ -183,17 +186,24 @@ class _Budget:
         self.size = 0
 
     def add(self, block: str) -> bool:
-        if self.size + len(block) + self.NOTE_ROOM >= self.limit:
+        size = utf16_length(block)
+        if self.size + size + self.NOTE_ROOM >= self.limit:
             return False
         self.parts.append(block)
-        self.size += len(block)
+        self.size += size
         return True
 
     def finish(self, note: str) -> None:
+        # The note is ASCII: one code unit per character.
         self.parts.append(note[: max(0, self.limit - self.size - 1)])
 
     def text(self) -> str:
         return "".join(self.parts)
+
+
+def utf16_length(text: str) -> int:
+    """The length of text in UTF-16 code units (characters beyond U+FFFF count twice)."""
+    return len(text.encode("utf-16-le")) // 2
 
 
 def _md_truncation(total: int, rows: int, details: int, unmanaged: Sequence[Action]) -> str:

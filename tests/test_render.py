@@ -20,7 +20,7 @@ from reconciler.loader import LoadedCampaign
 from reconciler.model import ResolvedFile, Source, campaign_adapter
 from reconciler.plan import Action, ActionKind, FieldChange, Plan, Reason
 from reconciler.planner import compute_plan
-from reconciler.render import render_json, render_markdown, render_text
+from reconciler.render import render_json, render_markdown, render_text, utf16_length
 from reconciler.state import ManagedRecord, State
 
 GOLDEN = Path(__file__).parent / "golden"
@@ -325,7 +325,8 @@ def _many(count: int) -> Plan:
 
 def test_markdown_5000_changes_is_truncated_under_the_limit() -> None:
     text = render_markdown(_many(5_000))
-    assert len(text) < 65_000
+    assert utf16_length(text) < 65_000  # GitHub's count: each emoji is two code units
+    assert utf16_length("🟡") == 2
     assert "**Truncated:**" in text
     assert "of 5000 table rows" in text
     assert "campaignctl plan" in text.split("**Truncated:**")[1]
@@ -334,7 +335,7 @@ def test_markdown_5000_changes_is_truncated_under_the_limit() -> None:
 
 def test_markdown_truncates_details_before_rows() -> None:
     text = render_markdown(_many(300))
-    assert len(text) < 65_000
+    assert utf16_length(text) < 65_000
     assert "campaign 00299 |" in text  # every row fits
     assert "**Truncated:**" in text and "table rows" not in text.split("**Truncated:**")[1]
     assert "<details>" in text
@@ -342,7 +343,7 @@ def test_markdown_truncates_details_before_rows() -> None:
 
 @pytest.mark.parametrize("limit", [2_000, 10_000])
 def test_markdown_respects_a_custom_limit(limit: int) -> None:
-    assert len(render_markdown(_many(200), limit=limit)) < limit
+    assert utf16_length(render_markdown(_many(200), limit=limit)) < limit
 
 
 def test_markdown_small_plan_is_not_truncated() -> None:
