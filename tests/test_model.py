@@ -1,0 +1,246 @@
+"""The models: canonical forms, and the YAML round trip (dump a model, load it back: same model)."""
+
+from __future__ import annotations
+
+import tempfile
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from pydantic import ValidationError
+from ruamel.yaml import YAML
+
+from reconciler.loader import load_directory
+from reconciler.model import EmailCampaign, MessagingCampaign, json_schema
+
+# Characters a YAML file can carry (the YAML spec's printable set, minus line separators).
+TEXT_CHARS = st.characters(
+    blacklist_categories=("Cs", "Cc", "Cn", "Co", "Zl", "Zp"), blacklist_characters="\ufeff"
+)
+text = st.text(TEXT_CHARS, min_size=1, max_size=20)
+short = st.text(TEXT_CHARS, min_size=1, max_size=64)
+nonblank = text.filter(lambda s: s.strip() != "")
+send_times = st.datetimes(min_value=datetime(2000, 1, 1), max_value=datetime(2099, 12, 31)).map(
+    lambda d: d.strftime("%Y-%m-%d %H:%M:%S")
+)
+rates = st.floats(min_value=0, max_value=1, exclude_min=True, allow_nan=False)
+recipients = st.fixed_dictionaries(
+    {"type": st.sampled_from(["list", "tag", "segment"]), "value": st.lists(text, min_size=1)}
+)
+google_tracks = st.fixed_dictionaries(
+    {},
+    optional={
+        k: short
+        for k in (
+            "campaign_name",
+            "campaign_source",
+            "campaign_medium",
+            "campaign_term",
+            "campaign_content",
+        )
+    },
+)
+warm_ups = st.lists(
+    st.fixed_dictionaries(
+        {
+            "domain": text,
+            "rate": st.integers(min_value=0, max_value=1000),
+            "upgrade_value": rates,
+            "downgrade_value": rates,
+        }
+    ),
+    min_size=1,
+    max_size=20,
+)
+lifecycles = st.fixed_dictionaries(
+    {},
+    optional={
+        "ignore_changes": st.lists(st.sampled_from(["reply_to", "google_track", "subject"])),
+        "prevent_destroy": st.booleans(),
+    },
+)
+common_optional = {
+    "reply_to": text,
+    "time_zone": st.integers(min_value=-12, max_value=14),
+    "google_track": google_tracks,
+    "lifecycle": lifecycles,
+}
+
+
+@st.composite
+def email_campaigns(draw: st.DrawFn) -> dict[str, Any]:
+    data: dict[str, Any] = {
+        "kind": "EmailCampaign",
+        "name": draw(short),
+        "to": draw(recipients),
+        **draw(st.fixed_dictionaries({}, optional=common_optional)),
+    }
+    if draw(st.booleans()):
+        data["campaign_type"] = "normal"
+        data["sender_id"] = draw(nonblank)
+        data["template_invoke_name"] = draw(text)
+        data.update(
+            draw(
+                st.fixed_dictionaries(
+                    {}, optional={"subject": text, "send_time": send_times, "warm_up": warm_ups}
+                )
+            )
+        )
+        return data
+    data["campaign_type"] = "ab"
+    dimension = draw(
+        st.sampled_from(["subjects", "template_invoke_names", "sender_ids", "send_times"])
+    )
+    values = send_times if dimension == "send_times" else text
+    if dimension == "sender_ids":
+        values = nonblank
+    data["ab_test"] = {
+        "percent": draw(st.integers(min_value=1, max_value=100)),
+        "win_condition": draw(
+            st.sampled_from(["hour", "day"]).flatmap(
+                lambda unit: st.fixed_dictionaries(
+                    {
+                        "time_unit": st.just(unit),
+                        "after_time": st.integers(0, 23 if unit == "hour" else 10),
+                        "compare": st.sampled_from(
+                            ["open_percent", "click_percent", "delivered_percent"]
+                        ),
+                    }
+                )
+            )
+        ),
+        dimension: draw(st.lists(values, min_size=1, max_size=4)),
+    }
+    if dimension != "sender_ids":
+        data["sender_id"] = draw(nonblank)
+    if dimension == "template_invoke_names":
+        data["subject"] = draw(text)
+    else:
+        data["template_invoke_name"] = draw(text)
+    if dimension != "send_times" and draw(st.booleans()):
+        data["send_time"] = draw(send_times)
+    return data
+
+
+@st.composite
+def messaging_campaigns(draw: st.DrawFn) -> dict[str, Any]:
+    names = draw(st.lists(short, unique=True, max_size=5))
+    touchpoints = []
+    for name in names:
+        if draw(st.booleans()):
+            message = draw(st.one_of(nonblank, st.fixed_dictionaries({"text": nonblank})))
+            touchpoints.append({"name": name, "type": "message", "message": message})
+        else:
+            touchpoints.append({"name": name, "type": "action"})
+    return {
+        "kind": "MessagingCampaign",
+        "name": draw(short),
+        "channel_type": draw(st.sampled_from(["whatsapp", "email", "sms"])),
+        "touchpoints": touchpoints,
+    }
+
+
+def _valid(data: dict[str, Any]) -> EmailCampaign | MessagingCampaign:
+    model_cls = EmailCampaign if data["kind"] == "EmailCampaign" else MessagingCampaign
+    return model_cls.model_validate(data)
+
+
+def _round_trip(model: EmailCampaign | MessagingCampaign) -> EmailCampaign | MessagingCampaign:
+    dumped = model.model_dump(mode="json", exclude_none=True)
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "campaign.yaml"
+        with path.open("w", encoding="utf-8") as handle:
+            yaml = YAML(typ="safe")  # the C emitter: libyaml on both sides
+            yaml.default_flow_style = False
+            yaml.dump(dumped, handle)
+        (loaded,) = load_directory(Path(tmp)).campaigns
+    return loaded.model
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.one_of(email_campaigns(), messaging_campaigns()))
+def test_dump_to_yaml_and_load_back_is_the_same_model(data: dict[str, Any]) -> None:
+    model = _valid(data)
+    loaded = _round_trip(model)
+    assert loaded == model
+    assert loaded.canonical() == model.canonical()
+
+
+# --------------------------------------------------------------------------- canonical forms
+
+
+def test_email_canonical_normalises_every_documented_variant() -> None:
+    model = EmailCampaign.model_validate(
+        {
+            "name": "N",
+            "campaign_type": 2,
+            "to": [{"type": "tag", "value": "x"}],
+            "sender_id": 53,
+            "template_invoke_name": "t",
+            "reply_to": "",
+            "time_zone": "+8",
+            "send_time": "2030-01-01T02:00:00+0000",
+            "google_track": {"campaign_name": "", "campaign_source": "s"},
+            "warm_up": [{"domain": "g", "rate": "2", "upgrade_value": "0.9", "downgrade_value": 1}],
+        }
+    )
+    assert model.canonical() == {
+        "kind": "EmailCampaign",
+        "name": "N",
+        "campaign_type": "normal",
+        "to": {"type": "tag", "value": ["x"]},
+        "sender_id": "53",
+        "template_invoke_name": "t",
+        "time_zone": 8,
+        "send_time": "2030-01-01 10:00:00",
+        "google_track": {"campaign_source": "s"},
+        "warm_up": [{"domain": "g", "rate": 2, "upgrade_value": 0.9, "downgrade_value": 1.0}],
+    }
+
+
+def test_messaging_canonical_message_is_an_object() -> None:
+    model = MessagingCampaign.model_validate(
+        {
+            "kind": "MessagingCampaign",
+            "name": "J",
+            "channel_type": "whatsapp",
+            "touchpoints": [
+                {"name": "a", "type": "message", "message": "hi"},
+                {"name": "b", "type": "action"},
+            ],
+        }
+    )
+    assert model.canonical()["touchpoints"] == [
+        {"name": "a", "type": "message", "message": {"text": "hi"}},
+        {"name": "b", "type": "action"},
+    ]
+
+
+@pytest.mark.parametrize(
+    ("change", "field"),
+    [
+        ({"campaign_type": "ab"}, "ab_test"),
+        ({"sender_id": None}, "sender_id"),
+        ({"send_time": "soon"}, "send_time"),
+    ],
+)
+def test_cross_field_errors_name_their_field(change: dict[str, Any], field: str) -> None:
+    data = {
+        "name": "N",
+        "campaign_type": "normal",
+        "to": {"type": "tag", "value": ["x"]},
+        "sender_id": "1",
+        "template_invoke_name": "t",
+        **change,
+    }
+    with pytest.raises(ValidationError) as caught:
+        EmailCampaign.model_validate(data)
+    (error,) = caught.value.errors()
+    assert error["ctx"]["error"].field == field
+
+
+def test_json_schema_has_a_draft() -> None:
+    assert json_schema()["$schema"].endswith("/draft/2020-12/schema")
