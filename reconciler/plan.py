@@ -9,7 +9,7 @@ and saved plan uses, and ``from_json`` reads it back unchanged.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from enum import StrEnum
 from typing import Any
 
@@ -236,7 +236,6 @@ class Plan:
     config_dir: str = ""
     warnings: tuple[str, ...] = ()
     managed: int | None = None
-    format_version: int = field(default=FORMAT_VERSION, compare=False)
 
     def __post_init__(self) -> None:
         ordered = tuple(sorted(self.actions, key=lambda a: a.sort_key))
