@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import copy
 import hmac
 import re
 from collections.abc import Callable, Collection, Mapping
@@ -550,7 +551,7 @@ def render(
         "warm_up": warm_up_out,
     }
     if record["campaign_type"] == AB_TYPE and record.get("ab_test"):
-        out["ab_test"] = record["ab_test"]
+        out["ab_test"] = copy.deepcopy(record["ab_test"])
     return out
 
 
@@ -665,12 +666,9 @@ def handle(
 
 
 def _create(store: Store, request: ApiRequest, quirks: Collection[str]) -> Reply:
-    body = _body(request)
-    fields = apply_fields(new_record(0, {}, 0.0), body)
-    now = store.now()
-    record = new_record(store.new_email_id(), {}, now)
-    record.update({k: v for k, v in fields.items() if k not in SERVER_KEYS})
-    store.add_email(record)
+    fields = apply_fields(new_record(0, {}, 0.0), _body(request))
+    writable = {k: v for k, v in fields.items() if k not in SERVER_KEYS}
+    record = store.add_email(new_record(store.new_email_id(), writable, store.now()))
     return Reply(200, {"result": render(record, quirks)})
 
 
