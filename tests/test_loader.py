@@ -534,3 +534,14 @@ def test_allow_empty(tmp_path: Path) -> None:
     assert load_directory(tmp_path, allow_empty=True).campaigns == ()
     with pytest.raises(ConfigError, match="1 error"):
         load_directory(tmp_path)
+
+
+def test_examples_are_created_on_the_sandbox(
+    sandbox_env: object, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    examples = str(Path(__file__).resolve().parent.parent / "campaigns.d")
+    state = str(tmp_path / "state.json")
+    assert run(["--state", state, "apply", examples, "--auto-approve"]) == 0
+    out = capsys.readouterr().out
+    assert "Apply complete: 5 created, 0 updated, 0 deleted, 0 blocked, 0 failed." in out
+    assert run(["--state", state, "plan", examples, "--detailed-exitcode"]) == 0
