@@ -972,3 +972,58 @@ def test_blocked_actions_are_never_stale() -> None:
     plan = compute_plan([new], state, [live_of(old, "r0", status=1)])
     assert only(plan).action == ActionKind.BLOCKED
     assert find_stale(plan, state, [live_of(old, "r0", status=2)]) == []
+
+
+def test_ignore_changes_on_touchpoints_and_subject() -> None:
+    old = messaging("J", "a", "b")
+    new = messaging("J", "b", "c", lifecycle={"ignore_changes": ["touchpoints"]})
+    action = only(compute_plan([new], state_of(record_of(old, "r0")), [live_of(old, "r0")]))
+    assert (action.action, action.touchpoints) == (ActionKind.NO_OP, ())
+    before, after = (
+        email(subject="x"),
+        email(subject="y", lifecycle={"ignore_changes": ["subject"]}),
+    )
+    state = state_of(record_of(before, "r1"))
+    assert only(compute_plan([after], state, [live_of(before, "r1")])).action == ActionKind.NO_OP
+
+
+def test_adopted_messaging_campaign_sends_messages_it_cannot_compare() -> None:
+    campaign = messaging("J", touchpoints=[tp("a", "hi"), tp("b", type_="action")])
+    action = only(compute_plan([campaign], state_of(), [live_of(campaign, "x1")]))
+    assert (action.action, action.reason) == (ActionKind.UPDATE, Reason.ADOPTED_BY_NAME)
+    assert [(t.action, t.remote_id) for t in action.touchpoints] == [
+        (ActionKind.UPDATE, "x1-tp-a"),
+        (ActionKind.NO_OP, "x1-tp-b"),
+    ]
+
+
+def test_messaging_deleted_remotely_recreates_with_touchpoints() -> None:
+    campaign = messaging("J", "a")
+    action = only(compute_plan([campaign], state_of(record_of(campaign, "r0")), []))
+    assert (action.action, action.reason) == (ActionKind.CREATE, Reason.DELETED_REMOTELY)
+    assert tp_plan(action) == [("create", "a", "touchpoint_new")]
+
+
+def test_campaign_declared_twice_is_an_error() -> None:
+    with pytest.raises(PlanError, match="EmailCampaign/Twice is declared twice"):
+        compute_plan([email("Twice"), email("Twice")], state_of(), [])
+
+
+def test_prune_respects_targets() -> None:
+    live = [live_of(email("U1"), "u1"), live_of(email("U2"), "u2")]
+    plan = compute_plan([], state_of(), live, prune=True, targets=["U2"])
+    assert [(a.name, a.action) for a in plan.actions] == [("U2", ActionKind.DELETE)]
+
+
+def test_live_touchpoint_unknown_to_state_and_config_is_deleted() -> None:
+    campaign = messaging("J", "a")
+    live = live_of(campaign, "r0")
+    extra = LiveCampaign(
+        live.kind, live.remote_id, live.name, live.status, live.fields,
+        (*live.touchpoints, LiveTouchpoint("added-in-ui", "Extra", "action")),
+    )  # fmt: skip
+    action = only(compute_plan([campaign], state_of(record_of(campaign, "r0")), [extra]))
+    assert tp_plan(action) == [
+        ("delete", "Extra", "touchpoint_removed"),
+        ("no-op", "a", "up_to_date"),
+    ]
