@@ -645,6 +645,8 @@ class _TouchpointProgress:
     @classmethod
     def for_existing(cls, action: Action, journal: _Journal) -> _TouchpointProgress:
         previous = journal.previous(action.kind, action.name)
+        if previous is not None and previous.remote_id != action.remote_id:
+            previous = None  # adopted by name: the record describes a campaign that is gone
         ids = dict(previous.touchpoint_ids) if previous is not None else {}
         old_entries = {
             tp["name"]: dict(tp)

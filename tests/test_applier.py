@@ -536,6 +536,33 @@ def test_a_crash_between_create_and_journal_is_adopted_by_the_next_plan(rig: Rig
     rig.assert_converged()
 
 
+def test_adopting_a_new_messaging_campaign_drops_the_old_records_touchpoint_ids(
+    rig: Rig,
+) -> None:
+    rig.write("j.yaml", journey_yaml("J", [("a", "A"), ("b", "B"), ("z", "Z")]))
+    rig.apply()
+    rig.write("j.yaml", journey_yaml("J", [("a", "A"), ("b", "B")]))
+    old = rig.state().campaigns["MessagingCampaign/J"]
+    with rig.providers() as providers:  # gone out of band, then remade by a crashed run
+        assert providers.touchpoint is not None
+        providers.touchpoint.delete_campaign(old.remote_id)
+        made = providers.touchpoint.create_campaign("J", "whatsapp")
+        tp = {"name": "a", "type": "message", "message": {"text": "A"}}
+        providers.touchpoint.create_touchpoint(made.remote_id, tp)
+
+    plan, result = rig.apply()
+
+    action = plan.get(MESSAGING_KIND, "J")
+    assert action is not None and action.reason == Reason.ADOPTED_BY_NAME
+    assert outcomes(result) == {"J": "applied"}
+    record = rig.state().campaigns["MessagingCampaign/J"]
+    live = {tp["name"]: tp["_id"] for tp in rig.journeys()["J"]}
+    assert record.remote_id == made.remote_id
+    assert record.touchpoint_ids == live and list(live) == ["a", "b"]
+    assert not set(record.touchpoint_ids.values()) & set(old.touchpoint_ids.values())
+    rig.assert_converged()
+
+
 def _journey_plan(rig: Rig, touchpoints: list[dict[str, Any]]) -> Plan:
     desired = {
         "kind": MESSAGING_KIND,
