@@ -271,6 +271,49 @@ def _match_live(
 # --------------------------------------------------------------------------- one campaign
 
 
+@dataclass(frozen=True)
+class _Matched:
+    """A desired campaign and the live object it was matched to, with what to diff against."""
+
+    campaign: LoadedCampaign
+    desired: dict[str, Any]
+    obj: LiveCampaign
+    adopted: bool
+    #: The last apply's record of this object: None when adopted (the record, if any,
+    #: describes another object) or never applied.
+    last: Mapping[str, Any] | None
+    touchpoint_ids: Mapping[str, str]
+    ignore: frozenset[str]
+
+    def action(
+        self,
+        action: ActionKind,
+        reason: Reason,
+        message: str,
+        changes: Sequence[FieldChange] = (),
+        touchpoints: Sequence[TouchpointAction] = (),
+    ) -> Action:
+        return Action(
+            action=action,
+            kind=self.campaign.kind,
+            name=self.campaign.name,
+            remote_id=self.obj.remote_id,
+            reason=reason,
+            message=message,
+            changes=tuple(changes),
+            touchpoints=tuple(touchpoints),
+            desired=self.desired,
+            live_fingerprint=self.obj.fingerprint,
+            live_status=self.obj.status,
+        )
+
+    def unchanged(self, touchpoints: Sequence[TouchpointAction] = ()) -> Action:
+        if self.adopted:
+            text = _adopted_text(self.obj)
+            return self.action(ActionKind.NO_OP, Reason.ADOPTED_BY_NAME, text, (), touchpoints)
+        return self.action(ActionKind.NO_OP, Reason.UP_TO_DATE, "up to date", (), touchpoints)
+
+
 def _plan_desired(
     campaign: LoadedCampaign,
     record: ManagedRecordLike | None,
@@ -281,36 +324,45 @@ def _plan_desired(
     if found is None:
         return _plan_create(campaign, desired, record)
     obj, adopted = found
-    # An adopted object is not the one the state's record (if any) describes.
-    last = None if adopted or record is None else record.last_applied
+    applied = None if adopted else record
     ignore = frozenset(campaign.lifecycle.ignore_changes)
     if ctx.stateless:
         ignore |= EMAIL_WRITE_ONLY
-    if campaign.kind == MESSAGING_KIND:
-        return _plan_messaging(campaign, desired, last, record, obj, adopted, ignore, ctx)
-    changes = field_changes(
-        desired,
-        hash_write_only(desired),
-        last,
-        obj.fields,
+    matched = _Matched(
+        campaign=campaign,
+        desired=desired,
+        obj=obj,
+        adopted=adopted,
+        last=applied.last_applied if applied is not None else None,
+        touchpoint_ids=applied.touchpoint_ids if applied is not None else {},
         ignore=ignore,
+    )
+    if campaign.kind == MESSAGING_KIND:
+        return _plan_messaging(matched, ctx)
+    return _plan_email(matched)
+
+
+def _plan_email(m: _Matched) -> Action:
+    changes = field_changes(
+        m.desired,
+        hash_write_only(m.desired),
+        m.last,
+        m.obj.fields,
+        ignore=m.ignore,
         write_only=EMAIL_WRITE_ONLY,
     )
-    base = _based_on(campaign, desired, obj)
-    if changes and not obj.is_pristine:
-        return base(
+    if changes and not m.obj.is_pristine:
+        return m.action(
             ActionKind.BLOCKED,
             Reason.EXECUTED_CANNOT_UPDATE,
-            f"status {obj.status}: the API refuses changes to a campaign that has run (32110); "
-            f"{_fields_text(changes)} would change",
+            f"status {m.obj.status}: the API refuses changes to a campaign that has run "
+            f"(32110); {_fields_text(changes)} would change",
             changes,
         )
     if changes:
-        reason = Reason.ADOPTED_BY_NAME if adopted else Reason.FIELDS_DIFFER
-        return base(ActionKind.UPDATE, reason, _update_text(changes, obj, adopted), changes)
-    if adopted:
-        return base(ActionKind.NO_OP, Reason.ADOPTED_BY_NAME, _adopted_text(obj), ())
-    return base(ActionKind.NO_OP, Reason.UP_TO_DATE, "up to date", ())
+        reason = Reason.ADOPTED_BY_NAME if m.adopted else Reason.FIELDS_DIFFER
+        return m.action(ActionKind.UPDATE, reason, _update_text(changes, m.obj, m.adopted), changes)
+    return m.unchanged()
 
 
 def _plan_create(
@@ -337,81 +389,63 @@ def _plan_create(
     )
 
 
-def _plan_messaging(
-    campaign: LoadedCampaign,
-    desired: dict[str, Any],
-    last: Mapping[str, Any] | None,
-    record: ManagedRecordLike | None,
-    obj: LiveCampaign,
-    adopted: bool,
-    ignore: frozenset[str],
-    ctx: _Context,
-) -> Action:
-    base = _based_on(campaign, desired, obj)
+def _plan_messaging(m: _Matched, ctx: _Context) -> Action:
     changes = field_changes(
-        desired,
-        hash_write_only(desired),
-        last,
-        obj.fields,
-        ignore=ignore | {"touchpoints"},
-        write_only=frozenset(),
+        m.desired,
+        hash_write_only(m.desired),
+        m.last,
+        m.obj.fields,
+        ignore=m.ignore | {"touchpoints"},
     )
     if changes:
-        if campaign.lifecycle.prevent_destroy:
-            ctx.protected.append(f"{campaign.kind}/{campaign.name}")
-        touchpoints = (
-            *(_touchpoint_delete(tp) for tp in obj.touchpoints),
-            *(_touchpoint_create(tp) for tp in desired.get("touchpoints") or ()),
+        return _plan_replace(m, changes, ctx)
+    touchpoints: tuple[TouchpointAction, ...] = ()
+    if "touchpoints" not in m.ignore:
+        touchpoints = plan_touchpoints(
+            m.desired.get("touchpoints") or [],
+            (m.last or {}).get("touchpoints") or [],
+            m.touchpoint_ids,
+            m.obj,
+            compare_write_only=not ctx.stateless,
         )
-        if not obj.is_pristine and not ctx.allow_delete_executed:
-            return base(
-                ActionKind.BLOCKED,
-                Reason.EXECUTED_CANNOT_DELETE,
-                f"{_fields_text(changes)} cannot be updated, and replacing a campaign in "
-                f"status {obj.status!r} needs --allow-delete-executed",
-                changes,
-                touchpoints,
-            )
-        return base(
-            ActionKind.REPLACE,
-            Reason.REPLACE_BECAUSE_CANNOT_UPDATE,
-            f"the API cannot update {_fields_text(changes)}: delete and create again",
+    pending = [tp for tp in touchpoints if tp.action != ActionKind.NO_OP]
+    if not pending:
+        return m.unchanged(touchpoints)
+    counts = _touchpoints_text(pending)
+    if m.obj.status == "completed":
+        text = f"the campaign is completed: its touchpoints cannot change ({counts})"
+        return m.action(ActionKind.BLOCKED, Reason.CAMPAIGN_COMPLETED, text, (), touchpoints)
+    if m.adopted:
+        text = f"{_adopted_text(m.obj)}; touchpoints differ: {counts}"
+        return m.action(ActionKind.UPDATE, Reason.ADOPTED_BY_NAME, text, (), touchpoints)
+    text = f"touchpoints differ: {counts}"
+    return m.action(ActionKind.UPDATE, Reason.TOUCHPOINTS_DIFFER, text, (), touchpoints)
+
+
+def _plan_replace(m: _Matched, changes: Sequence[FieldChange], ctx: _Context) -> Action:
+    """A MessagingCampaign's own fields changed: the API has no update, so delete + create."""
+    if m.campaign.lifecycle.prevent_destroy:
+        ctx.protected.append(f"{m.campaign.kind}/{m.campaign.name}")
+    touchpoints = (
+        *(_touchpoint_delete(tp) for tp in m.obj.touchpoints),
+        *(_touchpoint_create(tp) for tp in m.desired.get("touchpoints") or ()),
+    )
+    if not m.obj.is_pristine and not ctx.allow_delete_executed:
+        return m.action(
+            ActionKind.BLOCKED,
+            Reason.EXECUTED_CANNOT_DELETE,
+            f"{_fields_text(changes)} cannot be updated, and replacing a campaign in "
+            f"status {m.obj.status!r} needs --allow-delete-executed",
             changes,
             touchpoints,
         )
-    if "touchpoints" in ignore:
-        touchpoint_plan: tuple[TouchpointAction, ...] = ()
-    else:
-        last_tps = (last or {}).get("touchpoints") or []
-        ids = {} if adopted or record is None else record.touchpoint_ids
-        touchpoint_plan = plan_touchpoints(
-            desired.get("touchpoints") or [],
-            last_tps,
-            ids,
-            obj,
-            compare_write_only=not ctx.stateless,
-        )
-    pending = [tp for tp in touchpoint_plan if tp.action != ActionKind.NO_OP]
-    if pending and obj.status == "completed":
-        return base(
-            ActionKind.BLOCKED,
-            Reason.CAMPAIGN_COMPLETED,
-            f"the campaign is completed: its touchpoints cannot change "
-            f"({_touchpoints_text(pending)})",
-            (),
-            touchpoint_plan,
-        )
-    if pending:
-        reason = Reason.ADOPTED_BY_NAME if adopted else Reason.TOUCHPOINTS_DIFFER
-        text = f"touchpoints differ: {_touchpoints_text(pending)}"
-        if adopted:
-            text = f"{_adopted_text(obj)}; {text}"
-        return base(ActionKind.UPDATE, reason, text, (), touchpoint_plan)
-    if adopted:
-        return base(
-            ActionKind.NO_OP, Reason.ADOPTED_BY_NAME, _adopted_text(obj), (), touchpoint_plan
-        )
-    return base(ActionKind.NO_OP, Reason.UP_TO_DATE, "up to date", (), touchpoint_plan)
+    return m.action(
+        ActionKind.REPLACE,
+        Reason.REPLACE_BECAUSE_CANNOT_UPDATE,
+        f"the API cannot update {_fields_text(changes)}: delete and create again",
+        changes,
+        touchpoints,
+    )
 
 
 def _plan_delete(
@@ -466,47 +500,6 @@ def _prevents_destroy(record: ManagedRecordLike) -> bool:
     """
     lifecycle = record.last_applied.get("lifecycle")
     return isinstance(lifecycle, Mapping) and bool(lifecycle.get("prevent_destroy"))
-
-
-class _ActionFactory(Protocol):
-    def __call__(
-        self,
-        action: ActionKind,
-        reason: Reason,
-        message: str,
-        changes: Sequence[FieldChange],
-        touchpoints: Sequence[TouchpointAction] = (),
-    ) -> Action: ...
-
-
-def _based_on(
-    campaign: LoadedCampaign, desired: dict[str, Any], obj: LiveCampaign
-) -> _ActionFactory:
-    """An Action maker that fills in what every action on a live object shares."""
-    fingerprint = obj.fingerprint
-
-    def make(
-        action: ActionKind,
-        reason: Reason,
-        message: str,
-        changes: Sequence[FieldChange],
-        touchpoints: Sequence[TouchpointAction] = (),
-    ) -> Action:
-        return Action(
-            action=action,
-            kind=campaign.kind,
-            name=campaign.name,
-            remote_id=obj.remote_id,
-            reason=reason,
-            message=message,
-            changes=tuple(changes),
-            touchpoints=tuple(touchpoints),
-            desired=desired,
-            live_fingerprint=fingerprint,
-            live_status=obj.status,
-        )
-
-    return make
 
 
 # --------------------------------------------------------------------------- field diff
