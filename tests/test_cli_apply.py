@@ -154,6 +154,26 @@ def test_progress_line_on_a_terminal_for_long_runs(
     assert "\rApplying: 12/12 done, 0 failed, 0 blocked" in err
 
 
+def test_no_state_applies_by_name_and_writes_no_state_file(env: Env) -> None:
+    env.write("Alpha")
+    code, out, _ = env.run("--no-state", "apply", str(env.config), "--auto-approve")
+    assert code == 0 and "1 created" in out
+    code, out, _ = env.run("--no-state", "apply", str(env.config), "--auto-approve")
+    assert code == 0 and "0 created" in out
+    assert env.names() == Counter({"Alpha": 1})
+    assert not env.state.exists()
+
+
+def test_sandbox_flag_applies_the_example_config_to_an_embedded_sandbox(
+    env: Env, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(Path(__file__).resolve().parents[1])  # the repo's campaigns.d
+    code, out, err = env.run("apply", "--sandbox", "--auto-approve")
+    assert code == 0, err
+    assert "0 failed." in out and " 0 created" not in out
+    assert env.names() == Counter()  # not the test's sandbox: an embedded one
+
+
 # --------------------------------------------------------------------------- exit codes
 
 
