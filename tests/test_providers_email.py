@@ -352,6 +352,18 @@ def test_put_dropped_after_commit_is_retried_safely(email: EmailProvider, sandbo
     assert sandbox.request_count("PUT", status=200) == 1
 
 
+def test_delete_dropped_after_commit_is_retried_and_reports_not_found(
+    email: EmailProvider, sandbox: Sandbox
+) -> None:
+    """The retry finds the campaign gone; the applier reads NotFound on delete as done."""
+    live = email.create_campaign(normal())
+    sandbox.faults.add("DELETE", CAMPAIGNS_PATH, "drop_after_commit", count=1)
+    with pytest.raises(NotFound):
+        email.delete_campaign(live.remote_id)
+    assert sandbox.email_campaigns() == []
+    assert sandbox.request_count("DELETE", status=404) == 1
+
+
 def test_500_that_outlives_the_retries_is_server_error(
     email: EmailProvider, sandbox: Sandbox
 ) -> None:
