@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any
 
@@ -29,6 +29,7 @@ __all__ = [
     "DriftItem",
     "DriftKind",
     "compute_drift",
+    "refreshed_statuses",
     "render_drift",
     "render_drift_json",
     "render_drift_markdown",
@@ -247,6 +248,23 @@ def live_readable(current: LiveCampaign) -> dict[str, Any]:
     out = {k: v for k, v in current.fields.items() if k not in _IDENTITY_FIELDS}
     if current.kind == MESSAGING_KIND:
         out["touchpoints"] = [{"name": tp.name, "type": tp.type} for tp in current.touchpoints]
+    return out
+
+
+def refreshed_statuses(state: State, live: Sequence[LiveCampaign]) -> list[ManagedRecord]:
+    """Return the records whose live status differs, with the live status recorded.
+
+    For `drift --refresh`: a status moved by the vendor (a scheduled campaign was sent) is
+    news once; recording it makes it the baseline, as Terraform's refresh-only apply does.
+    Fields are never accepted this way: a field changed in the vendor's UI stays a change
+    that plan shows and apply reverts, until the YAML says otherwise.
+    """
+    by_id = {(c.kind, c.remote_id): c for c in live}
+    out = []
+    for record in state.records():
+        current = by_id.get((record.kind, record.remote_id))
+        if current is not None and str(record.status) != str(current.status):
+            out.append(replace(record, status=current.status))
     return out
 
 

@@ -239,7 +239,7 @@ def test_the_recipes_run_in_order_against_the_sandbox(
 
     # 2. Merged: apply creates them and writes the state the bot commits.
     runs = by_name(run_workflow("apply-on-merge.yml", workspace, context))
-    assert [r.code for r in runs.values()] == [0, 0], runs
+    assert [r.code for r in runs.values()] == [0, 0, 0], runs
     assert "Apply complete: 5 created" in runs["Apply"].stdout
     assert (workspace / "state" / "production.json").is_file()
     assert len(sandbox.email_campaigns()) == 4 and len(sandbox.touchpoint_campaigns()) == 1
@@ -258,6 +258,18 @@ def test_the_recipes_run_in_order_against_the_sandbox(
     assert drift.code == 2
     assert "| fields_changed | EmailCampaign | Q3 Re-engagement |" in drift.summary
     assert "::error title=campaignctl drift::" in drift.stdout
+
+    # 5. A merge reverts the edit; the vendor sends a campaign, reported once: the next
+    # apply run records the new status as the baseline.
+    sent = next(c for c in sandbox.email_campaigns() if c["name"] == "Partner offer with terms")
+    sandbox.set_email_status(sent["campaign_id"], 2)
+    (drift,) = run_workflow("drift-schedule.yml", workspace, context)
+    assert drift.code == 2 and "status_changed" in drift.summary
+    runs = by_name(run_workflow("apply-on-merge.yml", workspace, context))
+    assert [r.code for r in runs.values()] == [0, 0, 0], runs
+    assert "1 updated" in runs["Apply"].stdout
+    (drift,) = run_workflow("drift-schedule.yml", workspace, context)
+    assert drift.code == 0, drift.summary
 
 
 def test_plan_on_pr_turns_invalid_yaml_into_annotations_and_fails(

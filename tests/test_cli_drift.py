@@ -221,3 +221,17 @@ def test_drift_after_apply_of_the_example_config(
     assert [(i["drift"], i["name"]) for i in report["drift"]] == [
         ("fields_changed", "Q3 Re-engagement")
     ]
+
+
+def test_refresh_reports_a_status_change_once(
+    sandbox_env: Sandbox, managed: dict[str, Any], capsys: pytest.CaptureFixture[str]
+) -> None:
+    sandbox_env.set_email_status(managed["email"][0], 2)
+    sandbox_env.edit_email_campaign(managed["email"][1], reply_to="ui@example.com")
+    code, out, err = cli(capsys, "drift", "--refresh")
+    assert code == 2
+    assert "status changed" in out
+    assert "Recorded the live status of 1 campaign(s)" in err
+    code, report = drift_json(capsys)
+    assert code == 2  # the field edit is still drift: --refresh never accepts fields
+    assert [i["drift"] for i in report["drift"]] == ["fields_changed"]

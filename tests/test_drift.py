@@ -245,3 +245,20 @@ def test_markdown_escapes_names_that_would_break_the_table() -> None:
     other = {**EMAIL_FIELDS, "name": "a | b <script>"}
     markdown = render_drift_markdown(compute_drift(State(), [live_of(other, "9")]))
     assert "a \\| b &lt;script&gt;" in markdown
+
+
+def test_refreshed_statuses_records_only_moved_statuses() -> None:
+    from reconciler.drift import refreshed_statuses
+
+    state = state_with(
+        record_of(EMAIL_FIELDS, "1", status=0), record_of({**EMAIL_FIELDS, "name": "B"}, "2")
+    )
+    live = [
+        live_of(EMAIL_FIELDS, "1", status=2),
+        live_of({**EMAIL_FIELDS, "name": "B", "reply_to": "x@y.z"}, "2"),
+    ]
+    (record,) = refreshed_statuses(state, live)
+    assert (record.name, record.status) == ("Promo", 2)
+    assert (
+        record.last_applied == state.get(EMAIL_KIND, "Promo").last_applied
+    )  # fields never accepted

@@ -20,9 +20,10 @@ from reconciler.live import MESSAGING_KIND
 
 if TYPE_CHECKING:
     from reconciler.importer import ImportPlan
+    from reconciler.live import LiveCampaign
     from reconciler.loader import LoadResult
     from reconciler.settings import Settings
-    from reconciler.state import State
+    from reconciler.state import State, StateStore
 
 __all__ = ["register"]
 
@@ -40,13 +41,20 @@ def register(group: click.Group) -> None:
 @click.command("drift")
 @click.argument("directory", required=False, type=click.Path(path_type=Path))
 @click.option("--format", "fmt", type=click.Choice(FORMATS), default="text", show_default=True)
+@click.option(
+    "--refresh",
+    is_flag=True,
+    help="After reporting, record each managed campaign's live status in the state, so a "
+    "status change (a campaign was sent) is reported once. Fields are never accepted.",
+)
 @pass_app
-def drift_command(app: AppContext, directory: Path | None, fmt: str) -> int:
+def drift_command(app: AppContext, directory: Path | None, fmt: str, refresh: bool) -> int:
     """Show what changed outside campaignctl since the last apply.
 
     Live fields that differ from the last apply, managed campaigns deleted remotely,
     campaigns whose status changed, and live campaigns no state record manages.
-    Exit 0 no drift, 2 drift found, 1 error.
+    Exit 0 no drift, 2 drift found, 1 error (the exit code reports drift even with
+    --refresh).
     """
     from reconciler.drift import compute_drift, render_drift
     from reconciler.providers import open_providers
@@ -65,7 +73,8 @@ def drift_command(app: AppContext, directory: Path | None, fmt: str) -> int:
             where="--state",
             hint="run `campaignctl apply` or `campaignctl import` first, or pass --state PATH",
         )
-    state = StateStore(settings.state_path).read()
+    store = StateStore(settings.state_path)
+    state = store.read()
     loaded = _load_desired(directory or settings.config_dir, explicit=directory is not None)
     need_touchpoint = needs_touchpoint(loaded, state) or settings.touchpoint_token is not None
     providers = open_providers(settings, need_touchpoint=need_touchpoint)
@@ -75,12 +84,29 @@ def drift_command(app: AppContext, directory: Path | None, fmt: str) -> int:
         providers.close()
     drift = compute_drift(state, live, loaded.campaigns if loaded else ())
     click.echo(render_drift(drift, fmt).rstrip("\n"))
+    if refresh:
+        _refresh_statuses(store, live)
     if not need_touchpoint:
         click.echo(
             "note: CAMPAIGNCTL_TOUCHPOINT_TOKEN not set: MessagingCampaigns were not checked",
             err=True,
         )
     return EXIT_CHANGES if drift.has_drift else EXIT_OK
+
+
+def _refresh_statuses(store: StateStore, live: list[LiveCampaign]) -> None:
+    """Record live statuses under the lock, against the state as it is now (not as read)."""
+    from reconciler.drift import refreshed_statuses
+
+    with store.lock("drift --refresh"):
+        updates = refreshed_statuses(store.read(), live)
+        for record in updates:
+            store.record(record)
+        store.commit()
+    if updates:
+        click.echo(
+            f"Recorded the live status of {len(updates)} campaign(s) in the state.", err=True
+        )
 
 
 def _load_desired(directory: Path, *, explicit: bool) -> LoadResult | None:
