@@ -62,6 +62,7 @@ __all__ = [
     "bearer_auth",
     "error_for_response",
     "error_for_transport",
+    "interpret_answer",
     "list_all",
     "make_retry",
     "make_session",
@@ -423,6 +424,48 @@ def error_for_transport(
     )
 
 
+def interpret_answer(
+    method: str,
+    path: str,
+    status: int,
+    content: bytes,
+    headers: Mapping[str, str],
+    *,
+    idempotent: bool,
+    auth_hint: str | None = None,
+    redact: Callable[[str], str] = _identity,
+) -> Any:
+    """Return an answer's parsed JSON body (None when empty), or raise the error it means.
+
+    A success body that is not JSON (the vendor's own examples include a trailing comma)
+    raises InvalidResponse saying where the parse failed, never a JSONDecodeError.
+    """
+    body, parse_error = parse_body(content)
+    error = error_for_response(
+        method,
+        path,
+        status,
+        None if body is _NOT_JSON else body,
+        idempotent=idempotent,
+        retry_after=_retry_after(headers),
+        auth_hint=auth_hint,
+        redact=redact,
+    )
+    if error is not None:
+        raise error
+    if parse_error is not None:
+        snippet = redact(content[:80].decode("utf-8", "replace"))
+        raise InvalidResponse(
+            f"the API answered HTTP {status} with a body that is not JSON ({parse_error}); "
+            f"it begins {snippet!r}",
+            method=method,
+            path=path,
+            status=status,
+            hint="the vendor's own examples include invalid JSON; report it to the vendor",
+        )
+    return body
+
+
 def _retry_after(headers: Mapping[str, str]) -> float | None:
     value = headers.get("Retry-After")
     if value is None:
@@ -508,33 +551,16 @@ class ApiClient:
             log.debug("<-- %s %s failed after %.0f ms: %s", method, path, _ms(started), error)
             raise error from None
         self._log_response(response, started)
-        return self._decode(response, method, path, safe)
-
-    def _decode(self, response: requests.Response, method: str, path: str, safe: bool) -> Any:
-        body, parse_error = parse_body(response.content)
-        error = error_for_response(
+        return interpret_answer(
             method,
             path,
             response.status_code,
-            None if body is _NOT_JSON else body,
+            response.content,
+            response.headers,
             idempotent=safe,
-            retry_after=_retry_after(response.headers),
             auth_hint=self._auth_hint,
             redact=self._auth.redact,
         )
-        if error is not None:
-            raise error
-        if parse_error is not None:
-            snippet = self._auth.redact(response.content[:80].decode("utf-8", "replace"))
-            raise InvalidResponse(
-                f"the API answered HTTP {response.status_code} with a body that is not JSON "
-                f"({parse_error}); it begins {snippet!r}",
-                method=method,
-                path=path,
-                status=response.status_code,
-                hint="the vendor's own examples include invalid JSON; report it to the vendor",
-            )
-        return body
 
     def _log_request(self, prepared: requests.PreparedRequest) -> None:
         if not log.isEnabledFor(logging.DEBUG):
