@@ -187,3 +187,15 @@ def test_banner_masks_only_secrets_that_came_from_the_environment() -> None:
     assert "demo-user" in lines and "demo-token" in lines
     assert credentials["ENGAGELAB_API_KEY"] == ("secret-key", True)
     assert credentials["ENGAGELAB_API_USER"] == ("demo-user", False)
+
+
+def test_sandbox_env_points_the_cli_at_the_sandbox(sandbox_env: object) -> None:
+    from reconciler.sandbox import Sandbox
+
+    assert isinstance(sandbox_env, Sandbox)
+    assert os.environ["CAMPAIGNCTL_API_URL"] == sandbox_env.url
+    user, key = os.environ["ENGAGELAB_API_USER"], os.environ["ENGAGELAB_API_KEY"]
+    response = requests.get(sandbox_env.url + EMAIL, auth=(user, key), timeout=10)
+    assert response.status_code == 200
+    bearer = {"Authorization": f"Bearer {os.environ['CAMPAIGNCTL_TOUCHPOINT_TOKEN']}"}
+    assert requests.get(sandbox_env.url + "/v1/campaigns", headers=bearer, timeout=10).ok

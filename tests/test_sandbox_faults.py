@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -330,3 +331,51 @@ def test_a_sandbox_bug_answers_500_naming_it_and_serving_goes_on(
     assert "sandbox internal error: RuntimeError: boom" in response.json()["message"]
     monkeypatch.undo()
     assert email(sandbox, "GET").status_code == 200
+
+
+# --------------------------------------------------------------------------- persistence
+
+
+def test_data_file_keeps_both_apis_write_only_fields_and_clock(tmp_path: Path) -> None:
+    data = tmp_path / "nested" / "sandbox.json"
+    with Sandbox(data_file=data) as first:
+        body = {**NEW_EMAIL, "subject": "secret subject", "send_time": "2099-01-01 00:00:00"}
+        created = email(first, "POST", json=body).json()["result"]
+        campaign = touchpoint(
+            first, "POST", "/v1/campaigns", json={"name": "j", "channel_type": "sms"}
+        ).json()
+        payload = {"name": "t", "type": "message", "campaign_id": campaign["_id"], "message": "hi"}
+        touchpoint(first, "POST", "/v1/touchpoints", json=payload)
+        first.tick(3600)
+    assert data.is_file()
+    with Sandbox(data_file=data) as second:
+        assert second.email_campaign(created["campaign_id"])["subject"] == "secret subject"
+        assert [tp["message"] for tp in second.touchpoints(campaign["_id"])] == ["hi"]
+        assert second.store.clock_offset_s == 3600
+        assert second.tick(100 * 365 * 86400) == 1
+    with Sandbox(data_file=data) as third:
+        assert third.email_campaign(created["campaign_id"])["status"] == 2
+
+
+def test_data_file_of_another_format_is_refused(tmp_path: Path) -> None:
+    data = tmp_path / "sandbox.json"
+    data.write_text('{"format": 99}', encoding="utf-8")
+    with pytest.raises(ValueError, match="not a sandbox data file"):
+        Sandbox(data_file=data).start()
+
+
+# --------------------------------------------------------------------------- admin extras
+
+
+def test_admin_seed_and_quirks(sandbox: Sandbox) -> None:
+    seeded = requests.post(
+        f"{sandbox.url}/_admin/email/seed", json={"count": 3, "name_prefix": "bulk-"}, timeout=10
+    )
+    assert seeded.json() == {"created": 3}
+    quirks = requests.post(f"{sandbox.url}/_admin/quirks", json={"quirks": ["bare_to"]}, timeout=10)
+    assert quirks.json() == {"quirks": ["bare_to"]}
+    listed = email(sandbox, "GET").json()["result"]
+    assert [c["name"] for c in listed] == ["bulk-00001", "bulk-00002", "bulk-00003"]
+    assert isinstance(listed[0]["to"], dict)
+    bad = requests.post(f"{sandbox.url}/_admin/quirks", json={"quirks": ["nope"]}, timeout=10)
+    assert bad.status_code == 400
