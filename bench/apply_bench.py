@@ -101,7 +101,8 @@ def main(argv: list[str] | None = None) -> int:
     print(f"  requests sent:  {requests}")
     print(f"  wall:           {wall:.2f} s (best of {args.repeat})")
     print(f"  ideal N*L/P:    {ideal:.2f} s")
-    print(f"  ratio:          {wall / ideal:.2f}x ideal")
+    if ideal > 0:
+        print(f"  ratio:          {wall / ideal:.2f}x ideal")
     print(f"  peak memory:    {peak_mib:.0f} MiB (RSS, sandbox included)")
     return 0
 

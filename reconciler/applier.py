@@ -252,10 +252,6 @@ class _Journal:
 # --------------------------------------------------------------------------- one campaign
 
 
-class _Blocked(Exception):
-    """The API says the campaign already ran (32110 / 409 campaign_completed)."""
-
-
 class _StepFailed(Exception):
     """A step failed for a reason the applier found itself (e.g. touchpoint validation)."""
 
@@ -299,7 +295,7 @@ class _Runner:
                 self._messaging(step)
             else:
                 self._email_step(step)
-        except (ExecutedError, _Blocked) as exc:
+        except ExecutedError as exc:  # 32110 / 409 campaign_completed: it started sending
             return self._result(step, Outcome.BLOCKED, _message_of(exc))
         except (CampaignctlError, _StepFailed) as exc:
             return self._result(step, Outcome.FAILED, _message_of(exc))
