@@ -751,14 +751,9 @@ def find_stale(plan: Plan, state: StateLike | None, live: Sequence[LiveCampaign]
     blocked actions send nothing, so they are never stale.
     """
     out: list[str] = []
-    lineage = state.lineage if state is not None else None
-    serial = state.serial if state is not None else None
-    if lineage != plan.state_lineage:
-        out.append(
-            f"the state is another one (lineage {lineage} now, {plan.state_lineage} in the plan)"
-        )
-    elif serial != plan.state_serial:
-        out.append(f"the state changed since the plan (serial {plan.state_serial} -> {serial})")
+    state_note = _state_mismatch(plan, state)
+    if state_note:
+        out.append(state_note)
     index = _LiveIndex(live)
     known_ids = {(r.kind, r.remote_id) for r in _records_by_key(state).values()}
     for action in plan.actions:
@@ -783,3 +778,18 @@ def find_stale(plan: Plan, state: StateLike | None, live: Sequence[LiveCampaign]
         elif obj.fingerprint != action.live_fingerprint:
             out.append(f"{label}: live campaign {action.remote_id} changed since the plan")
     return out
+
+
+def _state_mismatch(plan: Plan, state: StateLike | None) -> str | None:
+    """Why the state is not the one the plan was made against, or None."""
+    lineage = state.lineage if state is not None else None
+    serial = state.serial if state is not None else None
+    if plan.state_lineage is None and lineage is not None:
+        return "the plan was made without a state file, and this run has one"
+    if lineage is None and plan.state_lineage is not None:
+        return f"the plan was made against state {plan.state_lineage}; this run has no state"
+    if lineage != plan.state_lineage:
+        return f"the state is another one (lineage {lineage}; the plan's is {plan.state_lineage})"
+    if serial != plan.state_serial:
+        return f"the state changed since the plan (serial {plan.state_serial} -> {serial})"
+    return None

@@ -1027,3 +1027,17 @@ def test_live_touchpoint_unknown_to_state_and_config_is_deleted() -> None:
         ("delete", "Extra", "touchpoint_removed"),
         ("no-op", "a", "up_to_date"),
     ]
+
+
+def test_state_presence_mismatch_is_stale() -> None:
+    campaign = email(subject=None)
+    state, live = synced(campaign)
+    with_state = compute_plan([campaign], state, live)
+    without = compute_plan([campaign], None, live)
+    assert find_stale(with_state, None, live) == [
+        "the plan was made against state lin-1; this run has no state"
+    ]
+    assert find_stale(without, state, live) == [
+        "the plan was made without a state file, and this run has one"
+    ]
+    assert find_stale(without, None, live) == []
