@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import queue
 import re
@@ -199,3 +200,16 @@ def test_sandbox_env_points_the_cli_at_the_sandbox(sandbox_env: object) -> None:
     assert response.status_code == 200
     bearer = {"Authorization": f"Bearer {os.environ['CAMPAIGNCTL_TOUCHPOINT_TOKEN']}"}
     assert requests.get(sandbox_env.url + "/v1/campaigns", headers=bearer, timeout=10).ok
+
+
+def test_the_sandbox_imports_nothing_from_the_client_side() -> None:
+    probe = (
+        "import json, sys, reconciler.sandbox; "
+        "print(json.dumps(sorted(m for m in sys.modules if m.startswith('reconciler'))))"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, timeout=30, check=True
+    ).stdout
+    modules = json.loads(out)
+    assert modules, out
+    assert all(m == "reconciler" or m.startswith("reconciler.sandbox") for m in modules), modules
