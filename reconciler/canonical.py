@@ -175,7 +175,9 @@ def canonical_sender_id(value: Any) -> Any:
     if isinstance(value, int):
         return str(value)
     if isinstance(value, str):
-        return value.strip()
+        text = value.strip()
+        # Responses carry the id as an int, so "053" comes back as 53: one value, not a diff.
+        return str(int(text)) if text.isdigit() else text
     return value
 
 

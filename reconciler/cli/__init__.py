@@ -104,6 +104,13 @@ def _configure_logging(verbose: int) -> None:
     root.addHandler(handler)
     root.setLevel(logging.DEBUG if verbose else logging.WARNING)
     root.propagate = False
+    # urllib3 announces each retry at WARNING; our own -v log already says it, masked.
+    transport = logging.getLogger("urllib3")
+    transport.handlers.clear()
+    if verbose:
+        transport.addHandler(handler)
+    transport.setLevel(logging.DEBUG if verbose > 1 else logging.ERROR)
+    transport.propagate = False
 
 
 def print_error(error: CampaignctlError) -> None:
