@@ -38,6 +38,8 @@ _COLOR = {
     ActionKind.NO_OP: "0",
 }
 _HASH = re.compile(r"(sha256:)?[0-9a-f]{64}")
+#: The unmanaged section stays short: the first this many, then a count.
+UNMANAGED_SHOWN = 20
 NO_CHANGES = "No changes. The live campaigns match the configuration."
 
 
@@ -69,7 +71,9 @@ def render_text(plan: Plan, *, color: bool = False) -> str:
             "",
             "Unmanaged live campaigns (not in the config or state; --prune deletes them):",
         ]
-        lines += [f"  {a.kind} {_quote(a.name)} [{a.remote_id}]" for a in unmanaged]
+        shown = unmanaged[:UNMANAGED_SHOWN]
+        lines += [f"  {a.kind} {_quote(a.name)} [{a.remote_id}]" for a in shown]
+        lines += _more_unmanaged(len(unmanaged), "  ")
     if changed:
         lines += ["", paint(ActionKind.NO_OP, plan.summary_line())]
     return "\n".join(lines) + "\n"
@@ -228,8 +232,16 @@ def _md_unmanaged(unmanaged: Sequence[Action]) -> str:
         "them.",
         "",
     ]
-    lines += [f"- {a.kind} {_md_cell(a.name)} (`{a.remote_id}`)" for a in unmanaged]
+    shown = unmanaged[:UNMANAGED_SHOWN]
+    lines += [f"- {a.kind} {_md_cell(a.name)} (`{a.remote_id}`)" for a in shown]
+    lines += _more_unmanaged(len(unmanaged), "- ")
     return "\n".join(lines) + "\n"
+
+
+def _more_unmanaged(count: int, prefix: str) -> list[str]:
+    if count <= UNMANAGED_SHOWN:
+        return []
+    return [f"{prefix}… and {count - UNMANAGED_SHOWN} more (`--format json` lists them all)"]
 
 
 def _md_details(action: Action) -> str:

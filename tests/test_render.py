@@ -369,3 +369,16 @@ def test_bare_and_prefixed_hashes_are_shortened_on_screen_only() -> None:
     plan = Plan(actions=(action,))
     assert f'"{bare[:12]}…" -> "{prefixed[:19]}…"' in render_text(plan)
     assert prefixed in render_json(plan) and bare in render_json(plan)
+
+
+def test_unmanaged_section_stays_short() -> None:
+    strays = tuple(
+        Action(ActionKind.NO_OP, "EmailCampaign", f"u{i:03}", str(i), Reason.UNMANAGED, "m")
+        for i in range(25)
+    )
+    text = render_text(Plan(actions=strays))
+    assert "u019" in text and "u020" not in text
+    assert "… and 5 more (`--format json` lists them all)" in text
+    markdown = render_markdown(Plan(actions=strays))
+    assert "u019" in markdown and "u020" not in markdown
+    assert "- … and 5 more" in markdown
