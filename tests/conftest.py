@@ -12,11 +12,20 @@ from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
 import pytest
+from hypothesis import HealthCheck, settings
 
 if TYPE_CHECKING:
     from reconciler.sandbox import Sandbox
 
 _ENV_PREFIXES = ("CAMPAIGNCTL_", "ENGAGELAB_")
+
+# CI must be repeatable: the same examples on every run, no wall-clock deadlines on a shared
+# 2-core machine. Locally, hypothesis keeps exploring new examples.
+settings.register_profile(
+    "ci", derandomize=True, deadline=None, suppress_health_check=[HealthCheck.too_slow]
+)
+if os.environ.get("CI"):
+    settings.load_profile("ci")
 
 
 @pytest.fixture(autouse=True)
