@@ -296,3 +296,24 @@ def test_invalid_output_directory_is_an_error_before_any_write(
     assert code == 1
     assert "broken.yaml" in err and "--out" in err
     assert sorted(p.name for p in (tmp_path / "campaigns.d").iterdir()) == ["broken.yaml"]
+
+
+def test_campaign_declared_elsewhere_in_the_config_dir_is_not_duplicated(
+    sandbox_env: Sandbox,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    sandbox_env.seed_email_campaigns(2, name_prefix="Promo ")
+    config = tmp_path / "campaigns.d"
+    config.mkdir()
+    (config / "hand.yaml").write_text(
+        "name: Promo 00001\ncampaign_type: normal\nto: {type: list, value: [all]}\n"
+        "sender_id: 1\ntemplate_invoke_name: seed_template\n"
+    )
+    code, out, _ = cli(capsys, "import", "--out", "campaigns.d/imported")
+    assert code == 0
+    assert "already declared in ../hand.yaml" in out
+    assert [p.name for p in (config / "imported").iterdir()] == ["promo-00002.yaml"]
+    assert cli(capsys, "validate")[0] == 0

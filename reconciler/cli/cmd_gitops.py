@@ -173,7 +173,7 @@ def import_command(
         raise StateError("import records campaigns in the state file; drop --no-state")
     wanted = parse_statuses(statuses)
     target = out_dir or settings.config_dir
-    declared, sole = _declared(target)
+    declared, sole = _declared(_scan_root(target, settings.config_dir), target)
     store = StateStore(settings.state_path)
     with_touchpoint = settings.touchpoint_token is not None
     with store.lock("import"):
@@ -210,10 +210,20 @@ def _state_has_messaging(state: State) -> bool:
     return any(r.kind == MESSAGING_KIND for r in state.campaigns.values())
 
 
-def _declared(directory: Path) -> tuple[dict[tuple[str, str], str], frozenset[str]]:
-    """Campaigns the directory's YAML declares (key -> file relative to it), and the files
-    holding exactly one campaign. An invalid directory is an error: importing into it
-    could only add to the confusion.
+def _scan_root(target: Path, config_dir: Path) -> Path:
+    """The config dir when the output lies inside it (a campaign declared anywhere in it
+    would become a duplicate name), else the output directory itself."""
+    try:
+        target.resolve().relative_to(config_dir.resolve())
+    except ValueError:
+        return target
+    return config_dir
+
+
+def _declared(directory: Path, target: Path) -> tuple[dict[tuple[str, str], str], frozenset[str]]:
+    """Campaigns the directory's YAML declares (key -> file relative to `target`), and the
+    files holding exactly one campaign. An invalid directory is an error: importing into
+    it could only add to the confusion.
     """
     from reconciler.loader import load_directory
 
@@ -227,7 +237,7 @@ def _declared(directory: Path) -> tuple[dict[tuple[str, str], str], frozenset[st
     per_file: dict[str, int] = {}
     declared: dict[tuple[str, str], str] = {}
     for campaign in loaded.campaigns:
-        rel = os.path.relpath(campaign.source.file, directory)
+        rel = os.path.relpath(campaign.source.file, target)
         declared[campaign.key] = rel
         per_file[rel] = per_file.get(rel, 0) + 1
     return declared, frozenset(f for f, n in per_file.items() if n == 1)
