@@ -342,12 +342,19 @@ def _plan_desired(
     return _plan_email(matched)
 
 
+def _readable(obj: LiveCampaign) -> Mapping[str, Any]:
+    """The live object's readable fields; its name from the object when fields lack it."""
+    if obj.fields.get("name") == obj.name:
+        return obj.fields
+    return {**obj.fields, "name": obj.name}
+
+
 def _plan_email(m: _Matched) -> Action:
     changes = field_changes(
         m.desired,
         hash_write_only(m.desired),
         m.last,
-        m.obj.fields,
+        _readable(m.obj),
         ignore=m.ignore,
         write_only=EMAIL_WRITE_ONLY,
     )
@@ -394,7 +401,7 @@ def _plan_messaging(m: _Matched, ctx: _Context) -> Action:
         m.desired,
         hash_write_only(m.desired),
         m.last,
-        m.obj.fields,
+        _readable(m.obj),
         ignore=m.ignore | {"touchpoints"},
     )
     if changes:

@@ -1041,3 +1041,11 @@ def test_state_presence_mismatch_is_stale() -> None:
         "the plan was made without a state file, and this run has one"
     ]
     assert find_stale(without, None, live) == []
+
+
+def test_live_fields_without_name_use_the_objects_name() -> None:
+    campaign = email()
+    state, [live] = synced(campaign)
+    bare = LiveCampaign(live.kind, live.remote_id, live.name, live.status,
+                        {k: v for k, v in live.fields.items() if k not in ("kind", "name")})  # fmt: skip
+    assert only(compute_plan([campaign], state, [bare])).action == ActionKind.NO_OP
