@@ -907,7 +907,7 @@ def messaging_values(draw: st.DrawFn) -> dict[str, Any]:
         "name": draw(_NAME),
         "channel_type": draw(st.sampled_from(["whatsapp", "email", "sms"])),
         "touchpoints": [
-            {"name": n, "type": "message", "message": draw(_NAME)}
+            {"name": n, "type": "message", "message": draw(_WORD)}
             if draw(st.booleans())
             else {"name": n, "type": "action"}
             for n in names
@@ -1046,6 +1046,6 @@ def test_state_presence_mismatch_is_stale() -> None:
 def test_live_fields_without_name_use_the_objects_name() -> None:
     campaign = email()
     state, [live] = synced(campaign)
-    bare = LiveCampaign(live.kind, live.remote_id, live.name, live.status,
-                        {k: v for k, v in live.fields.items() if k not in ("kind", "name")})  # fmt: skip
+    fields = {k: v for k, v in live.fields.items() if k not in ("kind", "name")}
+    bare = LiveCampaign(live.kind, live.remote_id, live.name, live.status, fields)
     assert only(compute_plan([campaign], state, [bare])).action == ActionKind.NO_OP
