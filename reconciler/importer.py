@@ -41,6 +41,7 @@ from reconciler.state import ManagedRecord, State, StateStore, utc_now, write_at
 __all__ = [
     "ALREADY_MANAGED",
     "PLACEHOLDER",
+    "Document",
     "ImportConflict",
     "ImportPlan",
     "ImportedCampaign",

@@ -318,3 +318,49 @@ def test_write_import_refuses_a_file_that_appeared_and_writes_nothing(tmp_path: 
     assert (out / "b.yaml").read_text() == "# someone else's\n"
     assert not (out / "a.yaml").exists()
     assert not StateStore(tmp_path / "state.json").read().campaigns
+
+
+# --------------------------------------------------------------------------- property
+
+from hypothesis import HealthCheck, example, given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+_text = st.text(
+    st.characters(blacklist_categories=("Cs",), blacklist_characters="\x00"),
+    min_size=1,
+    max_size=40,
+).filter(lambda s: s.strip() == s and s.strip())
+
+
+@settings(
+    max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(name=_text, reply_to=_text, tag=_text, template=_text, tp_name=_text)
+@example(name="a\nb: c # d", reply_to="'\"", tag="- x", template="null", tp_name="yes")
+@example(name="kind: x", reply_to="&a", tag="*a", template="!!python/object", tp_name="%TAG")
+def test_any_values_survive_the_yaml_round_trip_and_plan_no_op(
+    tmp_path_factory: pytest.TempPathFactory,
+    name: str,
+    reply_to: str,
+    tag: str,
+    template: str,
+    tp_name: str,
+) -> None:
+    live = [
+        email(
+            "1",
+            name,
+            reply_to=reply_to,
+            to={"type": "tag", "value": [tag]},
+            template_invoke_name=template,
+        ),
+        messaging("cmp_1", name, (tp_name, "message")),
+    ]
+    plan = plan_import(live, State(), now=NOW)
+    assert not plan.skipped, plan.skipped
+    directory = tmp_path_factory.mktemp("roundtrip")
+    write_files(plan.imported, directory)
+    loaded = load_directory(directory)
+    assert sorted(c.name for c in loaded.campaigns) == [name, name]
+    result = compute_plan(loaded.campaigns, state_of([i.record for i in plan.imported]), live)
+    assert {a.action for a in result.actions} == {ActionKind.NO_OP}
