@@ -1049,3 +1049,32 @@ def test_live_fields_without_name_use_the_objects_name() -> None:
     fields = {k: v for k, v in live.fields.items() if k not in ("kind", "name")}
     bare = LiveCampaign(live.kind, live.remote_id, live.name, live.status, fields)
     assert only(compute_plan([campaign], state, [bare])).action == ActionKind.NO_OP
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.lists(st.sampled_from("abcdefgh"), unique=True, max_size=8),
+    st.lists(st.sampled_from("abcdefgh"), unique=True, max_size=8),
+)
+def test_property_touchpoint_plan_reaches_the_desired_order(
+    before: list[str], after: list[str]
+) -> None:
+    """Replaying the touchpoint lines as the API allows (delete, or append) gives `after`."""
+    old, new = messaging("J", *before), messaging("J", *after)
+    action = only(compute_plan([new], state_of(record_of(old, "r0")), [live_of(old, "r0")]))
+    order = list(before)
+    for line in action.touchpoints:
+        if line.action in (ActionKind.DELETE, ActionKind.MOVE):
+            order.remove(line.name)
+    for line in action.touchpoints:
+        if line.action in (ActionKind.CREATE, ActionKind.MOVE):
+            order.append(line.name)
+    assert order == after
+    recreated = [t.name for t in action.touchpoints if t.action == ActionKind.MOVE]
+    kept = [n for n in before if n in after]
+    # Minimal: the touchpoints kept in place are exactly the longest common prefix.
+    prefix = 0
+    while prefix < len(kept) and prefix < len(after) and kept[prefix] == after[prefix]:
+        prefix += 1
+    assert len(recreated) == len(kept) - prefix
+    assert (action.action == ActionKind.NO_OP) == (before == after)
