@@ -35,7 +35,7 @@ _COLOR = {
     ActionKind.DELETE: "31",
     ActionKind.BLOCKED: "1;31",
     ActionKind.MOVE: "35",
-    ActionKind.NO_OP: "0",
+    ActionKind.NO_OP: "1",  # the summary line: bold
 }
 _HASH = re.compile(r"(sha256:)?[0-9a-f]{64}")
 #: The unmanaged section stays short: the first this many, then a count.
@@ -126,8 +126,7 @@ class _Paint:
     def __call__(self, kind: ActionKind, text: str) -> str:
         if not self.color:
             return text
-        code = "1" if kind == ActionKind.NO_OP else _COLOR[kind]
-        return f"\x1b[{code}m{text}\x1b[0m"
+        return f"\x1b[{_COLOR[kind]}m{text}\x1b[0m"
 
 
 # --------------------------------------------------------------------------- markdown
@@ -136,8 +135,8 @@ class _Paint:
 def render_markdown(plan: Plan, *, limit: int = MARKDOWN_LIMIT) -> str:
     """A PR comment: summary line, a table, one `<details>` diff per changed campaign.
 
-    The whole text stays under `limit` characters; what does not fit is left out and a
-    note says how much and where to see all of it.
+    The whole text stays under `limit` (UTF-16 code units, GitHub's measure); what does
+    not fit is left out, table rows last, and a note says how much and where to see it all.
     """
     changed = [a for a in plan.actions if a.is_change]
     unmanaged = [a for a in plan.actions if a.is_unmanaged]
