@@ -21,7 +21,7 @@ from __future__ import annotations
 
 from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from deepdiff import DeepDiff
 from deepdiff.helper import NotPresent
@@ -35,7 +35,6 @@ from reconciler.canonical import (
 )
 from reconciler.errors import PlanError, UnsafePlan
 from reconciler.live import MESSAGING_KIND, LiveCampaign, LiveTouchpoint
-from reconciler.loader import LoadedCampaign
 from reconciler.plan import (
     Action,
     ActionKind,
@@ -46,6 +45,9 @@ from reconciler.plan import (
     TouchpointAction,
     format_path,
 )
+
+if TYPE_CHECKING:
+    from reconciler.loader import LoadedCampaign
 
 __all__ = [
     "MIN_MANAGED_FOR_RATIO",

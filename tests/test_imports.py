@@ -31,6 +31,7 @@ IO_MODULES = (
     "reconciler.workflow",
     "reconciler.cli",
     "reconciler.settings",
+    "reconciler.loader",  # reads files; the planner only needs its type
 )
 
 _SCRIPT = textwrap.dedent(
