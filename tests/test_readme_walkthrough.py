@@ -206,3 +206,18 @@ def test_walkthrough_runs_as_written(tmp_path: Path) -> None:
     assert (workspace / "demo" / "campaigns.d" / "winter-sale.yaml").read_text().count(
         "reply_to:"
     ) == 1
+
+
+def test_the_readme_copy_runs_the_same_commands() -> None:
+    readme = (REPO / "README.md").read_text(encoding="utf-8")
+    heading = WALKTHROUGH.read_text(encoding="utf-8").splitlines()[0]
+    if heading not in readme:
+        pytest.skip("README.md does not include docs/walkthrough.md yet")
+    section = readme[readme.index(heading) :]
+    next_heading = re.search(r"^## ", section[len(heading) :], re.MULTILINE)
+    if next_heading:
+        section = section[: len(heading) + next_heading.start()]
+    doc_steps = parse_steps(WALKTHROUGH.read_text(encoding="utf-8"))
+    assert parse_steps(section) == doc_steps, (
+        "README's walkthrough differs from docs/walkthrough.md"
+    )
