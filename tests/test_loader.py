@@ -545,3 +545,23 @@ def test_examples_are_created_on_the_sandbox(
     out = capsys.readouterr().out
     assert "Apply complete: 5 created, 0 updated, 0 deleted, 0 blocked, 0 failed." in out
     assert run(["--state", state, "plan", examples, "--detailed-exitcode"]) == 0
+
+
+def test_pure_python_fallback_gives_the_same_result(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """Without ruamel.yaml.clib the pure-Python composer is used: same models, same positions."""
+    import reconciler.loader as loader_module
+
+    examples = Path(__file__).resolve().parent.parent / "campaigns.d"
+    fast = [c.canonical() for c in load_directory(examples).campaigns]
+    (tmp_path / "bad.yaml").write_text(
+        replace(AB_SUBJECTS, "after_time: 18", "after_time: 24") + "x: !!python/name:os.system\n"
+    )
+    with pytest.raises(ConfigError) as fast_error:
+        load_directory(tmp_path)
+    monkeypatch.setattr(loader_module, "_CLoader", None)
+    assert [c.canonical() for c in load_directory(examples).campaigns] == fast
+    with pytest.raises(ConfigError) as slow_error:
+        load_directory(tmp_path)
+    assert [str(i) for i in slow_error.value.issues] == [str(i) for i in fast_error.value.issues]
