@@ -55,8 +55,9 @@ MAX_FILE_BYTES = 1024 * 1024
 MAX_NODES_PER_FILE = 100_000
 #: Nesting depth of built values; also stops self-referencing aliases.
 MAX_DEPTH = 50
-#: Files walked per run: bounds the walk of a wrongly given directory (e.g. `/`).
+#: Files and directories walked per run: bound the walk of a wrong directory (e.g. `/`).
 MAX_FILES = 200_000
+MAX_DIRECTORIES = 20_000
 #: libyaml's composer recurses in C per flow level and crashes near 100,000 levels; files
 #: with fewer brackets than this cannot get there and skip the event pre-scan.
 _FLOW_SCAN_THRESHOLD = 500
@@ -630,8 +631,8 @@ class _DirectoryLoader:
         self.campaigns: list[LoadedCampaign] = []
         self.seen: dict[tuple[str, str], tuple[str, int]] = {}
         self.attachments = _Attachments(root)
-        self.defaults: dict[str, list[_Defaults]] = {}
         self.files = 0
+        self.directories = 0
         self.now = datetime.now(UTC)
         self.now_text: dict[int, str] = {}
 
@@ -648,6 +649,11 @@ class _DirectoryLoader:
         stack: list[tuple[str, list[_Defaults]]] = [(directory, inherited)]
         while stack:
             current, chain = stack.pop()
+            self.directories += 1
+            if self.directories > MAX_DIRECTORIES:
+                message = f"more than {MAX_DIRECTORIES} directories: is this the config directory?"
+                self.issues.append(_issue(str(self.root), None, (), message))
+                return
             try:
                 entries = sorted(os.scandir(current), key=lambda e: e.name)
             except OSError as exc:
@@ -656,10 +662,15 @@ class _DirectoryLoader:
                 )
                 continue
             files = [e for e in entries if e.name.endswith(YAML_SUFFIXES) and not e.is_dir()]
-            defaults = [e for e in files if e.name in DEFAULTS_NAMES]
+            for entry in files:
+                if not entry.is_file() and not entry.name.startswith("."):
+                    message = "not a regular file (a broken symlink?)"
+                    self.issues.append(_issue(entry.path, None, (), message))
+            files = [e for e in files if e.is_file()]
             own = _Defaults()
-            for entry in defaults:
-                self._load_defaults(entry.path, own)
+            for entry in files:
+                if entry.name in DEFAULTS_NAMES:
+                    self._load_defaults(entry, own)
             local_chain = [*chain, own] if own.by_kind else chain
             for entry in files:
                 if entry.name.startswith("_") or entry.name.startswith("."):
@@ -745,8 +756,9 @@ class _DirectoryLoader:
         except RecursionError:
             self.issues.append(_issue(path, None, (), "YAML nested too deeply"))
 
-    def _load_defaults(self, path: str, into: _Defaults) -> None:
-        text = self._read(path)
+    def _load_defaults(self, entry: os.DirEntry[str], into: _Defaults) -> None:
+        path = entry.path
+        text = self._read(path, entry)
         if text is None:
             return
         for doc in self._documents(path, text):

@@ -280,6 +280,8 @@ CASES = [
          "sub/b.yaml", 2, "name", "duplicate EmailCampaign name 'Base': also declared at "),
     Case("yaml-symlink-escape", {}, "c.yaml", 1, "", "symlink to a file outside",
          symlinks={"c.yaml": "/etc/hostname"}),
+    Case("yaml-broken-symlink", {"a.yaml": NORMAL}, "c.yaml", 1, "", "not a regular file",
+         symlinks={"c.yaml": "missing.yaml"}),
     # --- _defaults.yaml
     Case("defaults-unknown-key", {"_defaults.yaml": "time_zone: 8\nreply_too: x\n",
                                   "c.yaml": NORMAL},
