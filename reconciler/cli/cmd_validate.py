@@ -34,7 +34,11 @@ def register(group: click.Group) -> None:
 )
 @click.pass_context
 def validate(ctx: click.Context, directory: str | None, output_format: str) -> None:
-    """Load DIR (default: --config-dir, else campaigns.d) offline; exit 1 if it is invalid."""
+    """Check the campaign YAML in DIR offline, reporting every error with its position.
+
+    DIR defaults to --config-dir, else campaigns.d. Exit 0 when valid, 1 when not; warnings
+    (such as a send_time in the past) do not make it fail.
+    """
     config_dir = Path(directory or getattr(ctx.obj, "config_dir", None) or DEFAULT_CONFIG_DIR)
     try:
         result = load_directory(config_dir)
