@@ -247,9 +247,9 @@ def compose_documents(text: str) -> Iterator[Node]:
         finally:
             loader.dispose()
         return
-    from ruamel.yaml import YAML  # pragma: no cover - fallback without ruamel.yaml.clib
+    from ruamel.yaml import YAML  # the fallback without ruamel.yaml.clib
 
-    yield from YAML(typ="safe", pure=True).compose_all(text)  # pragma: no cover
+    yield from YAML(typ="safe", pure=True).compose_all(text)
 
 
 def _check_flow_depth(text: str) -> None:
