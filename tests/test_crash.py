@@ -106,6 +106,10 @@ def test_sigkill_at_several_points_then_rerun_converges(sandbox: Sandbox, tmp_pa
     state = tmp_path / "state" / "default.json"
     env = environment(sandbox, state)
     sandbox.set_latency(40)
+    # Faults on top of the kills: creates whose answer is lost, and refusals to retry.
+    sandbox.faults.add("POST", "/v1/marketing/campaigns", "drop_after_commit", count=2)
+    sandbox.faults.add("POST", "/v1/touchpoints", "drop_after_commit", count=1)
+    sandbox.faults.add("POST", "/v1/marketing/campaigns", "429", count=3, retry_after=0)
     kills = journals = 0
 
     # First kill: 0.3 s after start, before (or at) the first request.
@@ -140,8 +144,17 @@ def test_sigkill_at_several_points_then_rerun_converges(sandbox: Sandbox, tmp_pa
     assert kills >= 3  # most kills really landed mid-run
     assert journals >= 1  # ...with steps recorded but not committed: the next run folds them
     assert_converged(sandbox, config, env)
-    # Every create was sent once: a create cut off by the kill was adopted, never re-sent.
-    assert sandbox.request_count("POST", "/v1/marketing/campaigns") == EMAILS
+    # Every create was done once: one cut off by a kill or a dropped answer was adopted,
+    # never re-sent. Other POSTs were refused before anything was done: the 429s, and a
+    # request torn by a kill mid-send (the sandbox answers its partial body with 400).
+    posts = Counter(
+        (entry.status, entry.fault)
+        for entry in sandbox.log
+        if entry.method == "POST" and entry.path == "/v1/marketing/campaigns"
+    )
+    assert posts[(200, None)] + posts[(0, "drop_after_commit")] == EMAILS
+    assert posts[(429, "429")] == 3
+    assert set(posts) <= {(200, None), (0, "drop_after_commit"), (429, "429"), (400, None)}
     assert sandbox.request_count("POST", "/v1/campaigns") == len(JOURNEYS)
     assert not state.with_name("default.json.journal").exists()
     assert not state.with_name("default.json.lock").exists()
