@@ -137,12 +137,14 @@ def apply_command(
         )
 
 
+@dataclasses.dataclass(frozen=True)
 class _RunOptions:
-    def __init__(self, auto_approve: bool, parallelism: int, force: bool, fmt: str) -> None:
-        self.auto_approve = auto_approve
-        self.parallelism = parallelism
-        self.force = force
-        self.fmt = fmt
+    """The options that matter once the plan is known."""
+
+    auto_approve: bool
+    parallelism: int
+    force: bool
+    fmt: str
 
 
 def _apply_fresh(
