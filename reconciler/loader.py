@@ -607,9 +607,12 @@ class _Attachments:
                 f"({MAX_ATTACHMENT_BYTES}) in total"
             )
         digest = hashlib.sha256()
-        with open(real, "rb") as handle:
-            for chunk in iter(lambda: handle.read(1 << 20), b""):
-                digest.update(chunk)
+        try:
+            with open(real, "rb") as handle:
+                for chunk in iter(lambda: handle.read(1 << 20), b""):
+                    digest.update(chunk)
+        except OSError as exc:
+            raise ValueError(f"cannot read attachment {path!r}: {exc.strerror}") from None
         resolved = ResolvedFile(path=real, size=info.st_size, sha256=digest.hexdigest())
         self.cache[real] = resolved
         return resolved

@@ -9,11 +9,14 @@ from __future__ import annotations
 
 import hashlib
 import os
+import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from reconciler.cli import run
 from reconciler.errors import ConfigError
@@ -567,3 +570,39 @@ def test_pure_python_fallback_gives_the_same_result(
     with pytest.raises(ConfigError) as slow_error:
         load_directory(tmp_path)
     assert [str(i) for i in slow_error.value.issues] == [str(i) for i in fast_error.value.issues]
+
+
+FIELDS = [
+    "kind", "name", "campaign_type", "to", "type", "value", "sender_id", "template_invoke_name",
+    "subject", "reply_to", "send_time", "time_zone", "attachments", "path", "filename",
+    "google_track", "campaign_name", "warm_up", "domain", "rate", "upgrade_value",
+    "downgrade_value", "ab_test", "percent", "win_condition", "time_unit", "after_time",
+    "compare", "subjects", "sender_ids", "send_times", "template_invoke_names", "lifecycle",
+    "ignore_changes", "prevent_destroy", "channel_type", "touchpoints", "message", "text",
+]  # fmt: skip
+yaml_values = st.recursive(
+    st.none()
+    | st.booleans()
+    | st.integers(-5, 30)
+    | st.floats(allow_nan=False, allow_infinity=False)
+    | st.sampled_from(["normal", "ab", "tag", "hour", "day", "2030-01-01 10:00:00", "+8", "x"])
+    | st.text(max_size=5),
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.sampled_from(FIELDS), inner),
+    max_leaves=12,
+)
+
+
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.dictionaries(st.sampled_from(FIELDS), yaml_values, max_size=8))
+def test_any_document_loads_or_fails_with_positions(document: dict[str, object]) -> None:
+    """Whatever the document holds, loading gives models or ConfigError issues: nothing else."""
+    import json
+
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "c.yaml"
+        path.write_text(json.dumps(document))  # JSON is YAML
+        try:
+            load_directory(Path(tmp))
+        except ConfigError as error:
+            assert error.issues
+            assert all(i.file == str(path) and i.line >= 1 and i.column >= 1 for i in error.issues)
