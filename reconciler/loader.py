@@ -43,6 +43,7 @@ __all__ = [
     "MAX_FILES",
     "MAX_FILE_BYTES",
     "MAX_NODES_PER_FILE",
+    "LoadError",
     "LoadResult",
     "LoadedCampaign",
     "load_directory",
@@ -169,10 +170,20 @@ def load_directory(config_dir: Path, *, allow_empty: bool = False) -> LoadResult
     errors = [i for i in loader.issues if i.severity == "error"]
     if not errors and not loader.campaigns and not allow_empty:
         errors.append(_issue(str(config_dir), None, (), "no campaigns found (*.yaml, *.yml)"))
+    warnings = tuple(_unique([i for i in loader.issues if i.severity != "error"]))
     if errors:
-        raise ConfigError(_unique(errors), hint=_hint(errors))
-    warnings = _unique([i for i in loader.issues if i.severity != "error"])
-    return LoadResult(campaigns=tuple(loader.campaigns), warnings=tuple(sorted(warnings)))
+        raise LoadError(_unique(errors), hint=_hint(errors), warnings=warnings)
+    return LoadResult(campaigns=tuple(loader.campaigns), warnings=warnings)
+
+
+class LoadError(ConfigError):
+    """The directory is invalid: `issues` are its errors, `warnings` what else was found."""
+
+    def __init__(
+        self, issues: list[ConfigIssue], *, hint: str | None, warnings: tuple[ConfigIssue, ...]
+    ) -> None:
+        super().__init__(issues, hint=hint)
+        self.warnings = warnings
 
 
 # --------------------------------------------------------------------------- documents

@@ -216,3 +216,22 @@ def test_schema_unknown_kind_is_exit_1(capsys: pytest.CaptureFixture[str]) -> No
     code, _, err = invoke(capsys, "schema", "--kind", "SmsCampaign")
     assert code == 1
     assert "SmsCampaign" in err
+
+
+def test_warnings_are_reported_with_errors(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (tmp_path / "a.yaml").write_text(GOOD.replace("2030", "2020"))
+    (tmp_path / "b.yaml").write_text(BAD)
+    code, out, _ = invoke(capsys, "validate", str(tmp_path), "--format", "json")
+    assert code == 1
+    issues = json.loads(out)
+    assert [(i["file"], i["line"], i["severity"]) for i in issues] == [
+        (f"{tmp_path}/a.yaml", 6, "warning"),
+        (f"{tmp_path}/b.yaml", 2, "error"),
+        (f"{tmp_path}/b.yaml", 7, "error"),
+    ]
+    code, _, err = invoke(capsys, "validate", str(tmp_path))
+    assert code == 1
+    assert err.startswith(f"warning: {tmp_path}/a.yaml:6:12: send_time: ")
+    assert "error: 2 errors in the configuration" in err

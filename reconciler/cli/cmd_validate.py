@@ -9,7 +9,7 @@ from pathlib import Path
 import click
 
 from reconciler.errors import ConfigError, ConfigIssue
-from reconciler.loader import LoadResult, load_directory
+from reconciler.loader import LoadError, LoadResult, load_directory
 from reconciler.model import KINDS, json_schema
 from reconciler.settings import DEFAULT_CONFIG_DIR
 
@@ -43,9 +43,12 @@ def validate(ctx: click.Context, directory: str | None, output_format: str) -> N
     try:
         result = load_directory(config_dir)
     except ConfigError as error:
+        warnings = error.warnings if isinstance(error, LoadError) else ()
         if output_format == "text":
+            for issue in warnings:
+                click.echo(f"warning: {issue}", err=True)
             raise
-        _emit(error.issues, output_format)
+        _emit(sorted([*error.issues, *warnings]), output_format)
         ctx.exit(1)
     if output_format == "text":
         _text_ok(config_dir, result)
