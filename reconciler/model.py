@@ -542,6 +542,9 @@ def json_schema(kind: str | None = None) -> dict[str, Any]:
             prop = defs["WarmUp"]["properties"][name]
             number = {k: prop.pop(k) for k in ("type", "exclusiveMinimum", "maximum")}
             prop["anyOf"] = [number, {"type": "string", "pattern": r"^\s*(0?\.\d+|1(\.0*)?)\s*$"}]
+        rate = defs["WarmUp"]["properties"]["rate"]
+        integer = {k: rate.pop(k) for k in ("type", "minimum")}
+        rate["anyOf"] = [integer, {"type": "string", "pattern": r"^\s*\d+\s*$"}]
     return schema
 
 
