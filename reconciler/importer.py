@@ -14,7 +14,7 @@ so the vendor's value stays. Where the model requires one (a `message` touchpoin
 the `subject` of an A/B test of templates) the document gets `PLACEHOLDER` and the record
 the hash of that placeholder: the YAML validates and the next plan is a no-op, nothing is
 sent until someone replaces the placeholder with the real text, which then plans as an
-update. See docs/ci.md "Importing existing campaigns".
+update. See the README, "Importing existing campaigns".
 """
 
 from __future__ import annotations

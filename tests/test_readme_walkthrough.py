@@ -1,6 +1,6 @@
-"""docs/walkthrough.md (the README's walkthrough), run command by command as a user would.
+"""The README's walkthrough section, run command by command as a user would.
 
-Rules of the document, so that it can be pasted into the README verbatim:
+Rules of that section:
 - Fenced ```console and ```sh blocks run in document order; other blocks are not run.
 - In ```console blocks a line starting with `$ ` is a command; the lines after it are its
   sample output, and each one (stripped, unless it holds `…`) must appear in the real
@@ -31,7 +31,8 @@ from pathlib import Path
 import pytest
 
 REPO = Path(__file__).resolve().parents[1]
-WALKTHROUGH = REPO / "docs" / "walkthrough.md"
+README = REPO / "README.md"
+WALKTHROUGH_HEADING = "## Walkthrough"
 BIN = Path(sys.executable).parent
 DOC_URL = "http://127.0.0.1:8400"
 STARTUP_TIMEOUT_S = 20
@@ -50,6 +51,15 @@ class Step:
     @property
     def is_sandbox(self) -> bool:
         return self.command.startswith("campaignctl sandbox")
+
+
+def walkthrough_text() -> str:
+    """The README's walkthrough section: from its heading to the next `## ` heading."""
+    readme = README.read_text(encoding="utf-8")
+    start = readme.index(WALKTHROUGH_HEADING)
+    following = re.search(r"^## ", readme[start + len(WALKTHROUGH_HEADING) :], re.MULTILINE)
+    end = start + len(WALKTHROUGH_HEADING) + following.start() if following else len(readme)
+    return readme[start:end]
 
 
 def parse_steps(text: str) -> list[Step]:
@@ -160,7 +170,7 @@ def check_sample(step: Step, output: str, url: str) -> None:
 
 
 def test_the_document_has_the_promised_steps() -> None:
-    steps = parse_steps(WALKTHROUGH.read_text(encoding="utf-8"))
+    steps = parse_steps(walkthrough_text())
     commands = [s.command for s in steps]
     assert steps[0].is_sandbox
     assert any(c.startswith("campaignctl import") for c in commands)
@@ -178,7 +188,7 @@ def test_the_document_has_the_promised_steps() -> None:
 def test_walkthrough_runs_as_written(tmp_path: Path) -> None:
     if shutil.which("curl") is None:
         pytest.skip("the walkthrough needs curl")
-    steps = parse_steps(WALKTHROUGH.read_text(encoding="utf-8"))
+    steps = parse_steps(walkthrough_text())
     workspace = tmp_path / "campaignctl"
     shutil.copytree(REPO / "campaigns.d", workspace / "campaigns.d")
     (workspace / "state").mkdir()
@@ -206,18 +216,3 @@ def test_walkthrough_runs_as_written(tmp_path: Path) -> None:
     assert (workspace / "demo" / "campaigns.d" / "winter-sale.yaml").read_text().count(
         "reply_to:"
     ) == 1
-
-
-def test_the_readme_copy_runs_the_same_commands() -> None:
-    readme = (REPO / "README.md").read_text(encoding="utf-8")
-    heading = WALKTHROUGH.read_text(encoding="utf-8").splitlines()[0]
-    if heading not in readme:
-        pytest.skip("README.md does not include docs/walkthrough.md yet")
-    section = readme[readme.index(heading) :]
-    next_heading = re.search(r"^## ", section[len(heading) :], re.MULTILINE)
-    if next_heading:
-        section = section[: len(heading) + next_heading.start()]
-    doc_steps = parse_steps(WALKTHROUGH.read_text(encoding="utf-8"))
-    assert parse_steps(section) == doc_steps, (
-        "README's walkthrough differs from docs/walkthrough.md"
-    )
