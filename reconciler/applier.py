@@ -452,8 +452,11 @@ class _Runner:
             self._sync_touchpoints(progress, _creates_for_new(action, live))
         elif kind == ActionKind.UPDATE:
             progress = _TouchpointProgress.for_existing(action, self._journal)
-            self._sync_touchpoints(progress, _touchpoint_ops(action))
-            step.effects.append("updated")
+            try:
+                self._sync_touchpoints(progress, _touchpoint_ops(action))
+            finally:
+                if progress.changed:  # counted even when a later call failed
+                    step.effects.append("updated")
         elif kind == ActionKind.NO_OP:
             _TouchpointProgress.for_existing(action, self._journal).save()
             step.effects.append("adopted")
@@ -626,6 +629,8 @@ class _TouchpointProgress:
         self.entries = entries
         self._journal = journal
         self._live_tps: dict[str, LiveTouchpoint] = {}
+        #: True once a touchpoint call of this run changed something remotely.
+        self.changed = False
 
     @classmethod
     def for_new(cls, action: Action, live: LiveCampaign, journal: _Journal) -> _TouchpointProgress:
@@ -678,6 +683,7 @@ class _TouchpointProgress:
         )
 
     def removed(self, name: str) -> None:
+        self.changed = True
         self.ids.pop(name, None)
         self.entries.pop(name, None)
         self._live_tps.pop(name, None)
@@ -690,6 +696,7 @@ class _TouchpointProgress:
         desired: Mapping[str, Any],
         live: LiveTouchpoint | None = None,
     ) -> None:
+        self.changed = True
         self.ids[name] = remote_id
         self.entries[name] = _hashed_touchpoint(desired)
         if live is not None:

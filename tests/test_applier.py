@@ -21,7 +21,7 @@ from reconciler.applier import ApplyResult, Outcome, StepResult, apply_plan
 from reconciler.canonical import hash_write_only
 from reconciler.live import EMAIL_KIND, MESSAGING_KIND
 from reconciler.loader import load_directory
-from reconciler.plan import Action, ActionKind, Plan, Reason
+from reconciler.plan import Action, ActionKind, Plan, Reason, TouchpointAction
 from reconciler.planner import compute_plan
 from reconciler.providers import Providers, open_providers
 from reconciler.sandbox import Sandbox
@@ -676,3 +676,49 @@ def test_independent_campaigns_run_concurrently(rig: Rig) -> None:
     # 16 creates of 100 ms each: 1.6 s one at a time, 0.2 s ideally with 8 workers
     assert result.counts()["created"] == 16
     assert result.elapsed < 0.8
+
+
+def test_failed_validation_after_an_update_counts_the_update_and_the_failure(rig: Rig) -> None:
+    rig.write("j.yaml", journey_yaml("J", [("ok", "fine")]))
+    rig.apply()
+    record = rig.state().campaigns["MessagingCampaign/J"]
+    ok = {"name": "ok", "type": "message", "message": {"text": "fine"}}
+    empty = {"name": "empty", "type": "message", "message": {"text": " "}}
+    desired = {"kind": MESSAGING_KIND, "name": "J", "channel_type": "whatsapp"}
+    plan = Plan(
+        actions=(
+            Action(
+                ActionKind.UPDATE,
+                MESSAGING_KIND,
+                "J",
+                record.remote_id,
+                Reason.TOUCHPOINTS_DIFFER,
+                "",
+                touchpoints=(
+                    TouchpointAction(
+                        ActionKind.NO_OP,
+                        "ok",
+                        record.touchpoint_ids["ok"],
+                        Reason.UP_TO_DATE,
+                        desired=ok,
+                    ),
+                    TouchpointAction(
+                        ActionKind.CREATE, "empty", None, Reason.TOUCHPOINT_NEW, desired=empty
+                    ),
+                ),
+                desired={**desired, "touchpoints": [ok, empty]},
+                live_status="draft",
+            ),
+        )
+    )
+    store = StateStore(rig.state_path)
+    with store.lock("test"), rig.providers() as providers:
+        result = apply_plan(plan, email=None, touchpoint=providers.touchpoint, store=store)
+
+    assert result.summary_line() == (
+        "Apply complete: 0 created, 1 updated, 0 deleted, 0 blocked, 1 failed."
+    )
+    assert "touchpoint 'empty'" in result.steps[0].message
+    ids = rig.state().campaigns["MessagingCampaign/J"].touchpoint_ids
+    assert ids == {tp["name"]: tp["_id"] for tp in rig.journeys()["J"]}
+    assert set(ids) == {"ok", "empty"}
