@@ -286,6 +286,16 @@ def _validation_summary(exc: ValidationError) -> str:
     return "; ".join(parts)
 
 
+#: Characters a YAML reader treats as line breaks, or that only an escape can carry: in any
+#: other style than double-quoted they would be folded into a space or refused on reading.
+_NEEDS_ESCAPES = re.compile("[\\x00-\\x08\\x0b-\\x1f\\x7f-\\x9f\\u2028\\u2029\\ufeff]")
+
+
+def _represent_str(representer: Any, value: str) -> Any:
+    style = '"' if _NEEDS_ESCAPES.search(value) else None
+    return representer.represent_scalar("tag:yaml.org,2002:str", value, style=style)
+
+
 def _yaml() -> YAML:
     yaml = YAML(typ="safe", pure=True)
     yaml.default_flow_style = False
@@ -293,6 +303,7 @@ def _yaml() -> YAML:
     yaml.width = 4096
     yaml.allow_unicode = True
     yaml.representer.sort_base_mapping_type_on_output = False
+    yaml.representer.add_representer(str, _represent_str)
     return yaml
 
 

@@ -338,6 +338,8 @@ _text = st.text(
 @given(name=_text, reply_to=_text, tag=_text, template=_text, tp_name=_text)
 @example(name="a\nb: c # d", reply_to="'\"", tag="- x", template="null", tp_name="yes")
 @example(name="kind: x", reply_to="&a", tag="*a", template="!!python/object", tp_name="%TAG")
+# YAML line breaks other than \n (NEL, LINE SEPARATOR) were folded into spaces by the writer.
+@example(name="0\x850", reply_to="a\u2028b", tag="t", template="0", tp_name="0\x850")
 def test_any_values_survive_the_yaml_round_trip_and_plan_no_op(
     tmp_path_factory: pytest.TempPathFactory,
     name: str,
