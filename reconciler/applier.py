@@ -12,6 +12,7 @@ blindly. Nothing here prints or picks an exit code.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import queue
 import threading
 import time
@@ -175,6 +176,7 @@ def apply_plan(
     steps: list[StepResult] = []
     interrupted = False
     try:
+        record_lifecycle_changes(plan, store)
         steps, interrupted = _run_all(actions, runner, parallelism, on_progress, stop)
     finally:
         store.commit()
@@ -183,6 +185,28 @@ def apply_plan(
         interrupted=interrupted or stop.is_set(),
         elapsed=time.monotonic() - started,
     )
+
+
+def record_lifecycle_changes(plan: Plan, store: StateStore) -> None:
+    """Record `lifecycle.prevent_destroy` for unchanged campaigns whose flag changed.
+
+    Setting or dropping the flag changes nothing remotely, so the plan is a no-op; but the
+    state must learn it, or a campaign later removed from the YAML could not be protected.
+    """
+    state = store.read()
+    for action in plan.actions:
+        if action.action != ActionKind.NO_OP or action.desired is None:
+            continue
+        record = state.get(action.kind, action.name)
+        if record is None or record.remote_id != action.remote_id:
+            continue
+        wanted = action.desired.get("lifecycle")
+        if record.last_applied.get("lifecycle") == wanted:
+            continue
+        last_applied = {k: v for k, v in record.last_applied.items() if k != "lifecycle"}
+        if wanted is not None:
+            last_applied["lifecycle"] = wanted
+        store.record(dataclasses.replace(record, last_applied=last_applied))
 
 
 def _run_all(

@@ -42,7 +42,8 @@ DRIFT_FORMAT_VERSION = 1
 MARKDOWN_LIMIT = 65_000
 
 #: Fields that identify a campaign rather than configure it: never reported as changes.
-_IDENTITY_FIELDS = frozenset({"kind"})
+# `lifecycle` is campaignctl's own policy, recorded in state but never sent or read back.
+_IDENTITY_FIELDS = frozenset({"kind", "lifecycle"})
 
 
 class DriftKind(StrEnum):

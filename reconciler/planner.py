@@ -316,13 +316,26 @@ class _Matched:
         return self.action(ActionKind.NO_OP, Reason.UP_TO_DATE, "up to date", (), touchpoints)
 
 
+def _with_lifecycle(campaign: LoadedCampaign) -> dict[str, Any]:
+    """The canonical desired form, plus `lifecycle.prevent_destroy` when it is set.
+
+    The state records it from there, so that a campaign whose YAML is gone (which took its
+    lifecycle block with it) is still protected; providers never send it, and it is never
+    diffed against live.
+    """
+    desired = campaign.canonical()
+    if campaign.lifecycle.prevent_destroy:
+        desired["lifecycle"] = {"prevent_destroy": True}
+    return desired
+
+
 def _plan_desired(
     campaign: LoadedCampaign,
     record: ManagedRecordLike | None,
     found: tuple[LiveCampaign, bool] | None,
     ctx: _Context,
 ) -> Action:
-    desired = campaign.canonical()
+    desired = _with_lifecycle(campaign)
     if found is None:
         return _plan_create(campaign, desired, record)
     obj, adopted = found

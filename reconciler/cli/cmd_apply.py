@@ -246,7 +246,7 @@ def _confirm_and_run(
     store: StateStore,
     options: _RunOptions,
 ) -> int:
-    from reconciler.applier import steps_of
+    from reconciler.applier import record_lifecycle_changes, steps_of
     from reconciler.planner import check_safety
     from reconciler.render import render_text
 
@@ -255,6 +255,8 @@ def _confirm_and_run(
     click.echo(show.rstrip("\n"), err=options.fmt == "json")
     check_safety(plan, state, force=options.force)
     if not steps_of(plan):
+        record_lifecycle_changes(plan, store)  # state-only: nothing is sent for it
+        store.commit()
         return _report_nothing(options.fmt)
     if not options.auto_approve and not _confirmed():
         click.echo("Apply cancelled.", err=True)
