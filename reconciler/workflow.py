@@ -16,7 +16,7 @@ from pathlib import Path
 
 from pydantic import SecretStr
 
-from reconciler.live import MESSAGING_KIND, LiveCampaign
+from reconciler.live import EMAIL_KIND, MESSAGING_KIND, LiveCampaign
 from reconciler.loader import LoadResult, load_directory
 from reconciler.plan import Plan
 from reconciler.planner import compute_plan
@@ -27,6 +27,7 @@ from reconciler.state import State, StateStore
 __all__ = [
     "PlanContext",
     "build_plan",
+    "needs_email",
     "needs_touchpoint",
     "read_live",
     "sandbox_settings",
@@ -48,11 +49,25 @@ class PlanContext:
     plan: Plan
 
 
+def _uses_kind(kind: str, loaded: LoadResult | None, state: State | None) -> bool:
+    in_config = loaded is not None and any(c.kind == kind for c in loaded.campaigns)
+    in_state = state is not None and any(r.kind == kind for r in state.campaigns.values())
+    return in_config or in_state
+
+
 def needs_touchpoint(loaded: LoadResult | None, state: State | None) -> bool:
     """True when a MessagingCampaign is in the config or in the state (SPEC "Touchpoint API")."""
-    in_config = loaded is not None and any(c.kind == MESSAGING_KIND for c in loaded.campaigns)
-    in_state = state is not None and any(r.kind == MESSAGING_KIND for r in state.campaigns.values())
-    return in_config or in_state
+    return _uses_kind(MESSAGING_KIND, loaded, state)
+
+
+def needs_email(settings: Settings, loaded: LoadResult | None, state: State | None) -> bool:
+    """True when an EmailCampaign is in the config or the state, or email credentials are set.
+
+    With credentials, live email campaigns are read even when none is managed, so that
+    unmanaged ones are reported; a team with only MessagingCampaigns needs no email account.
+    """
+    has_credentials = settings.api_user is not None or settings.api_key is not None
+    return has_credentials or _uses_kind(EMAIL_KIND, loaded, state)
 
 
 def read_live(providers: Providers) -> list[LiveCampaign]:
@@ -81,7 +96,11 @@ def build_plan(
     loaded = load_directory(directory, allow_empty=True)
     store = store or StateStore(settings.state_path)
     state = store.read()
-    providers = open_providers(settings, need_touchpoint=needs_touchpoint(loaded, state))
+    providers = open_providers(
+        settings,
+        need_email=needs_email(settings, loaded, state),
+        need_touchpoint=needs_touchpoint(loaded, state),
+    )
     try:
         live = read_live(providers)
         plan = compute_plan(

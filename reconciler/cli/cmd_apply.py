@@ -194,11 +194,11 @@ def load_saved_plan(path: Path) -> Plan:
 
 
 def _apply_saved(settings: Settings, path: Path, options: _RunOptions) -> int:
-    from reconciler.live import MESSAGING_KIND
+    from reconciler.live import EMAIL_KIND, MESSAGING_KIND
     from reconciler.planner import find_stale
     from reconciler.providers import open_providers
     from reconciler.state import StateStore
-    from reconciler.workflow import needs_touchpoint, read_live
+    from reconciler.workflow import needs_email, needs_touchpoint, read_live
 
     plan = load_saved_plan(path)
     store = StateStore(settings.state_path)
@@ -207,7 +207,10 @@ def _apply_saved(settings: Settings, path: Path, options: _RunOptions) -> int:
         need_tp = needs_touchpoint(None, state) or any(
             a.kind == MESSAGING_KIND for a in plan.actions
         )
-        providers = open_providers(settings, need_touchpoint=need_tp)
+        need_email = needs_email(settings, None, state) or any(
+            a.kind == EMAIL_KIND for a in plan.actions
+        )
+        providers = open_providers(settings, need_email=need_email, need_touchpoint=need_tp)
         try:
             live = read_live(providers)
             with_state = settings.state_path is not None

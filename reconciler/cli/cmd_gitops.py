@@ -59,7 +59,7 @@ def drift_command(app: AppContext, directory: Path | None, fmt: str, refresh: bo
     from reconciler.drift import compute_drift, render_drift
     from reconciler.providers import open_providers
     from reconciler.state import StateStore
-    from reconciler.workflow import needs_touchpoint, read_live
+    from reconciler.workflow import needs_email, needs_touchpoint, read_live
 
     settings = app.settings()
     if settings.state_path is None:
@@ -77,7 +77,11 @@ def drift_command(app: AppContext, directory: Path | None, fmt: str, refresh: bo
     state = store.read()
     loaded = _load_desired(directory or settings.config_dir, explicit=directory is not None)
     need_touchpoint = needs_touchpoint(loaded, state) or settings.touchpoint_token is not None
-    providers = open_providers(settings, need_touchpoint=need_touchpoint)
+    providers = open_providers(
+        settings,
+        need_email=needs_email(settings, loaded, state),
+        need_touchpoint=need_touchpoint,
+    )
     try:
         live = read_live(providers)
     finally:

@@ -1,0 +1,49 @@
+"""The shared plan pipeline: which APIs a run needs, from the config and the state."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from reconciler.cli import run
+from reconciler.sandbox import Sandbox
+
+JOURNEY = (
+    "kind: MessagingCampaign\nname: Journey\nchannel_type: whatsapp\n"
+    "touchpoints:\n  - {name: Hi, type: message, message: Hello}\n"
+)
+
+
+def test_a_messaging_only_config_needs_no_email_credentials(
+    sandbox: Sandbox,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    (tmp_path / "journey.yaml").write_text(JOURNEY, encoding="utf-8")
+    monkeypatch.setenv("CAMPAIGNCTL_API_URL", sandbox.url)
+    monkeypatch.setenv("CAMPAIGNCTL_TOUCHPOINT_TOKEN", sandbox.touchpoint_token)
+    state = str(tmp_path / "state.json")
+    assert run(["--state", state, "apply", str(tmp_path), "--auto-approve"]) == 0
+    assert run(["--state", state, "plan", str(tmp_path), "--detailed-exitcode"]) == 0
+    assert sandbox.request_count(path_prefix="/v1/marketing") == 0
+    capsys.readouterr()
+
+
+def test_an_email_config_without_credentials_names_the_variables(
+    sandbox: Sandbox,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    (tmp_path / "c.yaml").write_text(
+        "name: A\ncampaign_type: normal\nto: {type: tag, value: [x]}\n"
+        "sender_id: 1\ntemplate_invoke_name: t\n",
+        encoding="utf-8",
+    )
+    monkeypatch.setenv("CAMPAIGNCTL_API_URL", sandbox.url)
+    assert run(["--no-state", "plan", str(tmp_path)]) == 1
+    err = capsys.readouterr().err
+    assert "ENGAGELAB_API_USER and ENGAGELAB_API_KEY not set" in err
+    assert "Traceback" not in err
