@@ -35,6 +35,7 @@ __all__ = [
     "fingerprint",
     "hash_write_only",
     "is_empty",
+    "parse_send_time",
     "send_time_to_wire_run_time",
     "stable_json",
 ]
@@ -118,7 +119,8 @@ _SEND_TIME_FORMATS = (
 )
 
 
-def _parse_send_time(value: Any) -> datetime:
+def parse_send_time(value: Any) -> datetime:
+    """Parse either documented send_time form; ValueError names both."""
     if isinstance(value, datetime):
         return value
     if not isinstance(value, str):
@@ -141,7 +143,7 @@ def canonical_send_time(value: Any, time_zone: int | None = None) -> str:
     the latter as responses' `run_time` gives it). A time without an offset is already in
     the campaign's zone (SPEC "Settled details"); one with an offset is converted into it.
     """
-    parsed = _parse_send_time(value)
+    parsed = parse_send_time(value)
     if parsed.tzinfo is not None:
         zone = timezone(timedelta(hours=DEFAULT_TIME_ZONE if time_zone is None else time_zone))
         parsed = parsed.astimezone(zone).replace(tzinfo=None)

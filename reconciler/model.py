@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Annotated, Any, Literal
 
 from pydantic import (
@@ -80,6 +81,21 @@ class ResolvedFile:
 #: raises ValueError (outside the config dir, missing...). The loader passes it in the
 #: validation context as "resolve_attachment"; without it, attachments stay unresolved.
 AttachmentResolver = Callable[[str], ResolvedFile]
+
+
+#: SPEC "Settled details": absent, null, "" and [] are one value for an optional field.
+_UNSET_SPELLINGS: tuple[Any, ...] = (None, "", [])
+
+
+def _drop_unset(data: Any, optional: frozenset[str]) -> Any:
+    """Return a YAML mapping without its optional keys spelled unset (null, "" or [])."""
+    if not isinstance(data, dict):
+        return data
+    return {
+        k: v
+        for k, v in data.items()
+        if not (k in optional and any(v == u and type(v) is type(u) for u in _UNSET_SPELLINGS))
+    }
 
 
 class StrictModel(BaseModel):
@@ -156,7 +172,7 @@ class WarmUp(StrictModel):
     """A per-domain warm-up rule; values are delivery rates in (0, 1]."""
 
     domain: NonEmptyStr
-    rate: StrictInt = Field(ge=0)
+    rate: StrictInt = Field(ge=1, description="The sending-rate level, from 1.")
     upgrade_value: RateValue
     downgrade_value: RateValue
 
@@ -193,6 +209,16 @@ class WinCondition(StrictModel):
         return self
 
 
+def _send_time_text(value: Any) -> Any:
+    """Check a send time and return it as text, its UTC offset (if any) kept."""
+    if not isinstance(value, str | datetime):
+        return value
+    parsed = c.parse_send_time(value)
+    if parsed.tzinfo is None:
+        return parsed.strftime(c.SEND_TIME_FORMAT)
+    return parsed.strftime("%Y-%m-%dT%H:%M:%S%z")
+
+
 class AbTest(StrictModel):
     """The A/B test: share of recipients, the win condition, and exactly one tested list."""
 
@@ -214,7 +240,9 @@ class AbTest(StrictModel):
     @classmethod
     def _send_times(cls, value: Any) -> Any:
         if isinstance(value, list):
-            return [c.canonical_send_time(v) for v in value]
+            # Checked here, converted by EmailCampaign once its time_zone is known: an
+            # offset is kept in the text until then.
+            return [_send_time_text(v) for v in value]
         return value
 
     @model_validator(mode="after")
@@ -231,6 +259,23 @@ class AbTest(StrictModel):
     @property
     def dimension(self) -> str:
         return next(d for d in c.AB_DIMENSIONS if getattr(self, d) is not None)
+
+
+_EMAIL_OPTIONAL = frozenset(
+    {
+        "reply_to",
+        "sender_id",
+        "template_invoke_name",
+        "subject",
+        "send_time",
+        "time_zone",
+        "attachments",
+        "google_track",
+        "warm_up",
+        "ab_test",
+        "lifecycle",
+    }
+)
 
 
 class EmailCampaign(StrictModel):
@@ -255,6 +300,11 @@ class EmailCampaign(StrictModel):
     warm_up: list[WarmUp] | None = Field(default=None, max_length=MAX_WARM_UP)
     ab_test: AbTest | None = None
     lifecycle: Lifecycle | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _unset(cls, data: Any) -> Any:
+        return _drop_unset(data, _EMAIL_OPTIONAL)
 
     @field_validator("campaign_type", mode="before")
     @classmethod
@@ -304,6 +354,9 @@ class EmailCampaign(StrictModel):
             except ValueError as exc:
                 raise _FieldError("send_time", str(exc)) from None
             object.__setattr__(self, "send_time", send_time)
+        if self.ab_test is not None and self.ab_test.send_times:
+            times = [c.canonical_send_time(t, self.time_zone) for t in self.ab_test.send_times]
+            object.__setattr__(self.ab_test, "send_times", times)
         if self.campaign_type == "ab":
             self._check_ab()
         else:
@@ -427,6 +480,11 @@ class Touchpoint(StrictModel):
         json_schema_extra={"anyOf": [{"type": "string"}, {"type": "object"}, {"type": "null"}]},
     )
 
+    @model_validator(mode="before")
+    @classmethod
+    def _unset(cls, data: Any) -> Any:
+        return _drop_unset(data, frozenset({"message"}))
+
     @field_validator("message", mode="before")
     @classmethod
     def _message(cls, value: Any) -> Any:
@@ -452,6 +510,11 @@ class MessagingCampaign(StrictModel):
     channel_type: NonEmptyStr = Field(description="e.g. whatsapp, email; changing it replaces.")
     touchpoints: list[Touchpoint] = Field(default_factory=list)
     lifecycle: Lifecycle | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _unset(cls, data: Any) -> Any:
+        return _drop_unset(data, frozenset({"touchpoints", "lifecycle"}))
 
     @model_validator(mode="after")
     def _unique_touchpoints(self) -> MessagingCampaign:

@@ -47,7 +47,7 @@ warm_ups = st.lists(
     st.fixed_dictionaries(
         {
             "domain": text,
-            "rate": st.integers(min_value=0, max_value=1000),
+            "rate": st.integers(min_value=1, max_value=1000),
             "upgrade_value": rates,
             "downgrade_value": rates,
         }
