@@ -825,7 +825,7 @@ def email_values(draw: st.DrawFn) -> dict[str, Any]:
         values["warm_up"] = draw(
             st.lists(
                 st.fixed_dictionaries(
-                    {"domain": _WORD.map(lambda w: f"{w}.com"), "rate": st.integers(0, 5),
+                    {"domain": _WORD.map(lambda w: f"{w}.com"), "rate": st.integers(1, 5),
                      "upgrade_value": _RATE, "downgrade_value": _RATE}
                 ),
                 max_size=3,
