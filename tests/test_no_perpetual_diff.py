@@ -589,6 +589,40 @@ def respelled(draw: st.DrawFn, doc: Doc) -> Doc:
     return Doc(fields, doc.mutable, doc.files)
 
 
+def recipient_key(raw: Any) -> tuple[str, tuple[str, ...]]:
+    entry = raw[0] if isinstance(raw, list) else raw
+    values = entry["value"] if isinstance(entry["value"], list) else [entry["value"]]
+    return entry["type"], tuple(values)
+
+
+@st.composite
+def hoisted(draw: st.DrawFn, docs: list[Doc]) -> tuple[list[Doc], list[dict[str, Any]]]:
+    """Move a value that some campaigns share into `_defaults.yaml` (no value changes).
+
+    `to` of the first EmailCampaign and `channel_type` of the first MessagingCampaign become
+    defaults of their kind; every campaign of that kind with the same value drops its own.
+    """
+    defaults: list[dict[str, Any]] = []
+    out = list(docs)
+    for kind, key, same in (
+        (EMAIL_KIND, "to", recipient_key),
+        (MESSAGING_KIND, "channel_type", lambda v: v),
+    ):
+        of_kind = [d for d in out if d.kind == kind]
+        if not of_kind or not draw(st.booleans()):
+            continue
+        shared = of_kind[0].fields[key]
+        header = {"kind": kind} if kind == MESSAGING_KIND or draw(st.booleans()) else {}
+        defaults.append({**header, key: shared})
+        out = [
+            Doc({k: v for k, v in d.fields.items() if k != key}, d.mutable, d.files)
+            if d.kind == kind and same(d.fields[key]) == same(shared)
+            else d
+            for d in out
+        ]
+    return out, defaults
+
+
 # --------------------------------------------------------------------------- the rig
 
 
@@ -621,11 +655,18 @@ class Rig:
             touchpoint_token=SecretStr(self.sandbox.touchpoint_token),
         )
 
-    def write(self, docs: Sequence[Doc], *, one_file: bool) -> None:
-        """Write the docs as YAML (one file of `---` documents, or a file each) and files."""
+    def write(
+        self, docs: Sequence[Doc], *, one_file: bool, defaults: Sequence[Mapping[str, Any]] = ()
+    ) -> None:
+        """Write the docs as YAML (one file of `---` documents, or a file each) and files;
+        `defaults` are the documents of `_defaults.yaml`."""
         for old in self.config.rglob("*.y*ml"):
             old.unlink()
         self.config.mkdir(parents=True, exist_ok=True)
+        if defaults:
+            text = "---\n".join(yaml_document(d) for d in defaults)
+            (self.config / "_defaults.yaml").write_text(text, encoding="utf-8")
+            note(f"_defaults.yaml:\n{text}")
         for doc in docs:
             for path, content in doc.files.items():
                 (self.config / path).parent.mkdir(parents=True, exist_ok=True)
@@ -861,7 +902,8 @@ def test_respelling_every_value_plans_no_op(
     assert_applied(rig.apply())
 
     again = [data.draw(respelled(d), label=f"respelled {d.name!r}") for d in docs]
-    rig.write(again, one_file=data.draw(st.booleans(), label="one file"))
+    again, defaults = data.draw(hoisted(again), label="_defaults.yaml")
+    rig.write(again, one_file=data.draw(st.booleans(), label="one file"), defaults=defaults)
     assert_all_no_op(rig.plan()[0], again, "respelled")
     assert_all_no_op(rig.plan(with_state=False)[0], again, "respelled, --no-state")
 
