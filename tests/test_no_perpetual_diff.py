@@ -30,6 +30,7 @@ from pydantic import SecretStr
 from reconciler.applier import ApplyResult, Outcome, apply_plan
 from reconciler.canonical import DEFAULT_TIME_ZONE, canonical_message, comparable
 from reconciler.cli import run as cli_run
+from reconciler.drift import compute_drift
 from reconciler.errors import ConfigError
 from reconciler.live import EMAIL_KIND, MESSAGING_KIND
 from reconciler.loader import load_directory
@@ -758,6 +759,12 @@ def assert_applied(result: ApplyResult) -> None:
     )
 
 
+def assert_no_drift(context: PlanContext) -> None:
+    """Right after apply nothing changed out of band: `drift` must report nothing."""
+    drift = compute_drift(context.state, context.live, context.loaded.campaigns)
+    assert not drift.has_drift, [item.to_dict() for item in drift.items]
+
+
 def assert_live_matches(rig: Rig, context: PlanContext) -> None:
     """What the sandbox holds is what the YAML says, write-only fields included.
 
@@ -823,6 +830,7 @@ def test_apply_then_plan_is_empty_for_every_response_form(
     plan, context = rig.plan()
     assert_all_no_op(plan, docs, "with state")
     assert_live_matches(rig, context)
+    assert_no_drift(context)
 
     stateless, _ = rig.plan(with_state=False)
     assert_all_no_op(stateless, docs, "--no-state")
@@ -862,6 +870,7 @@ def test_edit_one_field_then_apply_then_plan_is_empty(
     plan, context = rig.plan()
     assert_all_no_op(plan, docs, f"after editing {key}")
     assert_live_matches(rig, context)
+    assert_no_drift(context)
     assert_all_no_op(rig.plan(with_state=False)[0], docs, f"after editing {key}, --no-state")
 
 
@@ -942,6 +951,7 @@ def test_any_config_applied_over_any_config_converges(
     plan, context = rig.plan()
     assert_all_no_op(plan, second, "second config")
     assert_live_matches(rig, context)
+    assert_no_drift(context)
     assert_all_no_op(rig.plan(with_state=False)[0], second, "second config, --no-state")
 
 
