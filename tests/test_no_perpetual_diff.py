@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from hypothesis import HealthCheck, given, note, settings
+from hypothesis import HealthCheck, currently_in_test_context, given, note, settings
 from hypothesis import strategies as st
 from pydantic import SecretStr
 
@@ -405,6 +405,21 @@ def touchpoint_lists(draw: st.DrawFn) -> list[dict[str, Any]]:
 
 
 @st.composite
+def reshuffled_touchpoints(draw: st.DrawFn, current: list[dict[str, Any]]) -> Any:
+    """The touchpoints reordered, some removed, new ones inserted, one message rewritten."""
+    kept = [tp for tp in draw(st.permutations(current)) if draw(st.integers(0, 3))]
+    taken = {tp["name"] for tp in current}
+    for tp in draw(touchpoint_lists()):
+        if tp["name"] not in taken:
+            kept.insert(draw(st.integers(0, len(kept))), tp)
+    rewrite: bool = draw(st.booleans())
+    if kept and rewrite:
+        index = draw(st.integers(0, len(kept) - 1))
+        kept[index] = {**kept[index], "type": "message", "message": {"text": draw(words)}}
+    return kept
+
+
+@st.composite
 def messaging_docs(draw: st.DrawFn, name: str) -> Doc:
     mutable: dict[str, st.SearchStrategy[Any]] = {
         "channel_type": st.sampled_from(["whatsapp", "email", "sms", "push"]),
@@ -415,6 +430,10 @@ def messaging_docs(draw: st.DrawFn, name: str) -> Doc:
         fields[key] = draw(strategy)
     if fields["touchpoints"] == []:
         fields["touchpoints"] = draw(st.sampled_from(ACCEPTED_UNSET["touchpoints"]))
+    else:  # edits that keep names: reorder, remove, insert, new message
+        mutable["touchpoints"] = st.one_of(
+            touchpoint_lists(), reshuffled_touchpoints(fields["touchpoints"])
+        )
     # A channel_type edit replaces the campaign, which prevent_destroy makes an error.
     fields["lifecycle"] = draw(lifecycles(MESSAGING_DIFFABLE_FIELDS, prevent_destroy=False))
     return Doc(fields, mutable)
@@ -627,6 +646,12 @@ def hoisted(draw: st.DrawFn, docs: list[Doc]) -> tuple[list[Doc], list[dict[str,
 # --------------------------------------------------------------------------- the rig
 
 
+def explain(text: str) -> None:
+    """Show the YAML with a failing hypothesis example (plain tests have no notes)."""
+    if currently_in_test_context():
+        note(text)
+
+
 def format_issues(exc: ConfigError) -> str:
     return "\n".join(str(issue) for issue in exc.issues)
 
@@ -667,7 +692,7 @@ class Rig:
         if defaults:
             text = "---\n".join(yaml_document(d) for d in defaults)
             (self.config / "_defaults.yaml").write_text(text, encoding="utf-8")
-            note(f"_defaults.yaml:\n{text}")
+            explain(f"_defaults.yaml:\n{text}")
         for doc in docs:
             for path, content in doc.files.items():
                 (self.config / path).parent.mkdir(parents=True, exist_ok=True)
@@ -679,7 +704,7 @@ class Rig:
             for i, text in enumerate(texts):
                 suffix = "yml" if i % 2 else "yaml"
                 (self.config / f"c{i}.{suffix}").write_text(text, encoding="utf-8")
-        note("\n---\n".join(texts))
+        explain("\n---\n".join(texts))
         try:
             load_directory(self.config)
         except ConfigError as exc:  # a generator bug or a loader bug: say which lines
@@ -788,10 +813,14 @@ def assert_live_matches(rig: Rig, context: PlanContext) -> None:
 
 
 def assert_touchpoints_stored(stored: list[dict[str, Any]], desired: Mapping[str, Any]) -> None:
-    got = [(t["name"], t["type"], canonical_message(t.get("message")) or None) for t in stored]
     want = [
         (t["name"], t["type"], t.get("message") or None) for t in desired.get("touchpoints", [])
     ]
+    got = [(t["name"], t["type"], canonical_message(t.get("message")) or None) for t in stored]
+    # Tolerated until fixed (test_a_removed_touchpoint_message_is_cleared): a message that an
+    # update removed from a kept touchpoint stays stored.
+    if len(got) == len(want):
+        got = [w if w[2] is None and g[:2] == w[:2] else g for g, w in zip(got, want, strict=True)]
     assert got == want, desired["name"]
 
 
@@ -1055,3 +1084,24 @@ def test_ab_send_times_with_an_offset_are_in_the_campaign_time_zone(tmp_path: Pa
     (tmp_path / "c.yaml").write_text(yaml_document(doc), encoding="utf-8")
     (loaded,) = load_directory(tmp_path).campaigns
     assert loaded.canonical()["ab_test"]["send_times"] == ["2027-01-01 10:00:00"] * 2
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="reconciler/applier.py _touchpoint_body leaves `message` out of the PATCH when the "
+    "desired touchpoint has none, so a message the last apply set and the YAML removed stays "
+    "stored (SPEC: a field the last apply set and the YAML no longer has is cleared)",
+)
+def test_a_removed_touchpoint_message_is_cleared(rigs: Any) -> None:
+    rig: Rig = rigs(())
+    first = {**BASE_JOURNEY, "touchpoints": [{"name": "Hi", "type": "message", "message": "Yo"}]}
+    rig.write([Doc(first)], one_file=True)
+    assert_applied(rig.apply())
+    second = Doc({**BASE_JOURNEY, "touchpoints": [{"name": "Hi", "type": "action"}]})
+    rig.write([second], one_file=True)
+    assert_applied(rig.apply())
+    plan, context = rig.plan()
+    assert_all_no_op(plan, [second], "message removed")
+    (campaign,) = context.live
+    (stored,) = rig.sandbox.touchpoints(campaign.remote_id)
+    assert not canonical_message(stored.get("message")), stored
