@@ -31,7 +31,7 @@ from reconciler.applier import ApplyResult, Outcome, apply_plan
 from reconciler.canonical import DEFAULT_TIME_ZONE, canonical_message, comparable
 from reconciler.cli import run as cli_run
 from reconciler.drift import compute_drift
-from reconciler.errors import ConfigError
+from reconciler.errors import ConfigError, PlanError
 from reconciler.live import EMAIL_KIND, MESSAGING_KIND
 from reconciler.loader import load_directory
 from reconciler.model import EMAIL_DIFFABLE_FIELDS, MESSAGING_DIFFABLE_FIELDS
@@ -376,7 +376,10 @@ def lifecycles(draw: st.DrawFn, diffable: Sequence[str], *, prevent_destroy: boo
     if draw(st.integers(0, 3)):
         return draw(st.sampled_from([ABSENT, None]))
     block: dict[str, Any] = {}
-    ignored = draw(st.lists(st.sampled_from(diffable), unique=True, max_size=2))
+    # Ignoring campaign_type while the YAML switches it is left out: the update then sends
+    # the other type's fields (test_switching_an_ignored_campaign_type_fails_clearly).
+    ignorable = [f for f in diffable if f != "campaign_type"]
+    ignored = draw(st.lists(st.sampled_from(ignorable), unique=True, max_size=2))
     if ignored:
         block["ignore_changes"] = ignored
     if prevent_destroy and draw(st.booleans()):
@@ -1105,3 +1108,30 @@ def test_a_removed_touchpoint_message_is_cleared(rigs: Any) -> None:
     (campaign,) = context.live
     (stored,) = rig.sandbox.touchpoints(campaign.remote_id)
     assert not canonical_message(stored.get("message")), stored
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="with lifecycle.ignore_changes: [campaign_type], switching the YAML from normal to "
+    "ab plans an update that sends ab_test (and clears warm_up) for a campaign that stays "
+    "normal: the API refuses it (32107) at apply time instead of the plan saying so",
+)
+def test_switching_an_ignored_campaign_type_fails_clearly(rigs: Any) -> None:
+    """Either the plan refuses with a clear error or the apply succeeds; not a failed step."""
+    rig: Rig = rigs(())
+    lifecycle = {"ignore_changes": ["campaign_type"]}
+    first = Doc({**BASE_EMAIL, "lifecycle": lifecycle})
+    rig.write([first], one_file=True)
+    assert_applied(rig.apply())
+    ab_test = {
+        "percent": 10,
+        "win_condition": {"time_unit": "hour", "after_time": 2, "compare": "open_percent"},
+        "subjects": ["A", "B"],
+    }
+    second = Doc({**BASE_EMAIL, "campaign_type": "ab", "ab_test": ab_test, "lifecycle": lifecycle})
+    rig.write([second], one_file=True)
+    try:
+        result = rig.apply()
+    except PlanError:
+        return
+    assert_applied(result)
