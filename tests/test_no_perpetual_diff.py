@@ -5,8 +5,13 @@ Hypothesis generates valid campaigns of both kinds in every documented input var
 warm-up values as strings or floats, `send_time` in both formats, optional fields absent,
 null or empty), writes them as YAML text, applies them to the real sandbox with the real
 pipeline (loader, providers, planner, applier, state store), and asserts that the next plan,
-with the state file and without it, is all no-op, for every response variant the sandbox can
-answer in (quirks). A second property edits one generated field and applies again.
+with the state file and without it, is all no-op, that the sandbox holds what the YAML says
+(write-only fields included) and that `drift` reports nothing, for every response variant the
+sandbox can answer in (quirks). Further properties: edit one field (or reorder touchpoints) and
+apply again; re-spell every value (and move shared ones into `_defaults.yaml`): no-op; apply
+any config over any config (keep, re-spell, redraw, drop, add): converges; the same through
+the CLI with `--detailed-exitcode`, `--no-state` included. The last section pins, as plain
+examples, the bugs these properties found.
 """
 
 from __future__ import annotations
