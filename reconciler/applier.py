@@ -494,7 +494,7 @@ class _Runner:
             progress.removed(name)
         touched: list[tuple[str, str]] = []
         for name, remote_id, desired in ops.updates:
-            provider.update_touchpoint(remote_id, _touchpoint_body(desired))
+            provider.update_touchpoint(remote_id, _touchpoint_body(desired, update=True))
             progress.applied(name, remote_id, desired)
             touched.append((name, remote_id))
         for desired in ops.creates:
@@ -570,11 +570,17 @@ def update_fields(action: Action) -> dict[str, Any]:
     return {name: desired.get(name) for name in action.fields_to_send()}
 
 
-def _touchpoint_body(desired: Mapping[str, Any]) -> dict[str, Any]:
-    """What a touchpoint create/update sends besides the name: its type and message."""
+def _touchpoint_body(desired: Mapping[str, Any], *, update: bool = False) -> dict[str, Any]:
+    """What a touchpoint create/update sends besides the name: its type and message.
+
+    An update without a message sends the empty one: PATCH keeps what a body leaves out, and
+    a message the last apply set and the YAML dropped must be cleared (SPEC "Settled details").
+    """
     body: dict[str, Any] = {"type": desired.get("type")}
     if desired.get("message") is not None:
         body["message"] = desired["message"]
+    elif update:
+        body["message"] = ""
     return body
 
 

@@ -179,7 +179,7 @@ def canonical_sender_id(value: Any) -> Any:
     if isinstance(value, str):
         text = value.strip()
         # Responses carry the id as an int, so "053" comes back as 53: one value, not a diff.
-        return str(int(text)) if text.isdigit() else text
+        return str(int(text)) if text.isascii() and text.isdigit() else text
     return value
 
 
@@ -225,7 +225,12 @@ def canonical_google_track(value: Any) -> Any:
 
 
 def canonical_message(value: Any) -> Any:
-    """Map a touchpoint message to an object: a string is shorthand for `{text: ...}`."""
+    """Map a touchpoint message to an object: a string is shorthand for `{text: ...}`.
+
+    The empty string is "unset" (SPEC "Settled details"), not a message with empty text.
+    """
+    if value == "":
+        return None
     if isinstance(value, str):
         return {"text": value}
     return value

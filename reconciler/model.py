@@ -417,6 +417,14 @@ class EmailCampaign(StrictModel):
             return
         allowed = set(EMAIL_DIFFABLE_FIELDS)
         for index, field in enumerate(self.lifecycle.ignore_changes):
+            if field == "campaign_type":
+                # The type decides which other fields are valid: ignoring it would send an
+                # A/B test to a campaign that stays normal (the API refuses that, 32107).
+                raise _FieldError(
+                    "lifecycle",
+                    "campaign_type cannot be ignored: it decides which fields are valid",
+                    rest=("ignore_changes", index),
+                )
             if field not in allowed:
                 raise _FieldError(
                     "lifecycle",

@@ -36,7 +36,7 @@ from reconciler.applier import ApplyResult, Outcome, apply_plan
 from reconciler.canonical import DEFAULT_TIME_ZONE, canonical_message, comparable
 from reconciler.cli import run as cli_run
 from reconciler.drift import compute_drift
-from reconciler.errors import ConfigError, PlanError
+from reconciler.errors import ConfigError
 from reconciler.live import EMAIL_KIND, MESSAGING_KIND
 from reconciler.loader import load_directory
 from reconciler.model import EMAIL_DIFFABLE_FIELDS, MESSAGING_DIFFABLE_FIELDS
@@ -382,7 +382,7 @@ def lifecycles(draw: st.DrawFn, diffable: Sequence[str], *, prevent_destroy: boo
         return draw(st.sampled_from([ABSENT, None]))
     block: dict[str, Any] = {}
     # Ignoring campaign_type while the YAML switches it is left out: the update then sends
-    # the other type's fields (test_switching_an_ignored_campaign_type_fails_clearly).
+    # the other type's fields (test_an_ignored_campaign_type_is_refused_offline).
     ignorable = [f for f in diffable if f != "campaign_type"]
     ignored = draw(st.lists(st.sampled_from(ignorable), unique=True, max_size=2))
     if ignored:
@@ -825,10 +825,6 @@ def assert_touchpoints_stored(stored: list[dict[str, Any]], desired: Mapping[str
         (t["name"], t["type"], t.get("message") or None) for t in desired.get("touchpoints", [])
     ]
     got = [(t["name"], t["type"], canonical_message(t.get("message")) or None) for t in stored]
-    # Tolerated until fixed (test_a_removed_touchpoint_message_is_cleared): a message that an
-    # update removed from a kept touchpoint stays stored.
-    if len(got) == len(want):
-        got = [w if w[2] is None and g[:2] == w[:2] else g for g, w in zip(got, want, strict=True)]
     assert got == want, desired["name"]
 
 
@@ -1094,12 +1090,6 @@ def test_ab_send_times_with_an_offset_are_in_the_campaign_time_zone(tmp_path: Pa
     assert loaded.canonical()["ab_test"]["send_times"] == ["2027-01-01 10:00:00"] * 2
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="reconciler/applier.py _touchpoint_body leaves `message` out of the PATCH when the "
-    "desired touchpoint has none, so a message the last apply set and the YAML removed stays "
-    "stored (SPEC: a field the last apply set and the YAML no longer has is cleared)",
-)
 def test_a_removed_touchpoint_message_is_cleared(rigs: Any) -> None:
     rig: Rig = rigs(())
     first = {**BASE_JOURNEY, "touchpoints": [{"name": "Hi", "type": "message", "message": "Yo"}]}
@@ -1115,28 +1105,13 @@ def test_a_removed_touchpoint_message_is_cleared(rigs: Any) -> None:
     assert not canonical_message(stored.get("message")), stored
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="with lifecycle.ignore_changes: [campaign_type], switching the YAML from normal to "
-    "ab plans an update that sends ab_test (and clears warm_up) for a campaign that stays "
-    "normal: the API refuses it (32107) at apply time instead of the plan saying so",
-)
-def test_switching_an_ignored_campaign_type_fails_clearly(rigs: Any) -> None:
-    """Either the plan refuses with a clear error or the apply succeeds; not a failed step."""
-    rig: Rig = rigs(())
-    lifecycle = {"ignore_changes": ["campaign_type"]}
-    first = Doc({**BASE_EMAIL, "lifecycle": lifecycle})
-    rig.write([first], one_file=True)
-    assert_applied(rig.apply())
-    ab_test = {
-        "percent": 10,
-        "win_condition": {"time_unit": "hour", "after_time": 2, "compare": "open_percent"},
-        "subjects": ["A", "B"],
-    }
-    second = Doc({**BASE_EMAIL, "campaign_type": "ab", "ab_test": ab_test, "lifecycle": lifecycle})
-    rig.write([second], one_file=True)
-    try:
-        result = rig.apply()
-    except PlanError:
-        return
-    assert_applied(result)
+def test_an_ignored_campaign_type_is_refused_offline(tmp_path: Path) -> None:
+    """campaign_type decides which fields are valid: ignoring it would let the plan send an
+    A/B test to a campaign that stays normal (the API refuses that at apply time, 32107)."""
+    doc = {**BASE_EMAIL, "lifecycle": {"ignore_changes": ["campaign_type"]}}
+    (tmp_path / "c.yaml").write_text(yaml_document(doc), encoding="utf-8")
+    with pytest.raises(ConfigError) as raised:
+        load_directory(tmp_path)
+    (issue,) = raised.value.issues
+    assert issue.field_path == "lifecycle.ignore_changes[0]"
+    assert "campaign_type" in issue.message

@@ -383,3 +383,12 @@ def test_run_time_with_offset_reads_back_the_local_send_time(moment: datetime, h
     as_plus8 = aware.astimezone(timezone(timedelta(hours=8))).strftime("%Y-%m-%dT%H:%M:%S%z")
     assert decode_send_time({"run_time": as_plus8}, hours) == local
     assert decode_send_time({"run_time": local}, hours) == local
+
+
+def test_sender_id_leading_zeros_and_unicode_digits() -> None:
+    from reconciler.canonical import canonical_sender_id
+
+    # Responses carry the id as an int: "053" is sent and comes back as 53.
+    assert canonical_sender_id("053") == canonical_sender_id(53) == "53"
+    # str.isdigit() accepts "²", which int() refuses: such an id is kept as text.
+    assert canonical_sender_id("²") == "²"
