@@ -261,21 +261,25 @@ class AbTest(StrictModel):
         return next(d for d in c.AB_DIMENSIONS if getattr(self, d) is not None)
 
 
-_EMAIL_OPTIONAL = frozenset(
-    {
-        "reply_to",
-        "sender_id",
-        "template_invoke_name",
-        "subject",
-        "send_time",
-        "time_zone",
-        "attachments",
-        "google_track",
-        "warm_up",
-        "ab_test",
-        "lifecycle",
-    }
+#: Fields of an EmailCampaign that a plan diffs (and lifecycle.ignore_changes may name,
+#: all but campaign_type).
+EMAIL_DIFFABLE_FIELDS: tuple[str, ...] = (
+    "campaign_type",
+    "to",
+    "reply_to",
+    "sender_id",
+    "template_invoke_name",
+    "subject",
+    "send_time",
+    "time_zone",
+    "attachments",
+    "google_track",
+    "warm_up",
+    "ab_test",
 )
+
+#: The fields whose unset spellings (null, "", []) are dropped before validation.
+_EMAIL_OPTIONAL = (frozenset(EMAIL_DIFFABLE_FIELDS) - {"campaign_type", "to"}) | {"lifecycle"}
 
 
 class EmailCampaign(StrictModel):
@@ -456,22 +460,6 @@ def _attachment_canonical(attachment: Attachment) -> dict[str, Any]:
         "path": resolved.path if resolved else attachment.path,
     }
 
-
-#: Fields of an EmailCampaign that a plan diffs (and lifecycle.ignore_changes may name).
-EMAIL_DIFFABLE_FIELDS: tuple[str, ...] = (
-    "campaign_type",
-    "to",
-    "reply_to",
-    "sender_id",
-    "template_invoke_name",
-    "subject",
-    "send_time",
-    "time_zone",
-    "attachments",
-    "google_track",
-    "warm_up",
-    "ab_test",
-)
 
 #: Fields of a MessagingCampaign that a plan diffs; changing channel_type means replace.
 MESSAGING_DIFFABLE_FIELDS: tuple[str, ...] = ("channel_type", "touchpoints")

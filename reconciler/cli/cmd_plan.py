@@ -6,7 +6,6 @@ import contextlib
 import json
 import os
 import sys
-import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -44,20 +43,10 @@ def render_plan(plan: Plan, fmt: str) -> str:
 
 
 def write_plan_file(plan: Plan, path: Path) -> None:
-    """Write a saved plan atomically (temp file, fsync, rename)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    data = json.dumps(plan.to_json(), indent=2, sort_keys=True) + "\n"
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
-        raise
+    """Write a saved plan atomically (temp file, fsync, rename), as the state is written."""
+    from reconciler.state import write_atomic
+
+    write_atomic(path, json.dumps(plan.to_json(), indent=2, sort_keys=True) + "\n")
 
 
 def print_warnings(warnings: tuple[ConfigIssue, ...]) -> None:
