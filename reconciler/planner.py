@@ -364,13 +364,25 @@ def _readable(obj: LiveCampaign) -> Mapping[str, Any]:
     return {**obj.fields, "name": obj.name}
 
 
+#: Fields that only one campaign type may carry (api/README.md: ab_test A/B only, warm_up
+#: normal only).
+_TYPE_ONLY_FIELDS = frozenset({"ab_test", "warm_up"})
+
+
 def _plan_email(m: _Matched) -> Action:
+    last, ignore = m.last, m.ignore
+    live = _readable(m.obj)
+    if m.desired.get("campaign_type") != live.get("campaign_type"):
+        # A type switch must clear the old type's own fields, ignored or never managed
+        # alike: the API refuses ab_test on a normal campaign and warm_up on an A/B one.
+        ignore = ignore - _TYPE_ONLY_FIELDS
+        last = {**{f: live[f] for f in _TYPE_ONLY_FIELDS if f in live}, **(last or {})}
     changes = field_changes(
         m.desired,
         hash_write_only(m.desired),
-        m.last,
-        _readable(m.obj),
-        ignore=m.ignore,
+        last,
+        live,
+        ignore=ignore,
         write_only=EMAIL_WRITE_ONLY,
     )
     if changes and not m.obj.is_pristine:

@@ -1078,3 +1078,46 @@ def test_property_touchpoint_plan_reaches_the_desired_order(
         prefix += 1
     assert len(recreated) == len(kept) - prefix
     assert (action.action == ActionKind.NO_OP) == (before == after)
+
+
+# A type switch with the old type's field ignored sent a PUT the API refuses (32107): the
+# ignored ab_test stayed on a campaign that became normal.
+AB_TEST = {
+    "percent": 10,
+    "win_condition": {"time_unit": "hour", "after_time": 2, "compare": "open_percent"},
+    "subjects": ["A", "B"],
+}
+WARM_UP = [{"domain": "gmail.com", "rate": 1, "upgrade_value": 0.9, "downgrade_value": 0.5}]
+
+
+def test_switching_to_normal_clears_an_ignored_ab_test() -> None:
+    before = email(campaign_type="ab", ab_test=AB_TEST, subject=None)
+    state, live = synced(before)
+    after = email(lifecycle={"ignore_changes": ["ab_test"]})
+    (action,) = compute_plan([after], state, live).actions
+    assert action.action == ActionKind.UPDATE
+    cleared = {c.path: c.after for c in action.changes}
+    assert cleared[("ab_test",)] is None and cleared[("campaign_type",)] == "normal"
+
+
+def test_switching_to_ab_clears_warm_up_even_when_never_managed() -> None:
+    before = email(warm_up=WARM_UP)
+    record = record_of(email(), "r0")  # the state never recorded warm_up
+    live = [live_of(before, "r0")]
+    after = email(campaign_type="ab", ab_test=AB_TEST, subject=None)
+    (action,) = compute_plan([after], state_of(record), live).actions
+    assert ("warm_up",) in {c.path for c in action.changes}
+    assert next(c for c in action.changes if c.path == ("warm_up",)).after is None
+
+
+def test_an_ignored_ab_test_is_kept_while_the_type_stays() -> None:
+    before = email(campaign_type="ab", ab_test=AB_TEST, subject=None)
+    state, live = synced(before)
+    after = email(
+        campaign_type="ab",
+        ab_test={**AB_TEST, "percent": 50},
+        subject=None,
+        lifecycle={"ignore_changes": ["ab_test"]},
+    )
+    (action,) = compute_plan([after], state, live).actions
+    assert action.action == ActionKind.NO_OP

@@ -47,3 +47,32 @@ def test_an_email_config_without_credentials_names_the_variables(
     err = capsys.readouterr().err
     assert "ENGAGELAB_API_USER and ENGAGELAB_API_KEY not set" in err
     assert "Traceback" not in err
+
+
+AB_TEST = (
+    "ab_test:\n  percent: 10\n"
+    "  win_condition: {time_unit: hour, after_time: 2, compare: open_percent}\n"
+    "  subjects: [A, B]\n"
+)
+
+
+@pytest.mark.parametrize("ignored", [[], ["ab_test"]])
+def test_a_campaign_type_switch_applies_and_converges(
+    sandbox_env: Sandbox, tmp_path: Path, capsys: pytest.CaptureFixture[str], ignored: list[str]
+) -> None:
+    config = tmp_path / "campaigns.d"
+    config.mkdir()
+    base = "name: Switch\nto: {type: tag, value: [x]}\nsender_id: 1\ntemplate_invoke_name: t\n"
+    lifecycle = f"lifecycle: {{ignore_changes: {ignored}}}\n" if ignored else ""
+    state = str(tmp_path / "state.json")
+    for document in (
+        base + "campaign_type: ab\n" + AB_TEST,
+        base + "campaign_type: normal\n" + lifecycle,
+        base + "campaign_type: ab\n" + AB_TEST + lifecycle,
+    ):
+        (config / "switch.yaml").write_text(document, encoding="utf-8")
+        assert run(["--state", state, "apply", str(config), "--auto-approve"]) == 0, (
+            capsys.readouterr()
+        )
+        assert run(["--state", state, "plan", str(config), "--detailed-exitcode"]) == 0
+    capsys.readouterr()
