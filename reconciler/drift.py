@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 from reconciler.canonical import EMAIL_WRITE_ONLY, is_empty
 from reconciler.live import EMAIL_KIND, MESSAGING_KIND, LiveCampaign
+from reconciler.render import MARKDOWN_LIMIT, utf16_length
 
 if TYPE_CHECKING:
     from reconciler.loader import LoadedCampaign
@@ -39,7 +40,6 @@ __all__ = [
 DRIFT_FORMAT_VERSION = 1
 
 #: GitHub refuses comments over 65,536 characters; leave room for a wrapper's own text.
-MARKDOWN_LIMIT = 65_000
 
 #: Fields that identify a campaign rather than configure it: never reported as changes.
 # `lifecycle` is campaignctl's own policy, recorded in state but never sent or read back.
@@ -411,20 +411,21 @@ def _md_details(item: DriftItem) -> str:
 def _fit(head: list[str], rows: list[str], details: list[str], limit: int) -> str:
     """Join head, rows and details, dropping trailing rows/details so the whole fits."""
     reserve = 200  # the truncation note
-    budget = limit - reserve - sum(len(line) + 1 for line in head)
+    # GitHub counts UTF-16 code units: an emoji in a name counts twice.
+    budget = limit - reserve - sum(utf16_length(line) + 1 for line in head)
     kept_rows: list[str] = []
     for row in rows:
-        if budget - (len(row) + 1) < 0:
+        if budget - (utf16_length(row) + 1) < 0:
             break
         kept_rows.append(row)
-        budget -= len(row) + 1
+        budget -= utf16_length(row) + 1
     kept_details: list[str] = []
     if len(kept_rows) == len(rows):
         for block in details:
-            if budget - (len(block) + 2) < 0:
+            if budget - (utf16_length(block) + 2) < 0:
                 break
             kept_details.append(block)
-            budget -= len(block) + 2
+            budget -= utf16_length(block) + 2
     out = "\n".join(head + kept_rows)
     if kept_details:
         out += "\n\n" + "\n\n".join(kept_details)

@@ -262,3 +262,18 @@ def test_refreshed_statuses_records_only_moved_statuses() -> None:
     assert (
         record.last_applied == state.get(EMAIL_KIND, "Promo").last_applied
     )  # fields never accepted
+
+
+def test_markdown_counts_utf16_units_as_github_does() -> None:
+    from reconciler.drift import Drift, DriftItem, DriftKind, render_drift_markdown
+    from reconciler.render import MARKDOWN_LIMIT, utf16_length
+
+    # Emoji are two UTF-16 units each: counting code points would overshoot GitHub's limit.
+    items = tuple(
+        DriftItem(DriftKind.unmanaged, "EmailCampaign", f"🎉🎉🎉🎉 {i:05d}", str(i), "🎉" * 40)
+        for i in range(2_000)
+    )
+    drift = Drift(items=items, managed=0, live=len(items), state_serial=1)
+    text = render_drift_markdown(drift)
+    assert utf16_length(text) <= MARKDOWN_LIMIT
+    assert "Truncated to fit one comment" in text
