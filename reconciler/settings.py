@@ -54,6 +54,13 @@ def check_url(url: str, option: str = "--api-url") -> str:
     parts = urlsplit(url)
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise InsecureUrlError(f"{option} must be an http(s) URL, got {url!r}", where=option)
+    if parts.username is not None or parts.password is not None:
+        # Credentials come from the environment only: a URL is printed in logs and errors.
+        raise InsecureUrlError(
+            f"{option} must not carry credentials (user:password@)",
+            where=option,
+            hint="export ENGAGELAB_API_USER / ENGAGELAB_API_KEY instead",
+        )
     if parts.scheme == "http" and not is_loopback_host(parts.hostname):
         raise InsecureUrlError(
             f"plain http:// is refused for {parts.hostname}",

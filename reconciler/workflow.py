@@ -115,6 +115,11 @@ def build_plan(
     except BaseException:
         providers.close()
         raise
+    if loaded.warnings:
+        # The config's warnings (a send_time in the past...) travel with the plan, so that
+        # its JSON and the PR comment carry them too, not only a terminal's stderr.
+        config_warnings = tuple(str(issue) for issue in loaded.warnings)
+        plan = replace(plan, warnings=config_warnings + plan.warnings)
     return PlanContext(settings, loaded, store, state, providers, live, plan)
 
 

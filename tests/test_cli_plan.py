@@ -189,3 +189,61 @@ def test_the_api_key_never_reaches_output_or_saved_plans(
     assert "--> GET" in err, "-v shows the HTTP exchange"
     for text in (out, err, saved.read_text(encoding="utf-8")):
         assert "s3cr3t-k3y-do-not-print" not in text
+
+
+# --------------------------------------------------------------------------- found by a new user
+
+
+def test_credentials_in_the_url_are_refused_and_never_printed(cli: Cli) -> None:
+    code, out, err = cli.run("--api-url", "http://u:s3cretpw@127.0.0.1:9", "plan")
+    assert code == 1
+    assert "must not carry credentials" in err
+    assert "s3cretpw" not in out + err
+
+
+def test_a_global_option_after_the_subcommand_gets_a_hint(cli: Cli) -> None:
+    code, _, err = cli.run("plan", "--state", "x.json", state=False)
+    assert code == 1
+    assert "--state is a global option: put it before the subcommand" in err
+
+
+def test_a_sandbox_plan_cannot_be_saved(cli: Cli) -> None:
+    code, _, err = cli.run("plan", "--sandbox", "--out", "p.json", state=False)
+    assert code == 1
+    assert "--out cannot be used with --sandbox" in err
+    assert not Path("p.json").exists()
+
+
+def test_a_plan_refused_by_the_safety_rule_is_not_saved(cli: Cli) -> None:
+    names = [f"C{i}" for i in range(10)]
+    cli.write(*names)
+    cli.apply()
+    cli.remove(*names[:4])
+    saved = cli.config.parent / "refused.json"
+    code, _, err = cli.plan("--out", str(saved))
+    assert code == 1 and "--force" in err
+    assert not saved.exists()
+    assert "Saved the plan" not in err
+
+
+def test_config_warnings_travel_with_the_plan(cli: Cli) -> None:
+    (cli.config / "old.yaml").write_text(
+        email_yaml("Old").replace("2027-03-01", "2020-03-01"), encoding="utf-8"
+    )
+    code, out, _ = cli.plan("--format", "json")
+    assert code == 0
+    (warning,) = json.loads(out)["warnings"]
+    assert "old.yaml:" in warning and "past" in warning
+    code, out, _ = cli.plan("--format", "markdown")
+    assert "**Warning:**" in out and "past" in out
+
+
+def test_ctrl_c_exits_130_for_every_command(cli: Cli, monkeypatch: pytest.MonkeyPatch) -> None:
+    def interrupted(*_: object) -> None:
+        raise KeyboardInterrupt
+
+    cli.write("One")
+    cli.apply()
+    monkeypatch.setattr("reconciler.workflow.read_live", interrupted)
+    assert cli.run("drift", str(cli.config))[0] == 130
+    assert cli.plan()[0] == 130

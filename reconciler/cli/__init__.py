@@ -140,6 +140,19 @@ def _register_commands() -> None:
 _register_commands()
 
 
+def _hint_global_option(error: click.UsageError) -> None:
+    """A global option given after the subcommand: say where it goes."""
+    if not isinstance(error, click.NoSuchOption):
+        return
+    globals_ = {name for param in cli.params for name in getattr(param, "opts", ())}
+    if error.option_name in globals_:
+        click.echo(
+            f"hint: {error.option_name} is a global option: put it before the subcommand, "
+            f"e.g. campaignctl {error.option_name} ... plan",
+            err=True,
+        )
+
+
 def main(argv: Sequence[str] | None = None) -> None:
     """Run the CLI and exit with a campaignctl exit code (usage errors are 1, never 2)."""
     sys.exit(run(argv))
@@ -157,10 +170,12 @@ def run(argv: Sequence[str] | None = None) -> int:
         return int(exc.exit_code)
     except click.UsageError as exc:
         exc.show()
+        _hint_global_option(exc)
         return EXIT_ERROR
     except click.Abort:
+        # click turns Ctrl-C into Abort: an interrupted run is 130, never "error" (1).
         click.echo("Aborted.", err=True)
-        return EXIT_ERROR
+        return EXIT_INTERRUPTED
     except click.ClickException as exc:
         exc.show()
         return EXIT_ERROR

@@ -156,7 +156,6 @@ def _apply_fresh(
     targets: tuple[str, ...],
     allow_delete_executed: bool,
 ) -> int:
-    from reconciler.cli.cmd_plan import print_warnings
     from reconciler.state import StateStore
     from reconciler.workflow import build_plan
 
@@ -171,7 +170,6 @@ def _apply_fresh(
             store=store,
         )
         try:
-            print_warnings(context.loaded.warnings)
             return _confirm_and_run(context.plan, context.state, context.providers, store, options)
         finally:
             context.providers.close()

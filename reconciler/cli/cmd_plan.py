@@ -13,7 +13,6 @@ from typing import TYPE_CHECKING
 import click
 
 from reconciler.cli import EXIT_CHANGES, EXIT_OK, AppContext, pass_app
-from reconciler.errors import ConfigIssue
 
 if TYPE_CHECKING:
     from reconciler.plan import Plan
@@ -47,11 +46,6 @@ def write_plan_file(plan: Plan, path: Path) -> None:
     from reconciler.state import write_atomic
 
     write_atomic(path, json.dumps(plan.to_json(), indent=2, sort_keys=True) + "\n")
-
-
-def print_warnings(warnings: tuple[ConfigIssue, ...]) -> None:
-    for issue in warnings:
-        click.echo(f"warning: {issue}", err=True)
 
 
 @contextlib.contextmanager
@@ -104,6 +98,10 @@ def plan_command(
     from reconciler.planner import check_safety
     from reconciler.workflow import build_plan
 
+    if sandbox and out is not None:
+        # A plan against the emulator must never be applied to a real account.
+        raise click.UsageError("--out cannot be used with --sandbox")
+
     with settings_for(app, sandbox=sandbox) as settings:
         context = build_plan(
             settings,
@@ -113,14 +111,14 @@ def plan_command(
             allow_delete_executed=allow_delete_executed,
         )
         try:
-            print_warnings(context.loaded.warnings)
             click.echo(render_plan(context.plan, fmt).rstrip("\n"))
+            # Shown first, refused after: a plan past the safety threshold is never saved.
+            check_safety(context.plan, context.state, force=force)
             if out is not None:
                 write_plan_file(context.plan, out)
                 click.echo(
                     f"Saved the plan to {out}; apply it with: campaignctl apply {out}", err=True
                 )
-            check_safety(context.plan, context.state, force=force)
         finally:
             context.providers.close()
     if detailed_exitcode and context.plan.has_changes:
