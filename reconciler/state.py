@@ -813,8 +813,12 @@ class StateStore:
                 "warning: the state lock %s was broken while this run held it", self.lock_path
             )
 
-    def unlock(self, lock_id: str) -> LockInfo:
-        """Remove the lock if `lock_id` is its id (`state unlock`); return who held it."""
+    def unlock(self, lock_id: str, *, force: bool = False) -> LockInfo:
+        """Remove the lock if `lock_id` is its id (`state unlock`); return who held it.
+
+        A holder still running on this host keeps its lock unless `force`: breaking it would
+        let another run write the state under it, and one of the two would lose its records.
+        """
         if self.path is None:
             raise StateError("there is no lock without a state file", where="--no-state")
         found = self._read_lock()
@@ -832,6 +836,14 @@ class StateStore:
                 f"lock id {lock_id} does not match the lock held by pid {holder.pid} on "
                 f"{holder.host} (id {holder.id})",
                 where=str(self.lock_path),
+            )
+        if not force and holder.host == socket.gethostname() and _pid_alive(holder.pid):
+            raise StateError(
+                f"the lock holder (pid {holder.pid}, {holder.command} since {holder.started}) "
+                "is still running on this host",
+                where=str(self.lock_path),
+                hint=f"let it finish or stop it; to break the lock anyway: "
+                f"campaignctl state unlock {lock_id} --force",
             )
         if not _remove_lock_if(self._lock_path(), raw):
             raise StateError(

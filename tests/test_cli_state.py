@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import socket
 import subprocess
 import sys
@@ -293,6 +294,26 @@ def test_unlock_with_a_wrong_id_keeps_the_lock(
     code, _, err = campaignctl(capsys, "--state", str(state_file), "state", "unlock", "wrong")
     assert code == 1 and f"does not match the lock held by pid {holder.pid}" in err
     assert state_file.with_name("state.json.lock").exists()
+
+
+def test_unlock_refuses_a_holder_still_running_here_unless_forced(
+    state_file: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Breaking a live run's lock let a `state rm` land under it and be lost when it finished.
+    live = LockInfo(
+        str(uuid.uuid4()), os.getpid(), socket.gethostname(), "2026-11-25T09:00:00Z", "apply"
+    )
+    lock = state_file.with_name("state.json.lock")
+    lock.write_text(live.to_json())
+    code, _, err = campaignctl(capsys, "--state", str(state_file), "state", "unlock", live.id)
+    assert code == 1 and "is still running on this host" in err
+    assert f"state unlock {live.id} --force" in err
+    assert lock.exists()
+    code, out, _ = campaignctl(
+        capsys, "--state", str(state_file), "state", "unlock", live.id, "--force"
+    )
+    assert code == 0 and f"Removed lock {live.id}" in out
+    assert not lock.exists()
 
 
 def test_stale_lock_on_this_host_is_taken_over_with_a_warning(

@@ -598,7 +598,7 @@ def test_run_whose_lock_was_broken_does_not_remove_the_new_one(
     path = tmp_path / "s.json"
     first = StateStore(path)
     with first.lock("apply") as held:
-        first.unlock(held.id)
+        first.unlock(held.id, force=True)
         with StateStore(path).lock("apply") as second:
             pass
         newer = write_lock(path, pid=os.getpid(), host=socket.gethostname())

@@ -112,11 +112,12 @@ def mv_cmd(app: AppContext, old: str, new: str) -> None:
 
 @state.command("unlock")
 @click.argument("lock_id")
+@click.option("--force", is_flag=True, help="Break it even if its holder is still running here.")
 @pass_app
-def unlock_cmd(app: AppContext, lock_id: str) -> None:
+def unlock_cmd(app: AppContext, lock_id: str, force: bool) -> None:
     """Break the state lock LOCK_ID (the id that the lock error printed)."""
     store = store_for(app)
-    holder = store.unlock(lock_id)
+    holder = store.unlock(lock_id, force=force)
     click.echo(
         f"Removed lock {holder.id} (pid {holder.pid} on {holder.host} since {holder.started}, "
         f"{holder.command})."
