@@ -76,3 +76,22 @@ def test_a_campaign_type_switch_applies_and_converges(
         )
         assert run(["--state", state, "plan", str(config), "--detailed-exitcode"]) == 0
     capsys.readouterr()
+
+
+def test_import_with_only_the_touchpoint_token(
+    sandbox: Sandbox,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    (tmp_path / "journey.yaml").write_text(JOURNEY, encoding="utf-8")
+    monkeypatch.setenv("CAMPAIGNCTL_API_URL", sandbox.url)
+    monkeypatch.setenv("CAMPAIGNCTL_TOUCHPOINT_TOKEN", sandbox.touchpoint_token)
+    first_state = str(tmp_path / "first.json")
+    assert run(["--state", first_state, "apply", str(tmp_path), "--auto-approve"]) == 0
+    monkeypatch.chdir(tmp_path)
+    out_dir = tmp_path / "imported"
+    code = run(["--state", "fresh.json", "import", "--out", str(out_dir)])
+    assert code == 0, capsys.readouterr().err
+    assert [p.name for p in out_dir.iterdir()] == ["journey.yaml"]
+    assert sandbox.request_count(path_prefix="/v1/marketing") == 0

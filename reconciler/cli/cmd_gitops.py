@@ -184,7 +184,13 @@ def import_command(
         state = store.read()
         if not with_touchpoint and _state_has_messaging(state):
             settings.touchpoint_credentials()  # raises, naming the variable
-        providers = open_providers(settings, need_touchpoint=with_touchpoint)
+        # Either API alone is enough to import from; with neither, the email one is asked for.
+        with_email = settings.api_user is not None or settings.api_key is not None
+        providers = open_providers(
+            settings,
+            need_email=with_email or not with_touchpoint,
+            need_touchpoint=with_touchpoint,
+        )
         try:
             live = read_live(providers)
         finally:
