@@ -8,13 +8,16 @@ state records and the providers send.
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
 from pydantic import (
+    AfterValidator,
     BaseModel,
+    BeforeValidator,
     ConfigDict,
     Field,
     PrivateAttr,
@@ -105,6 +108,58 @@ class StrictModel(BaseModel):
 
 
 NonEmptyStr = Annotated[StrictStr, Field(min_length=1)]
+
+
+_NOT_BLANK_PATTERN = r"\S"
+
+
+def _not_blank(value: str) -> str:
+    # The API strips before checking, so "  " is as empty to it as "" (sandbox: 32103...).
+    if not value.strip():
+        raise ValueError("must not be blank (only whitespace)")
+    return value
+
+
+#: A string the API accepts as non-empty: at least one non-whitespace character.
+NonBlankStr = Annotated[
+    StrictStr,
+    Field(min_length=1, json_schema_extra={"pattern": _NOT_BLANK_PATTERN}),
+    AfterValidator(_not_blank),
+]
+
+#: api/README.md "reply_to": one address. The API's own check (HTTP 400, code 32115):
+#: local@domain.tld, no whitespace and exactly one "@", so "a@b.co, c@d.co" is refused.
+_EMAIL_ADDRESS = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s]+")
+#: The same two rules for editors, as JSON Schema patterns.
+_EMAIL_PATTERN = "^" + _EMAIL_ADDRESS.pattern + "$"
+
+
+def _sender_id_schema() -> list[dict[str, Any]]:
+    return [
+        {"type": "string", "pattern": r"^\s*0*[1-9][0-9]*\s*$"},
+        {"type": "integer", "minimum": 1},
+    ]
+
+
+def _email_address(value: str) -> str:
+    if not _EMAIL_ADDRESS.fullmatch(value):
+        raise ValueError(f"must be one email address, such as sales@example.com (got {value!r})")
+    return value
+
+
+def _sender_id_value(value: Any) -> Any:
+    """Check a sender id as the API does (HTTP 400, code 32111) and return its canonical text."""
+    message = "must be a positive integer or its decimal string, such as 53 or '53'"
+    if isinstance(value, bool) or not isinstance(value, int | str):
+        raise ValueError(f"{message} (got {value!r})")
+    text = c.canonical_sender_id(value)
+    if not (text.isascii() and text.isdigit()) or int(text) == 0:
+        raise ValueError(f"{message} (got {value!r})")
+    return text
+
+
+#: A sender id: int (responses) or string (requests), kept as the string without leading zeros.
+SenderId = Annotated[StrictStr, BeforeValidator(_sender_id_value)]
 Name = Annotated[StrictStr, Field(min_length=1, max_length=MAX_NAME)]
 TrackValue = Annotated[StrictStr, Field(max_length=64)]
 
@@ -124,14 +179,14 @@ class Recipient(StrictModel):
     """The one `to` entry: a list, tag or segment, with its values."""
 
     type: Literal["list", "tag", "segment"] = Field(description="API `to[0].type`.")
-    value: list[NonEmptyStr] = Field(min_length=1, description="API `to[0].value`.")
+    value: list[NonBlankStr] = Field(min_length=1, description="API `to[0].value`.")
 
 
 class Attachment(StrictModel):
     """A file attached to every email; `path` is relative to the YAML file."""
 
     path: NonEmptyStr = Field(description="Relative to the YAML file; must stay in the config dir.")
-    filename: NonEmptyStr | None = Field(
+    filename: NonBlankStr | None = Field(
         default=None, description="API `attachments[].filename`; default: the path's base name."
     )
     _resolved: ResolvedFile | None = PrivateAttr(default=None)
@@ -171,7 +226,7 @@ RateValue = Annotated[float, Field(gt=0, le=1)]
 class WarmUp(StrictModel):
     """A per-domain warm-up rule; values are delivery rates in (0, 1]."""
 
-    domain: NonEmptyStr
+    domain: NonBlankStr
     rate: StrictInt = Field(ge=1, description="The sending-rate level, from 1.")
     upgrade_value: RateValue
     downgrade_value: RateValue
@@ -224,17 +279,10 @@ class AbTest(StrictModel):
 
     percent: StrictInt = Field(ge=1, le=100)
     win_condition: WinCondition
-    template_invoke_names: list[NonEmptyStr] | None = None
-    sender_ids: list[NonEmptyStr] | None = None
+    template_invoke_names: list[NonBlankStr] | None = None
+    sender_ids: list[SenderId] | None = None
     send_times: list[NonEmptyStr] | None = None
-    subjects: list[NonEmptyStr] | None = None
-
-    @field_validator("sender_ids", mode="before")
-    @classmethod
-    def _sender_ids(cls, value: Any) -> Any:
-        if isinstance(value, list):
-            return [c.canonical_sender_id(v) for v in value]
-        return value
+    subjects: list[NonBlankStr] | None = None
 
     @field_validator("send_times", mode="before")
     @classmethod
@@ -286,13 +334,20 @@ class EmailCampaign(StrictModel):
     """An EngageLab Email marketing campaign (`/v1/marketing/campaigns`)."""
 
     kind: Literal["EmailCampaign"] = "EmailCampaign"
-    name: Name = Field(description="The identity; unique per kind; at most 64 characters.")
+    name: Annotated[Name, AfterValidator(_not_blank)] = Field(
+        description="The identity; unique per kind; at most 64 characters.",
+        json_schema_extra={"pattern": _NOT_BLANK_PATTERN},
+    )
     campaign_type: Literal["normal", "ab"] = Field(
         description="normal or ab (the API's integers 2 or 1 are accepted too)."
     )
     to: Recipient = Field(description="Exactly one recipient entry (object or one-element list).")
-    reply_to: StrictStr | None = None
-    sender_id: StrictStr | None = Field(default=None, description="Sent as a string.")
+    reply_to: Annotated[StrictStr, AfterValidator(_email_address)] | None = Field(
+        default=None, description="One email address (the API refuses anything else)."
+    )
+    sender_id: SenderId | None = Field(
+        default=None, description="A positive integer or its decimal string; sent as a string."
+    )
     template_invoke_name: StrictStr | None = None
     subject: StrictStr | None = Field(default=None, description="Write-only: never returned.")
     send_time: StrictStr | None = Field(
@@ -321,11 +376,6 @@ class EmailCampaign(StrictModel):
         if isinstance(value, list) and len(value) != 1:
             raise ValueError(f"to must have exactly one entry (found {len(value)})")
         return c.canonical_to(value)
-
-    @field_validator("sender_id", mode="before")
-    @classmethod
-    def _sender_id(cls, value: Any) -> Any:
-        return c.canonical_sender_id(value)
 
     @field_validator("time_zone", mode="before")
     @classmethod
@@ -596,6 +646,9 @@ def json_schema(kind: str | None = None) -> dict[str, Any]:
     email = schema if kind == "EmailCampaign" else defs.get("EmailCampaign")
     if email is not None:
         _accept_wire_variants(email["properties"])
+    if "AbTest" in defs:
+        ids = defs["AbTest"]["properties"]["sender_ids"]["anyOf"][0]
+        ids["items"] = {"anyOf": _sender_id_schema()}
     if "WarmUp" in defs:
         for name in ("upgrade_value", "downgrade_value"):
             prop = defs["WarmUp"]["properties"][name]
@@ -619,5 +672,6 @@ def _accept_wire_variants(props: dict[str, Any]) -> None:
         {"$ref": ref},
         {"type": "array", "items": {"$ref": ref}, "minItems": 1, "maxItems": 1},
     ]
-    props["sender_id"]["anyOf"] = [{"type": "string"}, {"type": "integer"}, {"type": "null"}]
+    props["sender_id"]["anyOf"] = [*_sender_id_schema(), {"type": "null"}]
+    props["reply_to"]["anyOf"][0]["pattern"] = _EMAIL_PATTERN
     props["time_zone"]["anyOf"] = [{"type": "integer"}, {"type": "string"}, {"type": "null"}]

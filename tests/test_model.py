@@ -23,12 +23,21 @@ TEXT_CHARS = st.characters(
 text = st.text(TEXT_CHARS, min_size=1, max_size=20)
 short = st.text(TEXT_CHARS, min_size=1, max_size=64)
 nonblank = text.filter(lambda s: s.strip() != "")
+# What the API takes as reply_to (one address) and as a sender id (a positive integer,
+# or its decimal string, leading zeros and surrounding spaces allowed).
+address_part = st.text(
+    TEXT_CHARS.filter(lambda ch: ch != "@" and not ch.isspace()), min_size=1, max_size=8
+)
+emails = st.builds(lambda a, b, c: f"{a}@{b}.{c}", address_part, address_part, address_part)
+sender_ids = st.integers(min_value=1, max_value=10**12).flatmap(
+    lambda n: st.sampled_from([n, str(n), f"0{n}", f" {n} "])
+)
 send_times = st.datetimes(min_value=datetime(2000, 1, 1), max_value=datetime(2099, 12, 31)).map(
     lambda d: d.strftime("%Y-%m-%d %H:%M:%S")
 )
 rates = st.floats(min_value=0, max_value=1, exclude_min=True, allow_nan=False)
 recipients = st.fixed_dictionaries(
-    {"type": st.sampled_from(["list", "tag", "segment"]), "value": st.lists(text, min_size=1)}
+    {"type": st.sampled_from(["list", "tag", "segment"]), "value": st.lists(nonblank, min_size=1)}
 )
 google_tracks = st.fixed_dictionaries(
     {},
@@ -46,7 +55,7 @@ google_tracks = st.fixed_dictionaries(
 warm_ups = st.lists(
     st.fixed_dictionaries(
         {
-            "domain": text,
+            "domain": nonblank,
             "rate": st.integers(min_value=1, max_value=1000),
             "upgrade_value": rates,
             "downgrade_value": rates,
@@ -63,7 +72,7 @@ lifecycles = st.fixed_dictionaries(
     },
 )
 common_optional = {
-    "reply_to": text,
+    "reply_to": emails,
     "time_zone": st.integers(min_value=-12, max_value=14),
     "google_track": google_tracks,
     "lifecycle": lifecycles,
@@ -74,13 +83,13 @@ common_optional = {
 def email_campaigns(draw: st.DrawFn) -> dict[str, Any]:
     data: dict[str, Any] = {
         "kind": "EmailCampaign",
-        "name": draw(short),
+        "name": draw(short.filter(str.strip)),
         "to": draw(recipients),
         **draw(st.fixed_dictionaries({}, optional=common_optional)),
     }
     if draw(st.booleans()):
         data["campaign_type"] = "normal"
-        data["sender_id"] = draw(nonblank)
+        data["sender_id"] = draw(sender_ids)
         data["template_invoke_name"] = draw(text)
         data.update(
             draw(
@@ -94,9 +103,7 @@ def email_campaigns(draw: st.DrawFn) -> dict[str, Any]:
     dimension = draw(
         st.sampled_from(["subjects", "template_invoke_names", "sender_ids", "send_times"])
     )
-    values = send_times if dimension == "send_times" else text
-    if dimension == "sender_ids":
-        values = nonblank
+    values = {"send_times": send_times, "sender_ids": sender_ids}.get(dimension, nonblank)
     data["ab_test"] = {
         "percent": draw(st.integers(min_value=1, max_value=100)),
         "win_condition": draw(
@@ -115,7 +122,7 @@ def email_campaigns(draw: st.DrawFn) -> dict[str, Any]:
         dimension: draw(st.lists(values, min_size=1, max_size=4)),
     }
     if dimension != "sender_ids":
-        data["sender_id"] = draw(nonblank)
+        data["sender_id"] = draw(sender_ids)
     if dimension == "template_invoke_names":
         data["subject"] = draw(text)
     else:
@@ -244,3 +251,114 @@ def test_cross_field_errors_name_their_field(change: dict[str, Any], field: str)
 
 def test_json_schema_has_a_draft() -> None:
     assert json_schema()["$schema"].endswith("/draft/2020-12/schema")
+
+
+# --------------------------------------------------------------------------- the API's value rules
+
+
+def _normal(**fields: Any) -> dict[str, Any]:
+    return {
+        "name": "N",
+        "campaign_type": "normal",
+        "to": {"type": "tag", "value": ["x"]},
+        "sender_id": "1",
+        "template_invoke_name": "t",
+        **fields,
+    }
+
+
+def _refusal(data: dict[str, Any]) -> tuple[tuple[str | int, ...], str]:
+    with pytest.raises(ValidationError) as caught:
+        EmailCampaign.model_validate(data)
+    (error,) = caught.value.errors()
+    return tuple(error["loc"]), error["msg"]
+
+
+@pytest.mark.parametrize(
+    ("given", "canonical"),
+    [(53, "53"), ("53", "53"), ("053", "53"), (" 7 ", "7"), (2**63, str(2**63))],
+)
+def test_sender_id_forms_the_api_takes(given: Any, canonical: str) -> None:
+    assert EmailCampaign.model_validate(_normal(sender_id=given)).sender_id == canonical
+
+
+@pytest.mark.parametrize("given", ["abc", "0", "000", 0, -1, "-1", "1.5", 1.5, True, "²", "1e3"])
+def test_sender_id_the_api_refuses(given: Any) -> None:
+    loc, message = _refusal(_normal(sender_id=given))
+    assert loc == ("sender_id",)
+    assert "positive integer" in message
+
+
+def test_sender_ids_name_the_bad_entry() -> None:
+    data = _normal(
+        campaign_type="ab",
+        sender_id=None,
+        ab_test={
+            "percent": 10,
+            "win_condition": {"time_unit": "hour", "after_time": 1, "compare": "open_percent"},
+            "sender_ids": [1, "x"],
+        },
+    )
+    loc, message = _refusal(data)
+    assert loc == ("ab_test", "sender_ids", 1)
+    assert "positive integer" in message
+    data["ab_test"]["sender_ids"] = [1, "002"]
+    model = EmailCampaign.model_validate(data)
+    assert model.ab_test is not None and model.ab_test.sender_ids == ["1", "2"]
+
+
+@pytest.mark.parametrize("given", ["not-an-email", "a@b.co, c@d.co", "a@b.co,c@d.co", "a@b", " "])
+def test_reply_to_must_be_one_address(given: str) -> None:
+    loc, message = _refusal(_normal(reply_to=given))
+    assert loc == ("reply_to",)
+    assert "one email address" in message
+
+
+@pytest.mark.parametrize(
+    ("change", "loc"),
+    [
+        ({"name": "  "}, ("name",)),
+        ({"to": {"type": "tag", "value": ["x", " "]}}, ("to", "value", 1)),
+        (
+            {"warm_up": [{"domain": "\t", "rate": 1, "upgrade_value": 1, "downgrade_value": 1}]},
+            ("warm_up", 0, "domain"),
+        ),
+    ],
+)
+def test_blank_strings_the_api_refuses(change: dict[str, Any], loc: tuple[Any, ...]) -> None:
+    assert _refusal(_normal(**change)) == (loc, "Value error, must not be blank (only whitespace)")
+
+
+# The sandbox emulates the API's checks; a value validate passes must pass them too.
+from reconciler.sandbox import email_api  # noqa: E402
+
+
+def _api_accepts(parse: Any, value: Any) -> bool:
+    try:
+        parse(value)
+    except (email_api.EmailApiError, ValueError):
+        return False
+    return True
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.one_of(emails, st.text(max_size=30), st.text(max_size=8).map(lambda s: s + "@a.b")))
+def test_reply_to_rule_is_the_apis(value: str) -> None:
+    try:
+        EmailCampaign.model_validate(_normal(reply_to=value))
+    except ValidationError:
+        ours = False
+    else:
+        ours = True
+    assert ours == _api_accepts(email_api._parse_reply_to, value)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.one_of(sender_ids, st.integers(), st.text(max_size=6), st.floats(), st.booleans()))
+def test_a_sender_id_validate_passes_the_api_takes(value: Any) -> None:
+    try:
+        model = EmailCampaign.model_validate(_normal(sender_id=value))
+    except ValidationError:
+        return
+    assert _api_accepts(email_api._parse_sender_id, value)
+    assert model.sender_id == str(email_api._parse_sender_id(value))
