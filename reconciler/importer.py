@@ -36,6 +36,7 @@ from reconciler.canonical import AB_DIMENSIONS, drop_empty, hash_write_only, is_
 from reconciler.errors import CampaignctlError
 from reconciler.live import EMAIL_KIND, MESSAGING_KIND, LiveCampaign
 from reconciler.model import EmailCampaign, MessagingCampaign, campaign_adapter
+from reconciler.planner import IMPORT_PLACEHOLDER
 from reconciler.state import ManagedRecord, State, StateStore, utc_now, write_atomic
 
 __all__ = [
@@ -55,7 +56,7 @@ __all__ = [
 ]
 
 #: The text written where the model needs a write-only value the API never returns.
-PLACEHOLDER = "PLACEHOLDER: not returned by the API; replace with the real text"
+PLACEHOLDER = IMPORT_PLACEHOLDER
 
 #: The reason of a campaign skipped because the state manages it already.
 ALREADY_MANAGED = "already managed in state"

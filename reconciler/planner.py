@@ -159,6 +159,7 @@ def compute_plan(
             ctx.actions.append(_unmanaged(obj))
 
     ctx.warnings.extend(wanted.unmatched(desired, records.values(), live))
+    ctx.errors.extend(_placeholders_sent(ctx.actions))
     ctx.raise_errors()
     return Plan(
         actions=tuple(ctx.actions),
@@ -168,6 +169,42 @@ def compute_plan(
         warnings=tuple(ctx.warnings),
         managed=sum(1 for r in records.values() if (r.kind, r.remote_id) in index.by_id),
     )
+
+
+#: What `campaignctl import` writes where the API never returns a required write-only value
+#: (a message touchpoint's text, an A/B template test's subject). Never sent: a plan that
+#: would send it is an error until the YAML holds the real text.
+IMPORT_PLACEHOLDER = "PLACEHOLDER: not returned by the API; replace with the real text"
+
+_SENDING_TOUCHPOINT = frozenset({ActionKind.CREATE, ActionKind.UPDATE, ActionKind.MOVE})
+
+
+def _has_placeholder(value: Any) -> bool:
+    if isinstance(value, Mapping):
+        return any(_has_placeholder(v) for v in value.values())
+    return isinstance(value, str) and IMPORT_PLACEHOLDER in value
+
+
+def _placeholders_sent(actions: Iterable[Action]) -> list[str]:
+    """One error per campaign whose apply would send the import placeholder text."""
+    errors = []
+    for action in actions:
+        where: list[str] = []
+        creating = action.action in (ActionKind.CREATE, ActionKind.REPLACE)
+        subject = (action.desired or {}).get("subject")
+        subject_sent = creating or any(c.path == ("subject",) for c in action.changes)
+        if subject_sent and _has_placeholder(subject):
+            where.append("subject")
+        for tp in action.touchpoints:
+            message = (tp.desired or {}).get("message")
+            if tp.action in _SENDING_TOUCHPOINT and _has_placeholder(message):
+                where.append(f"touchpoint {tp.name!r}")
+        if where:
+            errors.append(
+                f"{action.kind} {action.name!r} would send the import placeholder as "
+                f"{', '.join(where)}: replace PLACEHOLDER with the real text in its YAML"
+            )
+    return errors
 
 
 @dataclass
@@ -189,7 +226,8 @@ class _Context:
             names = ", ".join(self.protected)
             messages.append(
                 f"lifecycle.prevent_destroy forbids deleting or replacing {names}; "
-                "remove prevent_destroy first if this is intended"
+                "if this is intended, apply its YAML without prevent_destroy first (restore "
+                "the file if it is gone), or stop managing it with `campaignctl state rm`"
             )
         if messages:
             raise PlanError("; ".join(messages))

@@ -95,3 +95,39 @@ def test_import_with_only_the_touchpoint_token(
     assert code == 0, capsys.readouterr().err
     assert [p.name for p in out_dir.iterdir()] == ["journey.yaml"]
     assert sandbox.request_count(path_prefix="/v1/marketing") == 0
+
+
+def test_the_import_placeholder_is_never_sent(
+    sandbox_env: Sandbox,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    # A reorder recreated an imported touchpoint with the placeholder as its text, silently.
+    monkeypatch.chdir(tmp_path)
+    made = tmp_path / "made"
+    made.mkdir()
+    (made / "journey.yaml").write_text(JOURNEY, encoding="utf-8")
+    assert run(["--state", "made.json", "apply", str(made), "--auto-approve"]) == 0
+    assert run(["import"]) == 0
+    imported = tmp_path / "campaigns.d" / "journey.yaml"
+    text = imported.read_text(encoding="utf-8")
+    assert "PLACEHOLDER" in text
+    assert run(["plan", "--detailed-exitcode"]) == 0  # import itself sends nothing
+    reordered = text.replace("touchpoints:\n", "touchpoints:\n  - name: First\n    type: action\n")
+    imported.write_text(reordered, encoding="utf-8")
+    capsys.readouterr()
+    assert run(["plan"]) == 1
+    err = capsys.readouterr().err
+    assert "would send the import placeholder as touchpoint 'Hi'" in err
+    assert run(["apply", "--auto-approve"]) == 1
+    assert [t["message"] for t in sandbox_env.touchpoints()] == [{"text": "Hello"}]
+
+    imported.write_text(
+        reordered.replace(
+            "PLACEHOLDER: not returned by the API; replace with the real text", "Hello again"
+        ),
+        encoding="utf-8",
+    )
+    assert run(["apply", "--auto-approve"]) == 0
+    capsys.readouterr()
