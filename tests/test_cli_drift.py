@@ -235,3 +235,19 @@ def test_refresh_reports_a_status_change_once(
     code, report = drift_json(capsys)
     assert code == 2  # the field edit is still drift: --refresh never accepts fields
     assert [i["drift"] for i in report["drift"]] == ["fields_changed"]
+
+
+def test_drift_without_a_config_directory_warns_that_ignore_changes_are_unknown(
+    sandbox_env: Sandbox,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "state").mkdir()
+    (tmp_path / "state" / "default.json").write_text(
+        '{"campaigns": {}, "format_version": 1, "lineage": "l", "serial": 1}\n'
+    )
+    code, _, err = cli(capsys, "drift")
+    assert code == 0
+    assert "no config directory at campaigns.d" in err

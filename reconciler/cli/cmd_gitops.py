@@ -118,6 +118,11 @@ def _load_desired(directory: Path, *, explicit: bool) -> LoadResult | None:
     from reconciler.loader import load_directory
 
     if not explicit and not directory.exists():
+        click.echo(
+            f"warning: no config directory at {directory}: fields the YAML lists in "
+            "lifecycle.ignore_changes are not known and may show as drift",
+            err=True,
+        )
         return None
     return load_directory(directory, allow_empty=True)
 
