@@ -134,11 +134,10 @@ _EMAIL_ADDRESS = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s]+")
 _EMAIL_PATTERN = "^" + _EMAIL_ADDRESS.pattern + "$"
 
 
-def _sender_id_schema() -> list[dict[str, Any]]:
-    return [
-        {"type": "string", "pattern": r"^\s*0*[1-9][0-9]*\s*$"},
-        {"type": "integer", "minimum": 1},
-    ]
+def _sender_id_schema(*more: dict[str, Any]) -> dict[str, Any]:
+    # `minimum` applies to the integer branch only (JSON Schema ignores it for strings).
+    text = {"type": "string", "pattern": r"^\s*0*[1-9][0-9]*\s*$"}
+    return {"anyOf": [text, {"type": "integer"}, *more], "minimum": 1}
 
 
 def _email_address(value: str) -> str:
@@ -648,7 +647,7 @@ def json_schema(kind: str | None = None) -> dict[str, Any]:
         _accept_wire_variants(email["properties"])
     if "AbTest" in defs:
         ids = defs["AbTest"]["properties"]["sender_ids"]["anyOf"][0]
-        ids["items"] = {"anyOf": _sender_id_schema()}
+        ids["items"] = _sender_id_schema()
     if "WarmUp" in defs:
         for name in ("upgrade_value", "downgrade_value"):
             prop = defs["WarmUp"]["properties"][name]
@@ -672,6 +671,6 @@ def _accept_wire_variants(props: dict[str, Any]) -> None:
         {"$ref": ref},
         {"type": "array", "items": {"$ref": ref}, "minItems": 1, "maxItems": 1},
     ]
-    props["sender_id"]["anyOf"] = [*_sender_id_schema(), {"type": "null"}]
+    props["sender_id"].update(_sender_id_schema({"type": "null"}))
     props["reply_to"]["anyOf"][0]["pattern"] = _EMAIL_PATTERN
     props["time_zone"]["anyOf"] = [{"type": "integer"}, {"type": "string"}, {"type": "null"}]

@@ -362,3 +362,22 @@ def test_a_sender_id_validate_passes_the_api_takes(value: Any) -> None:
         return
     assert _api_accepts(email_api._parse_sender_id, value)
     assert model.sender_id == str(email_api._parse_sender_id(value))
+
+
+def test_json_schema_carries_the_api_rules_for_editors() -> None:
+    import re
+
+    props = json_schema("EmailCampaign")["properties"]
+    sender = props["sender_id"]
+    assert sender["minimum"] == 1
+    (text,) = [s["pattern"] for s in sender["anyOf"] if s.get("type") == "string"]
+    assert [bool(re.search(text, v)) for v in ("53", " 053 ", "0", "abc", "1.5")] == [
+        True,
+        True,
+        False,
+        False,
+        False,
+    ]
+    (address,) = [s["pattern"] for s in props["reply_to"]["anyOf"] if s.get("type") == "string"]
+    assert re.search(address, "sales@example.com")
+    assert not re.search(address, "a@b.co, c@d.co")
