@@ -645,6 +645,12 @@ def json_schema(kind: str | None = None) -> dict[str, Any]:
     email = schema if kind == "EmailCampaign" else defs.get("EmailCampaign")
     if email is not None:
         _accept_wire_variants(email["properties"])
+    if "Recipient" in defs:
+        # canonical_to reads a single string value as a one-element list.
+        value = defs["Recipient"]["properties"]["value"]
+        items = value["items"]
+        value.clear()
+        value["anyOf"] = [{"type": "array", "items": items, "minItems": 1}, items]
     if "AbTest" in defs:
         ids = defs["AbTest"]["properties"]["sender_ids"]["anyOf"][0]
         ids["items"] = _sender_id_schema()
@@ -664,7 +670,7 @@ def _accept_wire_variants(props: dict[str, Any]) -> None:
     do not flag valid YAML: campaign_type 2|1, `to` as a one-element list, a numeric
     sender_id, a string time_zone."""
     props["campaign_type"].pop("type", None)
-    props["campaign_type"]["enum"] = ["normal", "ab", 2, 1]
+    props["campaign_type"]["enum"] = ["normal", "ab", 2, 1, "2", "1"]
     to = props["to"]
     ref = to.pop("$ref")
     to["anyOf"] = [

@@ -206,8 +206,11 @@ def test_schema_accepts_every_example_key(capsys: pytest.CaptureFixture[str]) ->
 
 def test_schema_accepts_wire_variants(capsys: pytest.CaptureFixture[str]) -> None:
     props = schema(capsys, "--kind", "EmailCampaign")["properties"]
-    assert props["campaign_type"]["enum"] == ["normal", "ab", 2, 1]
+    # Everything the loader accepts, so that editors never flag valid YAML.
+    assert props["campaign_type"]["enum"] == ["normal", "ab", 2, 1, "2", "1"]
     assert {"type": "array"}.items() <= props["to"]["anyOf"][1].items()
+    recipient_value = schema(capsys)["$defs"]["Recipient"]["properties"]["value"]
+    assert {"type": "string"}.items() <= recipient_value["anyOf"][1].items()
     assert {"type": "integer"} in props["sender_id"]["anyOf"]
     assert {"type": "string"} in props["time_zone"]["anyOf"]
 

@@ -582,3 +582,21 @@ def test_ids_restart_after_reset_and_never_repeat_within_a_run(sandbox: Sandbox)
     api(sandbox, "DELETE", f"/{first}")
     second = create(sandbox)["campaign_id"]
     assert second > first
+
+
+@pytest.mark.parametrize("sender", ["²", "١٢"])
+def test_unicode_digits_are_not_a_sender_id(sandbox: Sandbox, sender: str) -> None:
+    # str.isdigit() takes them, int() refuses them: the server must answer, not crash.
+    assert error(api(sandbox, "POST", json=body(sender_id=sender)))[1] == 32111
+    ab = body(
+        campaign_type=1,
+        sender_id=None,
+        ab_test={
+            "percent": 10,
+            "win_condition": {"time_unit": "hour", "after_time": 1, "compare": "open_percent"},
+            "sender_ids": ["1", sender],
+        },
+    )
+    response = api(sandbox, "POST", json={k: v for k, v in ab.items() if v is not None})
+    assert response.status_code in (400, 401)
+    assert api(sandbox, "GET", "/²").status_code == 404

@@ -121,6 +121,11 @@ class EmailApiError(Exception):
         return Reply(self.status, {"code": self.code, "message": self.message})
 
 
+def _is_digits(text: str) -> bool:
+    """ASCII digits only: str.isdigit() also takes "²", which int() refuses."""
+    return text.isascii() and text.isdigit()
+
+
 def _invalid(rule: str, message: str) -> EmailApiError:
     return EmailApiError(400, CODES[rule], message)
 
@@ -133,7 +138,7 @@ def _is_blank(value: Any) -> bool:
 
 
 def _parse_campaign_type(value: Any) -> int:
-    if isinstance(value, str) and value.strip().isdigit():
+    if isinstance(value, str) and _is_digits(value.strip()):
         value = int(value)
     if isinstance(value, bool) or value not in (AB_TYPE, NORMAL_TYPE):
         raise _invalid("campaign_type", "campaign_type must be 1 (A/B) or 2 (normal)")
@@ -184,7 +189,7 @@ def _parse_reply_to(value: Any) -> str | None:
 def _parse_sender_id(value: Any) -> int | None:
     if _is_blank(value):
         return None
-    if isinstance(value, str) and value.strip().isdigit():
+    if isinstance(value, str) and _is_digits(value.strip()):
         return int(value)
     if isinstance(value, int) and not isinstance(value, bool) and value > 0:
         return value
@@ -320,7 +325,7 @@ def _parse_warm_up(value: Any) -> list[dict[str, Any]] | None:
         if not isinstance(domain, str) or not domain.strip():
             raise _invalid("warm_up", f"warm_up[{index}].domain must be a non-empty string")
         rate = item.get("rate")
-        if isinstance(rate, str) and rate.strip().isdigit():
+        if isinstance(rate, str) and _is_digits(rate.strip()):
             rate = int(rate)
         if not isinstance(rate, int) or isinstance(rate, bool) or rate < 1:
             raise _invalid("warm_up", f"warm_up[{index}].rate must be a positive integer")
@@ -386,7 +391,7 @@ def _parse_ab_test(value: Any, time_zone: int) -> dict[str, Any] | None:
     values = _string_list(dimension, value[dimension])
     if dimension == "send_times":
         values = [_parse_send_time("ab_test.send_times", v, time_zone) or "" for v in values]
-    if dimension == "sender_ids" and not all(v.strip().isdigit() for v in values):
+    if dimension == "sender_ids" and not all(_is_digits(v.strip()) for v in values):
         raise _invalid("ab_test", "ab_test.sender_ids must be integers (as strings)")
     return {
         "percent": percent,
@@ -588,7 +593,7 @@ def _int_query(request: ApiRequest, name: str, default: int, low: int, high: int
 
 
 def _lookup(store: Store, raw_id: str) -> dict[str, Any]:
-    record = store.email.get(int(raw_id)) if raw_id.isdigit() else None
+    record = store.email.get(int(raw_id)) if _is_digits(raw_id) else None
     if record is None:
         raise EmailApiError(404, CODES["not_found"], f"campaign {raw_id} not found")
     return record

@@ -582,7 +582,7 @@ class Sandbox:
         raise _AdminError(404, f"no such admin call {request.path}")
 
     def _admin_email(self, raw_id: str, body: dict[str, Any]) -> Reply:
-        if not raw_id.isdigit():
+        if not (raw_id.isascii() and raw_id.isdigit()):
             raise _AdminError(404, f"email campaign {raw_id} not found")
         with self.store.lock:
             record = self.store.email.get(int(raw_id))
