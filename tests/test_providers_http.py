@@ -222,6 +222,16 @@ def test_retry_after_is_honoured_but_capped() -> None:
     assert retry.get_retry_after(huge) == MAX_RETRY_AFTER
 
 
+def test_a_long_retry_after_is_announced_without_verbose(debug_log: ListHandler) -> None:
+    from urllib3 import HTTPResponse
+
+    retry = make_retry(RetryConfig())
+    retry.get_retry_after(HTTPResponse(headers={"Retry-After": "2"}))
+    assert not debug_log.lines
+    retry.get_retry_after(HTTPResponse(headers={"Retry-After": "3600"}))
+    assert debug_log.lines == ["rate limited by the API: waiting 60 s (Retry-After)"]
+
+
 # --------------------------------------------------------------------------- translation
 
 

@@ -154,6 +154,10 @@ class RetryConfig:
     backoff_max: float = 30.0
 
 
+#: A Retry-After wait this long is announced on stderr even without -v.
+NOTICEABLE_WAIT_S = 5.0
+
+
 class CampaignRetry(Retry):
     """urllib3 Retry whose only change is that POST is retried on 429 and nothing else.
 
@@ -169,7 +173,13 @@ class CampaignRetry(Retry):
 
     def get_retry_after(self, response: BaseHTTPResponse) -> float | None:
         seconds = super().get_retry_after(response)
-        return None if seconds is None else min(seconds, MAX_RETRY_AFTER)
+        if seconds is None:
+            return None
+        seconds = min(seconds, MAX_RETRY_AFTER)
+        if seconds >= NOTICEABLE_WAIT_S:
+            # Without -v a long Retry-After would look like a hang: say why we wait.
+            log.warning("rate limited by the API: waiting %.0f s (Retry-After)", seconds)
+        return seconds
 
     def increment(self, *args: Any, **kwargs: Any) -> CampaignRetry:
         new = super().increment(*args, **kwargs)
