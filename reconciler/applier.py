@@ -187,6 +187,25 @@ def apply_plan(
     )
 
 
+def applied_fields(action: Action, previous: ManagedRecord | None) -> dict[str, Any]:
+    """What the state records as applied: the desired form, write-only values hashed.
+
+    A field in `lifecycle.ignore_changes` is sent on create only; an update keeps what the
+    last apply recorded for it (or nothing), since the YAML's new value was never sent.
+    """
+    applied = hash_write_only(_desired(action))
+    if action.action in (ActionKind.CREATE, ActionKind.REPLACE):
+        return applied
+    ignored = (applied.get("lifecycle") or {}).get("ignore_changes") or ()
+    before = previous.last_applied if previous is not None else {}
+    for name in ignored:
+        if name in before:
+            applied[name] = before[name]
+        else:
+            applied.pop(name, None)
+    return applied
+
+
 def record_lifecycle_changes(plan: Plan, store: StateStore) -> None:
     """Record `lifecycle.prevent_destroy` for unchanged campaigns whose flag changed.
 
@@ -381,12 +400,13 @@ class _Runner:
     def _record_email(
         self, action: Action, remote_id: str, status: Any, fingerprint: str | None
     ) -> None:
+        previous = self._journal.previous(action.kind, action.name)
         self._journal.record(
             ManagedRecord(
                 kind=action.kind,
                 name=action.name,
                 remote_id=remote_id,
-                last_applied=hash_write_only(_desired(action)),
+                last_applied=applied_fields(action, previous),
                 live_fingerprint=fingerprint,
                 status=status,
                 touchpoint_ids={},

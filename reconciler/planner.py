@@ -355,15 +355,21 @@ class _Matched:
 
 
 def _with_lifecycle(campaign: LoadedCampaign) -> dict[str, Any]:
-    """The canonical desired form, plus `lifecycle.prevent_destroy` when it is set.
+    """The canonical desired form, plus the `lifecycle` settings that are set.
 
-    The state records it from there, so that a campaign whose YAML is gone (which took its
-    lifecycle block with it) is still protected; providers never send it, and it is never
-    diffed against live.
+    The state records them from there: `prevent_destroy` so that a campaign whose YAML is
+    gone (which took its lifecycle block with it) is still protected, `ignore_changes` so
+    that apply records what it sent for those fields, not the YAML's new value. Providers
+    never send `lifecycle`, and it is never diffed against live.
     """
     desired = campaign.canonical()
+    lifecycle: dict[str, Any] = {}
     if campaign.lifecycle.prevent_destroy:
-        desired["lifecycle"] = {"prevent_destroy": True}
+        lifecycle["prevent_destroy"] = True
+    if campaign.lifecycle.ignore_changes:
+        lifecycle["ignore_changes"] = sorted(campaign.lifecycle.ignore_changes)
+    if lifecycle:
+        desired["lifecycle"] = lifecycle
     return desired
 
 

@@ -131,3 +131,34 @@ def test_the_import_placeholder_is_never_sent(
     )
     assert run(["apply", "--auto-approve"]) == 0
     capsys.readouterr()
+
+
+def test_an_ignored_field_is_recorded_as_sent_not_as_written(
+    sandbox_env: Sandbox, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # The state recorded the YAML's new reply_to although it was never sent: drift without
+    # the config then reported a change nobody made.
+    from reconciler.state import StateStore
+
+    config = tmp_path / "campaigns.d"
+    config.mkdir()
+    state = tmp_path / "state.json"
+    base = (
+        "name: Owned by marketing\ncampaign_type: normal\nto: {type: tag, value: [x]}\n"
+        "sender_id: 1\nlifecycle: {ignore_changes: [reply_to]}\n"
+    )
+    path = config / "c.yaml"
+    path.write_text(base + "template_invoke_name: t1\nreply_to: a@example.com\n")
+    assert run(["--state", str(state), "apply", str(config), "--auto-approve"]) == 0
+    (live,) = sandbox_env.email_campaigns()
+    sandbox_env.edit_email_campaign(live["campaign_id"], reply_to="b@example.com")
+    path.write_text(base + "template_invoke_name: t2\nreply_to: d@example.com\n")
+    assert run(["--state", str(state), "apply", str(config), "--auto-approve"]) == 0
+    (live,) = sandbox_env.email_campaigns()
+    assert (live["template_invoke_name"], live["reply_to"]) == ("t2", "b@example.com")
+    record = StateStore(state).read().get("EmailCampaign", "Owned by marketing")
+    assert record is not None
+    assert record.last_applied["reply_to"] == "a@example.com"
+    assert record.last_applied["template_invoke_name"] == "t2"
+    assert run(["--state", str(state), "plan", str(config), "--detailed-exitcode"]) == 0
+    capsys.readouterr()
