@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pytest
@@ -65,3 +66,19 @@ def sandbox_env(sandbox: Sandbox, monkeypatch: pytest.MonkeyPatch) -> Iterator[S
     monkeypatch.setenv("ENGAGELAB_API_KEY", sandbox.api_key)
     monkeypatch.setenv("CAMPAIGNCTL_TOUCHPOINT_TOKEN", sandbox.touchpoint_token)
     yield sandbox
+
+
+@pytest.fixture
+def in_tmp_path(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Run the test from tmp_path, as a user runs campaignctl from their repository."""
+    monkeypatch.chdir(tmp_path)
+    return tmp_path
+
+
+def run_cli(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
+    """Run campaignctl in-process; return exit code, stdout and stderr."""
+    from reconciler.cli import run
+
+    code = run(list(args))
+    out, err = capsys.readouterr()
+    return code, out, err

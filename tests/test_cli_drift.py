@@ -9,17 +9,14 @@ from typing import Any
 
 import pytest
 import requests
+from conftest import run_cli
 
-from reconciler.cli import run
 from reconciler.sandbox import Sandbox
 
 REPO = Path(__file__).resolve().parents[1]
 
 
-def cli(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
-    code = run(list(args))
-    out, err = capsys.readouterr()
-    return code, out, err
+cli = run_cli
 
 
 def drift_json(capsys: pytest.CaptureFixture[str]) -> tuple[int, dict[str, Any]]:
@@ -171,10 +168,9 @@ def test_lifecycle_ignore_changes_in_the_config_is_not_drift(
 def test_drift_needs_a_state_file(
     sandbox_env: Sandbox,
     tmp_path: Path,
-    monkeypatch: pytest.MonkeyPatch,
+    in_tmp_path: Path,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    monkeypatch.chdir(tmp_path)
     code, _, err = cli(capsys, "drift")
     assert code == 1
     assert "no state file at state/default.json" in err
@@ -240,10 +236,9 @@ def test_refresh_reports_a_status_change_once(
 def test_drift_without_a_config_directory_warns_that_ignore_changes_are_unknown(
     sandbox_env: Sandbox,
     tmp_path: Path,
-    monkeypatch: pytest.MonkeyPatch,
+    in_tmp_path: Path,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    monkeypatch.chdir(tmp_path)
     (tmp_path / "state").mkdir()
     (tmp_path / "state" / "default.json").write_text(
         '{"campaigns": {}, "format_version": 1, "lineage": "l", "serial": 1}\n'

@@ -9,8 +9,8 @@ from typing import Any
 
 import pytest
 import requests
+from conftest import run_cli
 
-from reconciler.cli import run
 from reconciler.importer import PLACEHOLDER
 from reconciler.sandbox import Sandbox
 from reconciler.state import StateStore
@@ -18,10 +18,7 @@ from reconciler.state import StateStore
 WIN = {"time_unit": "hour", "after_time": 18, "compare": "open_percent"}
 
 
-def cli(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
-    code = run(list(args))
-    out, err = capsys.readouterr()
-    return code, out, err
+cli = run_cli
 
 
 def add_touchpoint(sandbox: Sandbox, campaign_id: str, name: str, kind: str) -> None:
@@ -103,10 +100,9 @@ def seed_mixed(sandbox: Sandbox) -> int:
 def test_import_250_mixed_campaigns_then_plan_has_zero_changes(
     sandbox_env: Sandbox,
     tmp_path: Path,
-    monkeypatch: pytest.MonkeyPatch,
+    in_tmp_path: Path,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    monkeypatch.chdir(tmp_path)
     assert seed_mixed(sandbox_env) == 250
     started = time.perf_counter()
     code, out, err = cli(capsys, "import")
@@ -133,10 +129,9 @@ def test_import_250_mixed_campaigns_then_plan_has_zero_changes(
 def test_second_import_changes_nothing(
     sandbox_env: Sandbox,
     tmp_path: Path,
-    monkeypatch: pytest.MonkeyPatch,
+    in_tmp_path: Path,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    monkeypatch.chdir(tmp_path)
     sandbox_env.seed_email_campaigns(3, name_prefix="Promo ")
     assert cli(capsys, "import")[0] == 0
     before = {p.name: p.read_text() for p in (tmp_path / "campaigns.d").iterdir()}
@@ -151,10 +146,9 @@ def test_second_import_changes_nothing(
 def test_name_and_status_filters(
     sandbox_env: Sandbox,
     tmp_path: Path,
-    monkeypatch: pytest.MonkeyPatch,
+    in_tmp_path: Path,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    monkeypatch.chdir(tmp_path)
     ids = sandbox_env.seed_email_campaigns(3, name_prefix="Q3 promo ")
     sandbox_env.seed_email_campaigns(2, name_prefix="Q4 promo ")
     sandbox_env.set_email_status(ids[0], 2)
@@ -170,10 +164,9 @@ def test_name_and_status_filters(
 def test_existing_files_are_never_clobbered(
     sandbox_env: Sandbox,
     tmp_path: Path,
-    monkeypatch: pytest.MonkeyPatch,
+    in_tmp_path: Path,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    monkeypatch.chdir(tmp_path)
     sandbox_env.seed_email_campaigns(1, name_prefix="Promo ")
     config = tmp_path / "campaigns.d"
     config.mkdir()
@@ -191,10 +184,9 @@ def test_existing_files_are_never_clobbered(
 def test_declared_campaign_is_left_to_adoption_unless_force(
     sandbox_env: Sandbox,
     tmp_path: Path,
-    monkeypatch: pytest.MonkeyPatch,
+    in_tmp_path: Path,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    monkeypatch.chdir(tmp_path)
     sandbox_env.seed_email_campaigns(1, name_prefix="Promo ")
     config = tmp_path / "campaigns.d"
     config.mkdir()
@@ -221,10 +213,9 @@ def test_declared_campaign_is_left_to_adoption_unless_force(
 def test_two_live_campaigns_with_one_name_fail_the_import(
     sandbox_env: Sandbox,
     tmp_path: Path,
-    monkeypatch: pytest.MonkeyPatch,
+    in_tmp_path: Path,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    monkeypatch.chdir(tmp_path)
     ids = sandbox_env.seed_email_campaigns(2, name_prefix="Twin ")
     sandbox_env.edit_email_campaign(ids[1], name="Twin 00001")
     sandbox_env.seed_email_campaigns(1, name_prefix="Solo ")
@@ -254,10 +245,9 @@ def test_without_touchpoint_token_only_email_is_imported(
 def test_placeholders_are_warned_and_secrets_never_printed(
     sandbox_env: Sandbox,
     tmp_path: Path,
-    monkeypatch: pytest.MonkeyPatch,
+    in_tmp_path: Path,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    monkeypatch.chdir(tmp_path)
     sandbox_env.seed_touchpoint_campaigns(1, touchpoints=1, name_prefix="Journey ")
     code, out, err = cli(capsys, "import")
     assert code == 0
@@ -272,10 +262,9 @@ def test_placeholders_are_warned_and_secrets_never_printed(
 def test_no_state_and_bad_status_are_errors(
     sandbox_env: Sandbox,
     tmp_path: Path,
-    monkeypatch: pytest.MonkeyPatch,
+    in_tmp_path: Path,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    monkeypatch.chdir(tmp_path)
     code, _, err = cli(capsys, "--no-state", "import")
     assert code == 1 and "drop --no-state" in err
     code, _, err = cli(capsys, "import", "--status", "sent")
@@ -285,10 +274,9 @@ def test_no_state_and_bad_status_are_errors(
 def test_invalid_output_directory_is_an_error_before_any_write(
     sandbox_env: Sandbox,
     tmp_path: Path,
-    monkeypatch: pytest.MonkeyPatch,
+    in_tmp_path: Path,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    monkeypatch.chdir(tmp_path)
     sandbox_env.seed_email_campaigns(1, name_prefix="Promo ")
     (tmp_path / "campaigns.d").mkdir()
     (tmp_path / "campaigns.d" / "broken.yaml").write_text("name: [unclosed\n")
@@ -301,10 +289,9 @@ def test_invalid_output_directory_is_an_error_before_any_write(
 def test_campaign_declared_elsewhere_in_the_config_dir_is_not_duplicated(
     sandbox_env: Sandbox,
     tmp_path: Path,
-    monkeypatch: pytest.MonkeyPatch,
+    in_tmp_path: Path,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    monkeypatch.chdir(tmp_path)
     sandbox_env.seed_email_campaigns(2, name_prefix="Promo ")
     config = tmp_path / "campaigns.d"
     config.mkdir()
