@@ -471,7 +471,7 @@ class _Runner:
 
     def _touchpoint_provider(self) -> TouchpointProvider:
         if self._touchpoint is None:
-            raise _StepFailed("no touchpoint provider configured (CAMPAIGNCTL_TOUCHPOINT_TOKEN)")
+            raise _StepFailed("no touchpoint provider configured (IMBRACE_API_KEY)")
         return self._touchpoint
 
     def _messaging(self, step: _Step) -> None:

@@ -18,23 +18,23 @@ from pydantic import SecretStr
 from reconciler.errors import InsecureUrlError, MissingCredentials
 
 __all__ = [
-    "DEFAULT_API_URL",
     "DEFAULT_CONFIG_DIR",
     "DEFAULT_STATE",
     "ENV_API_KEY",
     "ENV_API_USER",
-    "ENV_TOUCHPOINT_TOKEN",
+    "ENV_IMBRACE_API_KEY",
     "Settings",
     "check_url",
     "is_loopback_host",
+    "resolve_url",
 ]
 
-DEFAULT_API_URL = "https://email.api.engagelab.cc"
 DEFAULT_CONFIG_DIR = "campaigns.d"
 DEFAULT_STATE = "state/default.json"
 ENV_API_USER = "ENGAGELAB_API_USER"
 ENV_API_KEY = "ENGAGELAB_API_KEY"
-ENV_TOUCHPOINT_TOKEN = "CAMPAIGNCTL_TOUCHPOINT_TOKEN"
+#: The iMBrace SDK's server-to-server key, sent as `x-api-key` (SPEC "Touchpoint campaigns").
+ENV_IMBRACE_API_KEY = "IMBRACE_API_KEY"
 
 
 def is_loopback_host(host: str | None) -> bool:
@@ -59,7 +59,8 @@ def check_url(url: str, option: str = "--api-url") -> str:
         raise InsecureUrlError(
             f"{option} must not carry credentials (user:password@)",
             where=option,
-            hint="export ENGAGELAB_API_USER / ENGAGELAB_API_KEY instead",
+            hint="credentials come from the environment: "
+            f"{ENV_API_USER} / {ENV_API_KEY}, {ENV_IMBRACE_API_KEY}",
         )
     if parts.scheme == "http" and not is_loopback_host(parts.hostname):
         raise InsecureUrlError(
@@ -70,17 +71,39 @@ def check_url(url: str, option: str = "--api-url") -> str:
     return url.rstrip("/")
 
 
+def resolve_url(
+    value: str | None, *, default: str, shortcuts: Mapping[str, str], option: str
+) -> str:
+    """Return the checked URL an option means: unset is `default`, a shortcut name its URL.
+
+    >>> resolve_url("sg", default="https://a.example", shortcuts={"sg": "https://b.example"},
+    ...             option="--api-url")
+    'https://b.example'
+    """
+    if value is None or not value.strip():
+        return check_url(default, option)
+    chosen = shortcuts.get(value.strip().lower())
+    if chosen is not None:
+        return check_url(chosen, option)
+    if "://" not in value:
+        names = ", ".join(sorted(shortcuts))
+        raise InsecureUrlError(
+            f"{option} must be an http(s) URL or one of {names}, got {value!r}", where=option
+        )
+    return check_url(value, option)
+
+
 @dataclass(frozen=True)
 class Settings:
     """Everything a command needs to know about where to read and write."""
 
-    api_url: str = DEFAULT_API_URL
-    touchpoint_api_url: str | None = None
+    api_url: str
+    touchpoint_api_url: str
     state_path: Path | None = Path(DEFAULT_STATE)
     config_dir: Path = Path(DEFAULT_CONFIG_DIR)
     api_user: str | None = None
     api_key: SecretStr | None = None
-    touchpoint_token: SecretStr | None = None
+    imbrace_api_key: SecretStr | None = None
     verbose: int = 0
 
     @classmethod
@@ -95,27 +118,35 @@ class Settings:
         verbose: int = 0,
         environ: Mapping[str, str] | None = None,
     ) -> Settings:
+        # The vendors' hosts live in their provider modules (one place per vendor fact);
+        # imported here, not at the top, because the providers import this module.
+        from reconciler.providers import email as engagelab
+        from reconciler.providers import touchpoint as imbrace
+
         env = os.environ if environ is None else environ
         key = env.get(ENV_API_KEY)
-        token = env.get(ENV_TOUCHPOINT_TOKEN)
+        imbrace_key = env.get(ENV_IMBRACE_API_KEY)
         return cls(
-            api_url=check_url(api_url or DEFAULT_API_URL),
-            touchpoint_api_url=(
-                check_url(touchpoint_api_url, "--touchpoint-api-url")
-                if touchpoint_api_url
-                else None
+            api_url=resolve_url(
+                api_url,
+                default=engagelab.DEFAULT_URL,
+                shortcuts=engagelab.REGION_URLS,
+                option="--api-url",
+            ),
+            # Another vendor: never defaults to --api-url (SPEC "Touchpoint campaigns").
+            touchpoint_api_url=resolve_url(
+                touchpoint_api_url,
+                default=imbrace.DEFAULT_GATEWAY,
+                shortcuts=imbrace.GATEWAY_ENVIRONMENTS,
+                option="--touchpoint-api-url",
             ),
             state_path=None if no_state else Path(state or DEFAULT_STATE),
             config_dir=Path(config_dir or DEFAULT_CONFIG_DIR),
             api_user=env.get(ENV_API_USER) or None,
             api_key=SecretStr(key) if key else None,
-            touchpoint_token=SecretStr(token) if token else None,
+            imbrace_api_key=SecretStr(imbrace_key) if imbrace_key else None,
             verbose=verbose,
         )
-
-    @property
-    def effective_touchpoint_url(self) -> str:
-        return self.touchpoint_api_url or self.api_url
 
     def email_credentials(self) -> tuple[str, SecretStr]:
         """Return (api_user, api_key) or raise naming the missing variables."""
@@ -132,10 +163,11 @@ class Settings:
         return self.api_user, self.api_key
 
     def touchpoint_credentials(self) -> SecretStr:
-        """Return the touchpoint API token or raise naming CAMPAIGNCTL_TOUCHPOINT_TOKEN."""
-        if self.touchpoint_token is None:
+        """Return the iMBrace API key or raise naming IMBRACE_API_KEY."""
+        if self.imbrace_api_key is None:
             raise MissingCredentials(
-                f"{ENV_TOUCHPOINT_TOKEN} not set; it is needed for MessagingCampaign documents",
-                hint=f"export {ENV_TOUCHPOINT_TOKEN}=<token>",
+                f"{ENV_IMBRACE_API_KEY} not set; it is needed for MessagingCampaign documents",
+                hint=f"export {ENV_IMBRACE_API_KEY}=<your iMBrace API key>, "
+                "or try `campaignctl plan --sandbox`",
             )
-        return self.touchpoint_token
+        return self.imbrace_api_key

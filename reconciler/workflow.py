@@ -136,9 +136,9 @@ def sandbox_settings(settings: Settings) -> Iterator[Settings]:
         yield replace(
             settings,
             api_url=sandbox.url,
-            touchpoint_api_url=None,
+            touchpoint_api_url=sandbox.url,
             state_path=None,
             api_user=sandbox.api_user,
             api_key=SecretStr(sandbox.api_key),
-            touchpoint_token=SecretStr(sandbox.touchpoint_token),
+            imbrace_api_key=SecretStr(sandbox.imbrace_api_key),
         )

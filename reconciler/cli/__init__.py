@@ -66,11 +66,16 @@ pass_app = click.make_pass_decorator(AppContext)
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
 @click.version_option(__version__, prog_name="campaignctl")
-@click.option("--api-url", envvar="CAMPAIGNCTL_API_URL", help="EngageLab Email API base URL.")
+@click.option(
+    "--api-url",
+    envvar="CAMPAIGNCTL_API_URL",
+    help="EngageLab Email API base URL, or a region: sg, tr (default sg).",
+)
 @click.option(
     "--touchpoint-api-url",
     envvar="CAMPAIGNCTL_TOUCHPOINT_API_URL",
-    help="Touchpoint API base URL (default: --api-url).",
+    help="iMBrace gateway URL, or an SDK environment: stable, prodv2, sandbox, develop "
+    "(default stable).",
 )
 @click.option(
     "--state",

@@ -17,6 +17,7 @@ import click
 from reconciler.cli import EXIT_CHANGES, EXIT_ERROR, EXIT_OK, AppContext, pass_app
 from reconciler.errors import ConfigError, StateError
 from reconciler.live import MESSAGING_KIND
+from reconciler.settings import ENV_IMBRACE_API_KEY
 
 if TYPE_CHECKING:
     from reconciler.importer import ImportPlan
@@ -76,7 +77,7 @@ def drift_command(app: AppContext, directory: Path | None, fmt: str, refresh: bo
     store = StateStore(settings.state_path)
     state = store.read()
     loaded = _load_desired(directory or settings.config_dir, explicit=directory is not None)
-    need_touchpoint = needs_touchpoint(loaded, state) or settings.touchpoint_token is not None
+    need_touchpoint = needs_touchpoint(loaded, state) or settings.imbrace_api_key is not None
     providers = open_providers(
         settings,
         need_email=needs_email(settings, loaded, state),
@@ -92,7 +93,7 @@ def drift_command(app: AppContext, directory: Path | None, fmt: str, refresh: bo
         _refresh_statuses(store, live)
     if not need_touchpoint:
         click.echo(
-            "note: CAMPAIGNCTL_TOUCHPOINT_TOKEN not set: MessagingCampaigns were not checked",
+            f"note: {ENV_IMBRACE_API_KEY} not set: MessagingCampaigns were not checked",
             err=True,
         )
     return EXIT_CHANGES if drift.has_drift else EXIT_OK
@@ -184,7 +185,7 @@ def import_command(
     target = out_dir or settings.config_dir
     declared, sole = _declared(_scan_root(target, settings.config_dir), target)
     store = StateStore(settings.state_path)
-    with_touchpoint = settings.touchpoint_token is not None
+    with_touchpoint = settings.imbrace_api_key is not None
     with store.lock("import"):
         state = store.read()
         if not with_touchpoint and _state_has_messaging(state):
@@ -215,7 +216,7 @@ def import_command(
     _report(plan, target, settings)
     if not with_touchpoint:
         click.echo(
-            "note: CAMPAIGNCTL_TOUCHPOINT_TOKEN not set: MessagingCampaigns were not imported",
+            f"note: {ENV_IMBRACE_API_KEY} not set: MessagingCampaigns were not imported",
             err=True,
         )
     return EXIT_ERROR if plan.has_errors else EXIT_OK

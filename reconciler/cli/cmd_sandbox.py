@@ -18,12 +18,12 @@ from types import FrameType
 
 import click
 
-from reconciler.settings import ENV_API_KEY, ENV_API_USER, ENV_TOUCHPOINT_TOKEN
+from reconciler.settings import ENV_API_KEY, ENV_API_USER, ENV_IMBRACE_API_KEY
 
 DEFAULT_PORT = 8400
 DEMO_API_USER = "demo-user"
 DEMO_API_KEY = "demo-key"
-DEMO_TOUCHPOINT_TOKEN = "demo-token"
+DEMO_IMBRACE_API_KEY = "demo-imbrace-key"
 MASK = "********"
 
 
@@ -37,7 +37,7 @@ def sandbox_credentials(environ: Mapping[str, str]) -> dict[str, tuple[str, bool
     demo = {
         ENV_API_USER: DEMO_API_USER,
         ENV_API_KEY: DEMO_API_KEY,
-        ENV_TOUCHPOINT_TOKEN: DEMO_TOUCHPOINT_TOKEN,
+        ENV_IMBRACE_API_KEY: DEMO_IMBRACE_API_KEY,
     }
     return {
         name: (environ[name], True) if environ.get(name) else (value, False)
@@ -61,9 +61,10 @@ def banner_lines(url: str, credentials: Mapping[str, tuple[str, bool]]) -> list[
     lines = [
         f"Email API (Basic auth): user {shown(ENV_API_USER, False)}, "
         f"key {shown(ENV_API_KEY, True)}",
-        f"Touchpoint API (Bearer): token {shown(ENV_TOUCHPOINT_TOKEN, True)}",
+        f"iMBrace API (x-api-key): key {shown(ENV_IMBRACE_API_KEY, True)}",
         "In a second terminal:",
         f"  export CAMPAIGNCTL_API_URL={url}",
+        f"  export CAMPAIGNCTL_TOUCHPOINT_API_URL={url}",
     ]
     lines += [f"  export {name}={exported(name)}" for name in credentials]
     lines.append("Stop with Ctrl-C (SIGINT) or SIGTERM.")
@@ -127,7 +128,7 @@ def sandbox_command(
         data_file=data_file,
         api_user=credentials[ENV_API_USER][0],
         api_key=credentials[ENV_API_KEY][0],
-        touchpoint_token=credentials[ENV_TOUCHPOINT_TOKEN][0],
+        imbrace_api_key=credentials[ENV_IMBRACE_API_KEY][0],
     )
     for rule in rules:
         sandbox.faults.add_rule(rule)

@@ -1,7 +1,7 @@
 """reconciler.providers: the only code that speaks HTTP, one provider per API.
 
 `open_providers` builds the ones a run needs from Settings: the touchpoint API is opened
-(and its token required) only when a MessagingCampaign is in the config or the state.
+(and IMBRACE_API_KEY required) only when a MessagingCampaign is in the config or the state.
 """
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ from dataclasses import dataclass
 
 from reconciler.providers.email import EmailProvider
 from reconciler.providers.touchpoint import TouchpointProvider
-from reconciler.settings import Settings
+from reconciler.settings import ENV_IMBRACE_API_KEY, Settings
 
 __all__ = ["EmailProvider", "Providers", "TouchpointProvider", "open_providers"]
 
@@ -63,11 +63,12 @@ def open_providers(
     try:
         touchpoint = (
             TouchpointProvider(
-                settings.effective_touchpoint_url,
+                settings.touchpoint_api_url,
                 token,
                 timeout=timeout,
                 retries=retries,
                 backoff=backoff,
+                auth_hint=f"check {ENV_IMBRACE_API_KEY}",
             )
             if token is not None
             else None

@@ -18,13 +18,23 @@ from typing import Any, Final
 from pydantic import SecretStr
 
 from reconciler import canonical as c
-from reconciler.errors import CampaignctlError, InvalidResponse, NotFound
+from reconciler.errors import (
+    AuthError,
+    CampaignctlError,
+    ExecutedError,
+    InvalidResponse,
+    NotFound,
+    ValidationFailed,
+)
 from reconciler.live import EMAIL_KIND, LiveCampaign
-from reconciler.providers.http import ApiClient, RetryConfig, basic_auth, list_all
+from reconciler.providers.http import ApiClient, ErrorCodes, RetryConfig, basic_auth, list_all
 from reconciler.settings import ENV_API_KEY, ENV_API_USER
 
 __all__ = [
     "CAMPAIGNS_PATH",
+    "DEFAULT_URL",
+    "ERROR_CODES",
+    "REGION_URLS",
     "EmailProvider",
     "decode_ab_test",
     "decode_campaign",
@@ -39,7 +49,20 @@ __all__ = [
     "encode_fields",
 ]
 
+#: The API's documented host (Singapore), and the regional hosts `--api-url` takes by name.
+DEFAULT_URL: Final = "https://email.api.engagelab.cc"
+REGION_URLS: Final[Mapping[str, str]] = {
+    "sg": DEFAULT_URL,
+    "tr": "https://emailapi-tr.engagelab.com",
+}
 CAMPAIGNS_PATH: Final = "/v1/marketing/campaigns"
+#: The documented error codes (api/README.md "Errors"); 32112 comes with HTTP 401 though it
+#: is a validation error, so the code, not the status, decides.
+ERROR_CODES: Final[ErrorCodes] = {
+    30000: AuthError,
+    32112: ValidationFailed,
+    32110: ExecutedError,
+}
 GOOGLE_TRACK_KEYS: Final = (
     "campaign_name",
     "campaign_source",
@@ -350,6 +373,7 @@ class EmailProvider:
             timeout=timeout,
             retry=RetryConfig(retries=retries, backoff=backoff),
             auth_hint=f"check {ENV_API_USER} and {ENV_API_KEY}",
+            error_codes=ERROR_CODES,
         )
         self.base_url = self._client.base_url
         self.api_user = api_user

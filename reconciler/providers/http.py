@@ -17,8 +17,10 @@ opened is retried for every method, since no byte of the request left this machi
 from __future__ import annotations
 
 import base64
+import html
 import json
 import logging
+import re
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -52,12 +54,15 @@ from reconciler.settings import check_url, is_loopback_host
 __all__ = [
     "IDEMPOTENT_METHODS",
     "POOL_MAXSIZE",
+    "SECRET_HEADERS",
     "USER_AGENT",
     "ApiClient",
     "CampaignRetry",
+    "ErrorCodes",
     "RetryConfig",
     "SecretAuth",
     "TimeoutSession",
+    "api_key_auth",
     "basic_auth",
     "bearer_auth",
     "error_for_response",
@@ -68,7 +73,9 @@ __all__ = [
     "make_session",
     "map_concurrently",
     "mask_headers",
+    "one_line",
     "parse_body",
+    "text_of_error_body",
     "vendor_error",
 ]
 
@@ -95,20 +102,33 @@ MASK: Final = "***"
 
 
 class SecretAuth(requests.auth.AuthBase):
-    """Sets `Authorization: <scheme> <credential>`; the credential never shows in a repr."""
+    """Sets one credential header (`Authorization: Basic ...`, `x-api-key: ...`).
 
-    def __init__(self, scheme: str, credential: SecretStr, secrets: Iterable[SecretStr] = ()):
+    The credential never shows in a repr; `redact` masks it, and every value it encodes,
+    in any text that quotes a request or an answer.
+    """
+
+    def __init__(
+        self,
+        credential: SecretStr,
+        *,
+        header: str = "Authorization",
+        scheme: str = "",
+        secrets: Iterable[SecretStr] = (),
+    ) -> None:
+        self.header = header
         self.scheme = scheme
         self._credential = credential
         #: Every value that must never be printed: the header credential and what it encodes.
         self.secrets: tuple[SecretStr, ...] = (credential, *secrets)
 
     def __call__(self, request: requests.PreparedRequest) -> requests.PreparedRequest:
-        request.headers["Authorization"] = f"{self.scheme} {self._credential.get_secret_value()}"
+        value = self._credential.get_secret_value()
+        request.headers[self.header] = f"{self.scheme} {value}" if self.scheme else value
         return request
 
     def __repr__(self) -> str:
-        return f"SecretAuth({self.scheme!r}, {MASK!r})"
+        return f"SecretAuth({self.header!r}, {self.scheme!r}, {MASK!r})"
 
     def redact(self, text: str) -> str:
         """Return the text with every secret value replaced by the mask."""
@@ -122,21 +142,32 @@ class SecretAuth(requests.auth.AuthBase):
 def basic_auth(user: str, key: SecretStr) -> SecretAuth:
     """HTTP Basic `base64(api_user:api_key)`, as the email API documents it."""
     token = base64.b64encode(f"{user}:{key.get_secret_value()}".encode()).decode("ascii")
-    return SecretAuth("Basic", SecretStr(token), secrets=(key,))
+    return SecretAuth(SecretStr(token), scheme="Basic", secrets=(key,))
 
 
 def bearer_auth(token: SecretStr) -> SecretAuth:
-    """`Authorization: Bearer <token>`, as SPEC's touchpoint wire format says."""
-    return SecretAuth("Bearer", token)
+    """`Authorization: Bearer <token>`."""
+    return SecretAuth(token, scheme="Bearer")
+
+
+def api_key_auth(key: SecretStr, header: str = "x-api-key") -> SecretAuth:
+    """A key in a header of its own, as the iMBrace SDK sends `x-api-key: <key>`."""
+    return SecretAuth(key, header=header)
+
+
+#: Request headers whose value is a credential, whatever the API.
+SECRET_HEADERS: Final = frozenset({"authorization", "proxy-authorization", "x-api-key"})
 
 
 def mask_headers(headers: Mapping[str, str]) -> dict[str, str]:
-    """Return the headers with the credential of any Authorization header masked."""
+    """Return the headers with the credential of any credential header masked."""
     out: dict[str, str] = {}
     for name, value in headers.items():
         if name.lower() in ("authorization", "proxy-authorization"):
             scheme = value.split(" ", 1)[0] if " " in value else ""
             out[name] = f"{scheme} {MASK}".strip()
+        elif name.lower() in SECRET_HEADERS:
+            out[name] = MASK
         else:
             out[name] = value
     return out
@@ -261,18 +292,9 @@ def make_session(
 
 # --------------------------------------------------------------------------- translation
 
-_VENDOR_CODES: Final[dict[int | str, type[ApiError]]] = {
-    # email (api/README.md "Errors")
-    30000: AuthError,
-    32112: ValidationFailed,
-    32110: ExecutedError,
-    # touchpoint (SPEC "Touchpoint API: the wire format")
-    "unauthorized": AuthError,
-    "invalid_request": ValidationFailed,
-    "not_found": NotFound,
-    "campaign_completed": ExecutedError,
-    "rate_limited": RateLimited,
-}
+#: A vendor's error codes and the error each means: each provider passes its own table.
+ErrorCodes = Mapping[int | str, type[ApiError]]
+_NO_CODES: Final[ErrorCodes] = {}
 
 _PREFIX: Final[dict[type[ApiError], str]] = {
     AuthError: "credentials rejected",
@@ -313,23 +335,63 @@ def _code(value: Any) -> int | str | None:
     return None
 
 
-def vendor_error(body: Any) -> tuple[int | str | None, str] | None:
-    """Return (code, message) of an error body in either API's shape, or None.
+#: An error text quoted from an answer is cut to this many characters: one line, readable.
+ERROR_TEXT_LIMIT: Final = 300
+_MESSAGE_KEYS: Final = ("message", "error_description", "detail", "msg", "title")
 
-    Email: `{"code": N, "message": "..."}`; touchpoint: `{"error": {"code", "message"}}`.
-    Code 0 is success in the email API's convention.
+
+def one_line(text: str, limit: int | None = ERROR_TEXT_LIMIT) -> str:
+    """Return the text on one line (whitespace runs collapsed), cut to `limit` characters."""
+    flat = " ".join(text.split())
+    if limit is None or len(flat) <= limit:
+        return flat
+    return flat[: limit - 1].rstrip() + "…"
+
+
+def _message_of(body: Mapping[str, Any]) -> str:
+    for key in _MESSAGE_KEYS:
+        value = body.get(key)
+        if isinstance(value, str) and value.strip():
+            return value
+    errors = body.get("errors")
+    if isinstance(errors, list) and errors:
+        parts = [str(_message_of(e) or e) if isinstance(e, Mapping) else str(e) for e in errors[:5]]
+        return "; ".join(parts)
+    return ""
+
+
+def vendor_error(body: Any) -> tuple[int | str | None, str] | None:
+    """Return (code, message) of an error body of any JSON shape, or None for a success body.
+
+    Email: `{"code": N, "message": "..."}` (code 0 is success); iMBrace:
+    `{"code": "...", "message": "..."}`, and, read generously (the vendor documents only its
+    SDK), `{"error": {...}}`, `{"error": "..."}` or `{"message": "..."}` on an error status.
     """
     if not isinstance(body, Mapping):
         return None
     nested = body.get("error")
     if isinstance(nested, Mapping):
-        return _code(nested.get("code")), str(nested.get("message") or "")
+        return _code(nested.get("code")), one_line(_message_of(nested), None)
+    if isinstance(nested, str) and nested.strip():
+        return _code(body.get("code")), one_line(_message_of(body) or nested, None)
     if "code" in body and not ({"result", "count", "data"} & body.keys()):
         code = _code(body.get("code"))
         if code == 0:
             return None
-        return code, str(body.get("message") or "")
+        return code, one_line(_message_of(body), None)
     return None
+
+
+def text_of_error_body(content: bytes) -> str:
+    """Return one line of a non-JSON error body: an HTML page's title or its text, or plain text."""
+    text = content[: 64 * 1024].decode("utf-8", "replace")
+    if "<" in text and ">" in text:
+        title = re.search(r"<title[^>]*>(.*?)</title>", text, re.IGNORECASE | re.DOTALL)
+        body = title.group(1) if title and title.group(1).strip() else text
+        body = re.sub(r"<(script|style)[^>]*>.*?</\1>", " ", body, flags=re.IGNORECASE | re.DOTALL)
+        text = html.unescape(re.sub(r"<[^>]*>", " ", body))
+    # Not cut here: the caller masks secrets first, so a cut never leaves half a key.
+    return one_line(text, None)
 
 
 def _class_for_status(status: int) -> type[ApiError]:
@@ -357,19 +419,24 @@ def error_for_response(
     retry_after: float | None = None,
     auth_hint: str | None = None,
     redact: Callable[[str], str] = _identity,
+    body_text: str = "",
+    codes: ErrorCodes = _NO_CODES,
 ) -> ApiError | None:
     """Return the error an answer means, or None for a success body.
 
     Status decides 429 and 5xx (transport-level facts); otherwise the vendor's code wins
     over the status, since the vendor shows 32112 (a validation error) with HTTP 401.
+    `body_text` is the one-line text of an error body that is not a JSON error object.
     """
     found = vendor_error(body)
     if found is None and status < 300:
         return None
-    code, text = found if found is not None else (None, "")
+    code, text = found if found is not None else (None, body_text)
     kw: dict[str, Any] = {"method": method, "path": path, "status": status, "vendor_code": code}
-    detail = redact(_detail(status, code, text))
-    if status == 429 or code == "rate_limited":
+    # Secrets are masked before the cut to one line, so no part of one survives either.
+    detail = _detail(status, code, one_line(redact(text)))
+    cls = codes.get(code) if code is not None else None
+    if status == 429 or cls is RateLimited:
         return RateLimited(
             f"{_PREFIX[RateLimited]}: {detail}",
             retry_after=retry_after,
@@ -386,7 +453,6 @@ def error_for_response(
         )
     if 300 <= status < 400 and found is None:
         return InvalidResponse(f"unexpected redirect: {detail}", **kw)
-    cls = _VENDOR_CODES.get(code) if code is not None else None
     cls = cls or _class_for_status(status)
     hint = auth_hint if cls is AuthError else _HINTS.get(cls)
     return cls(f"{_PREFIX.get(cls, 'request refused')}: {detail}", hint=hint, **kw)
@@ -444,6 +510,7 @@ def interpret_answer(
     idempotent: bool,
     auth_hint: str | None = None,
     redact: Callable[[str], str] = _identity,
+    codes: ErrorCodes = _NO_CODES,
 ) -> Any:
     """Return an answer's parsed JSON body (None when empty), or raise the error it means.
 
@@ -460,6 +527,8 @@ def interpret_answer(
         retry_after=_retry_after(headers),
         auth_hint=auth_hint,
         redact=redact,
+        body_text=text_of_error_body(content) if status >= 300 else "",
+        codes=codes,
     )
     if error is not None:
         raise error
@@ -509,8 +578,10 @@ class ApiClient:
         retry: RetryConfig | None = None,
         auth_hint: str | None = None,
         option: str = "--api-url",
+        error_codes: ErrorCodes = _NO_CODES,
     ) -> None:
         self.base_url = check_url(base_url, option)
+        self._codes = error_codes
         self.host = urlsplit(self.base_url).netloc
         self._auth = auth
         self._retry = retry or RetryConfig()
@@ -570,6 +641,7 @@ class ApiClient:
             idempotent=safe,
             auth_hint=self._auth_hint,
             redact=self._auth.redact,
+            codes=self._codes,
         )
 
     def _log_request(self, prepared: requests.PreparedRequest) -> None:

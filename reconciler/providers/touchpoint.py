@@ -1,8 +1,13 @@
-"""reconciler.providers.touchpoint: the touchpoint campaign API's REST mapping, in one module.
+"""reconciler.providers.touchpoint: iMBrace campaigns and touchpoints; every iMBrace fact.
 
-The vendor documents this API only as SDK calls (`client.campaign`, api/README.md section 2);
-SPEC "Touchpoint API: the wire format" defines the REST form the sandbox serves. Every path,
-body and response shape of it lives here, so a real endpoint can be mapped in this one file.
+The vendor documents this API only through its SDK (PyPI `imbrace`, `client.campaign`); the
+routes below are the ones that SDK calls (SPEC "Touchpoint campaigns: the iMBrace
+channel-service API"). Gateway hosts, routes, the auth header, paging, answer and error
+shapes, error codes: a correction from the real vendor is a change to this file alone.
+
+Read generously, write exactly: requests carry exactly the documented form; answers are
+accepted in every shape SPEC lists (paged with `pagination.has_next`, limit/offset with only
+`total`, or one bare page; deletes with or without a body; errors of any shape).
 """
 
 from __future__ import annotations
@@ -13,13 +18,33 @@ from typing import Any, Final
 from pydantic import SecretStr
 
 from reconciler import canonical as c
-from reconciler.errors import InvalidResponse
+from reconciler.errors import (
+    AuthError,
+    ExecutedError,
+    InvalidResponse,
+    NotFound,
+    RateLimited,
+    ValidationFailed,
+)
 from reconciler.live import MESSAGING_KIND, LiveCampaign, LiveTouchpoint
-from reconciler.providers.http import ApiClient, RetryConfig, bearer_auth, list_all
-from reconciler.settings import ENV_TOUCHPOINT_TOKEN
+from reconciler.providers.http import (
+    LIST_WORKERS,
+    MAX_PAGES,
+    PAGE_LIMIT,
+    ApiClient,
+    ErrorCodes,
+    RetryConfig,
+    api_key_auth,
+    map_concurrently,
+)
 
 __all__ = [
+    "API_KEY_HEADER",
     "CAMPAIGNS_PATH",
+    "DEFAULT_GATEWAY",
+    "ERROR_CODES",
+    "GATEWAY_ENVIRONMENTS",
+    "SERVICE_PREFIX",
     "TOUCHPOINTS_PATH",
     "VALIDATE_PATH",
     "TouchpointProvider",
@@ -27,12 +52,42 @@ __all__ = [
     "decode_touchpoint",
     "encode_touchpoint",
     "group_touchpoints",
+    "read_page",
 ]
 
-CAMPAIGNS_PATH: Final = "/v1/campaigns"
-TOUCHPOINTS_PATH: Final = "/v1/touchpoints"
-VALIDATE_PATH: Final = "/v1/touchpoints/validate"
+# --------------------------------------------------------------------------- vendor facts
+
+#: The SDK's production gateway (`imbrace/environments.py`, "stable").
+DEFAULT_GATEWAY: Final = "https://app-gatewayv2.imbrace.co"
+#: The SDK's environment names, accepted by `--touchpoint-api-url` as shortcuts.
+GATEWAY_ENVIRONMENTS: Final[Mapping[str, str]] = {
+    "stable": DEFAULT_GATEWAY,
+    "prodv2": DEFAULT_GATEWAY,
+    "sandbox": "https://app-gateway.sandbox.imbrace.co",
+    "develop": "https://app-gateway.dev.imbrace.co",
+}
+#: The SDK's server-to-server credential header.
+API_KEY_HEADER: Final = "x-api-key"
+#: Every route sits under the gateway's channel service.
+SERVICE_PREFIX: Final = "/channel-service/v1"
+CAMPAIGNS_PATH: Final = f"{SERVICE_PREFIX}/campaign"
+TOUCHPOINTS_PATH: Final = f"{SERVICE_PREFIX}/touchpoints"
+VALIDATE_PATH: Final = f"{TOUCHPOINTS_PATH}/_validate"
 TOUCHPOINT_FIELDS: Final = ("name", "type", "message")
+#: The error codes the sandbox uses, after SPEC; the real vendor's are unknown (its SDK
+#: reports only a status and a body), so the status decides whenever the code is not here.
+ERROR_CODES: Final[ErrorCodes] = {
+    "unauthorized": AuthError,
+    "invalid_request": ValidationFailed,
+    "not_found": NotFound,
+    "campaign_completed": ExecutedError,
+    "rate_limited": RateLimited,
+}
+#: A campaign is created draft; the schema marks `status` optional.
+DEFAULT_STATUS: Final = "draft"
+
+
+# --------------------------------------------------------------------------- decoding
 
 
 def _require_id(raw: Any, what: str) -> str:
@@ -69,8 +124,7 @@ def decode_campaign(raw: Any, touchpoints: tuple[LiveTouchpoint, ...] = ()) -> L
         kind=MESSAGING_KIND,
         remote_id=remote_id,
         name=name,
-        # The schema marks status optional; a campaign is created draft (SPEC).
-        status=str(raw.get("status") or "draft"),
+        status=str(raw.get("status") or DEFAULT_STATUS),
         fields=fields,
         touchpoints=touchpoints,
         extra={k: raw[k] for k in ("created_at", "updated_at") if raw.get(k)},
@@ -80,10 +134,12 @@ def decode_campaign(raw: Any, touchpoints: tuple[LiveTouchpoint, ...] = ()) -> L
 def group_touchpoints(rows: list[Any]) -> dict[str, list[LiveTouchpoint]]:
     """Return touchpoints per campaign id, each list in the API's (creation) order."""
     grouped: dict[str, list[LiveTouchpoint]] = {}
+    seen: set[str] = set()
     for raw in rows:
         touchpoint = decode_touchpoint(raw)
         campaign_id = raw.get("campaign_id")
-        if isinstance(campaign_id, str):
+        if isinstance(campaign_id, str) and touchpoint.remote_id not in seen:
+            seen.add(touchpoint.remote_id)
             grouped.setdefault(campaign_id, []).append(touchpoint)
     return grouped
 
@@ -102,36 +158,169 @@ def encode_touchpoint(fields: Mapping[str, Any]) -> dict[str, Any]:
     return body
 
 
-class TouchpointProvider:
-    """Multichannel campaigns and their ordered touchpoints over SPEC's REST form.
+# --------------------------------------------------------------------------- paging
 
-    >>> tp = TouchpointProvider(url, SecretStr("token"))  # doctest: +SKIP
+
+def _int(value: Any) -> int | None:
+    return value if isinstance(value, int) and not isinstance(value, bool) and value >= 0 else None
+
+
+def read_page(body: Any, path: str) -> tuple[list[Any], Mapping[str, Any] | None, int | None]:
+    """Return (items, pagination or None, total or None) of one list answer.
+
+    Every shape SPEC lists is accepted: `{"data": [...], "pagination": {...}, "total": N}`,
+    `{"data": [...], "total": N}`, `{"data": [...]}`, or a bare JSON array.
+    """
+    if isinstance(body, list):
+        return body, None, None
+    items = body.get("data") if isinstance(body, Mapping) else None
+    if isinstance(body, Mapping) and "data" in body and items is None:
+        items = []
+    if not isinstance(items, list):
+        raise InvalidResponse(
+            f'expected {{"data": [...]}}, got {body!r:.200}', method="GET", path=path
+        )
+    pagination = body.get("pagination")
+    return (
+        items,
+        pagination if isinstance(pagination, Mapping) else None,
+        _int(body.get("total")),
+    )
+
+
+def _too_many(path: str, pages: int) -> InvalidResponse:
+    return InvalidResponse(
+        f"the API reports {pages} pages, more than {MAX_PAGES} can be listed",
+        method="GET",
+        path=path,
+    )
+
+
+class _Lister:
+    """Reads one list route to the end, whatever paging the answer shows.
+
+    `documented` is the route's own paging (`"page"`: page/limit; `"offset"`: limit/offset):
+    its requests carry exactly those parameters. When an answer shows the other kind, the
+    follow-up requests carry both `page` and `offset`, consistent, so either server reads
+    them right.
+    """
+
+    def __init__(
+        self, client: ApiClient, path: str, params: Mapping[str, Any], documented: str
+    ) -> None:
+        self.client, self.path, self.params, self.documented = client, path, params, documented
+
+    def fetch(self, page: int, offset: int, style: str) -> tuple[list[Any], Any]:
+        query: dict[str, Any] = {**self.params, "limit": PAGE_LIMIT}
+        if style in ("page", "both"):
+            query["page"] = page
+        if style in ("offset", "both"):
+            query["offset"] = offset
+        body = self.client.request("GET", self.path, params=query)
+        items, pagination, total = read_page(body, self.path)
+        return items, (pagination, total)
+
+    def all(self) -> list[Any]:
+        first, (pagination, total) = self.fetch(1, 0, self.documented)
+        if pagination is not None:
+            return first + self._by_page(pagination, len(first))
+        if total is not None:
+            return first + self._by_offset(total, len(first))
+        return first  # neither: the answer is the whole list
+
+    def _style(self, kind: str) -> str:
+        return kind if self.documented == kind else "both"
+
+    def _by_page(self, pagination: Mapping[str, Any], page_size: int) -> list[Any]:
+        if not pagination.get("has_next") or page_size == 0:
+            return []
+        style = self._style("page")
+        size = _int(pagination.get("limit")) or page_size
+        total_pages = _int(pagination.get("total_pages"))
+        out: list[Any] = []
+        page = 2
+        if total_pages is not None and total_pages >= 2:
+            # The page count is known: fetch the rest side by side (plan latency).
+            if total_pages > MAX_PAGES:
+                raise _too_many(self.path, total_pages)
+            pages = list(range(2, total_pages + 1))
+            results = map_concurrently(
+                lambda p: self.fetch(p, (p - 1) * size, style), pages, LIST_WORKERS
+            )
+            for items, _ in results:
+                out.extend(items)
+            last_pagination = results[-1][1][0]
+            if not (last_pagination and last_pagination.get("has_next")):
+                return out
+            page = total_pages + 1
+        # Follow has_next one page at a time, bounded; an empty page ends a server that lies.
+        while page <= MAX_PAGES:
+            items, (next_pagination, _) = self.fetch(page, (page - 1) * size, style)
+            out.extend(items)
+            if not items or not (next_pagination and next_pagination.get("has_next")):
+                return out
+            page += 1
+        raise _too_many(self.path, page)
+
+    def _by_offset(self, total: int, page_size: int) -> list[Any]:
+        if page_size == 0 or total <= page_size:
+            return []
+        # The server may cap the page below what was asked: step by what it sent.
+        offsets = list(range(page_size, total, page_size))
+        if len(offsets) >= MAX_PAGES:
+            raise _too_many(self.path, len(offsets) + 1)
+        style = self._style("offset")
+        results = map_concurrently(
+            lambda o: self.fetch(o // page_size + 1, o, style)[0], offsets, LIST_WORKERS
+        )
+        return [item for items in results for item in items]
+
+
+def list_generously(
+    client: ApiClient, path: str, params: Mapping[str, Any], *, documented: str
+) -> list[Any]:
+    """Return every item of an iMBrace list route, in the API's order."""
+    return _Lister(client, path, params, documented).all()
+
+
+# --------------------------------------------------------------------------- provider
+
+
+class TouchpointProvider:
+    """iMBrace campaigns and their ordered touchpoints, over the SDK's channel-service routes.
+
+    >>> tp = TouchpointProvider(DEFAULT_GATEWAY, SecretStr("key"))  # doctest: +SKIP
     >>> tp.list_campaigns()  # doctest: +SKIP
     """
 
     def __init__(
         self,
-        base_url: str,
-        token: SecretStr,
+        gateway_url: str,
+        api_key: SecretStr,
         *,
         timeout: float = 30.0,
         retries: int = 5,
         backoff: float = 0.5,
+        auth_hint: str = "check IMBRACE_API_KEY",
     ) -> None:
         self._client = ApiClient(
-            base_url,
-            bearer_auth(token),
+            gateway_url,
+            api_key_auth(api_key, API_KEY_HEADER),
             timeout=timeout,
             retry=RetryConfig(retries=retries, backoff=backoff),
-            auth_hint=f"check {ENV_TOUCHPOINT_TOKEN}",
+            auth_hint=auth_hint,
             option="--touchpoint-api-url",
+            error_codes=ERROR_CODES,
         )
         # Validation changes nothing, so its POST may be retried like a GET.
         self._client.mount_safe_post(VALIDATE_PATH)
         self.base_url = self._client.base_url
 
     def __repr__(self) -> str:
-        return f"TouchpointProvider({self.base_url!r}, token='**********')"
+        return f"TouchpointProvider({self.base_url!r}, api_key='**********')"
+
+    def _list(self, path: str, params: Mapping[str, Any], documented: str) -> list[Any]:
+        return list_generously(self._client, path, params, documented=documented)
 
     def list_campaigns(self, name: str | None = None) -> list[LiveCampaign]:
         """Return every campaign with its touchpoints in creation order.
@@ -139,12 +328,12 @@ class TouchpointProvider:
         Two paged lists (campaigns, then all touchpoints), never a GET per campaign. `name`
         keeps the campaigns whose name contains it, as the email API's filter does.
         """
-        campaigns = list_all(self._client, CAMPAIGNS_PATH, {}, items_key="data")
+        campaigns = self._list(CAMPAIGNS_PATH, {}, "page")
         if name:
             campaigns = [raw for raw in campaigns if name in str(_mapping(raw).get("name", ""))]
         if not campaigns:
             return []
-        grouped = group_touchpoints(list_all(self._client, TOUCHPOINTS_PATH, {}, items_key="data"))
+        grouped = group_touchpoints(self._list(TOUCHPOINTS_PATH, {}, "offset"))
         out: list[LiveCampaign] = []
         seen: set[str] = set()
         for raw in campaigns:
@@ -157,9 +346,7 @@ class TouchpointProvider:
     def get_campaign(self, remote_id: str) -> LiveCampaign:
         """Return one campaign with its touchpoints; NotFound when it does not exist."""
         raw = self._client.request("GET", f"{CAMPAIGNS_PATH}/{remote_id}")
-        rows = list_all(
-            self._client, TOUCHPOINTS_PATH, {"campaign_id": remote_id}, items_key="data"
-        )
+        rows = self._list(TOUCHPOINTS_PATH, {"campaign_id": remote_id}, "offset")
         return decode_campaign(raw, tuple(group_touchpoints(rows).get(remote_id, ())))
 
     def create_campaign(self, name: str, channel_type: str) -> LiveCampaign:
@@ -168,7 +355,7 @@ class TouchpointProvider:
         return decode_campaign(self._client.request("POST", CAMPAIGNS_PATH, body=body))
 
     def delete_campaign(self, remote_id: str) -> None:
-        """Delete a campaign and, with it, its touchpoints."""
+        """Delete a campaign and, with it, its touchpoints (200 or 204, any body)."""
         self._client.request("DELETE", f"{CAMPAIGNS_PATH}/{remote_id}")
 
     def create_touchpoint(self, campaign_id: str, tp: Mapping[str, Any]) -> LiveTouchpoint:
@@ -180,14 +367,12 @@ class TouchpointProvider:
         return decode_touchpoint(self._client.request("POST", TOUCHPOINTS_PATH, body=body))
 
     def update_touchpoint(self, remote_id: str, fields: Mapping[str, Any]) -> LiveTouchpoint:
-        """PATCH any of `name`, `type`, `message`; PATCH is retried like PUT."""
+        """PUT any of `name`, `type`, `message`; the API keeps the fields left out."""
         path = f"{TOUCHPOINTS_PATH}/{remote_id}"
-        return decode_touchpoint(
-            self._client.request("PATCH", path, body=encode_touchpoint(fields))
-        )
+        return decode_touchpoint(self._client.request("PUT", path, body=encode_touchpoint(fields)))
 
     def delete_touchpoint(self, remote_id: str) -> None:
-        """Remove a touchpoint."""
+        """Remove a touchpoint (200 or 204, any body)."""
         self._client.request("DELETE", f"{TOUCHPOINTS_PATH}/{remote_id}")
 
     def validate_touchpoint(self, remote_id: str) -> tuple[bool, list[str]]:

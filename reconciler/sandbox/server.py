@@ -41,7 +41,10 @@ HOST = "127.0.0.1"
 ADMIN_PREFIX = "/_admin"
 MAX_BODY_BYTES = 32 * 1024 * 1024
 #: Response variants the vendor's docs show besides the usual one (docs/sandbox.md).
-KNOWN_QUIRKS = frozenset({"bare_to", "string_sender_id", "float_warm_up", "trailing_comma"})
+KNOWN_QUIRKS = frozenset(
+    {"bare_to", "string_sender_id", "float_warm_up", "trailing_comma"}
+    | touchpoint_api.TOUCHPOINT_QUIRKS
+)
 _WRITE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 
 _FAULT_STATUS = {"429": 429, "500": 500, "503": 503}
@@ -77,19 +80,12 @@ def _is_email_path(path: str) -> bool:
     return path == email_api.PREFIX or path.startswith(email_api.PREFIX + "/")
 
 
-def _is_touchpoint_path(path: str) -> bool:
-    return any(
-        path == prefix or path.startswith(prefix + "/")
-        for prefix in (touchpoint_api.CAMPAIGNS, touchpoint_api.TOUCHPOINTS)
-    )
-
-
 def _fault_reply(path: str, status: int, retry_after: int) -> Reply:
     headers = {"Retry-After": str(retry_after)} if status == 429 else {}
     if _is_email_path(path):
         return Reply(status, dict(_EMAIL_FAULT_BODY[status]), headers)
-    message = _EMAIL_FAULT_BODY[status]["message"]
-    body = {"error": {"code": _TOUCHPOINT_FAULT_CODE[status], "message": message}}
+    message = str(_EMAIL_FAULT_BODY[status]["message"])
+    body = touchpoint_api.error_body(_TOUCHPOINT_FAULT_CODE[status], message)
     return Reply(status, body, headers)
 
 
@@ -240,13 +236,13 @@ class Sandbox:
         data_file: str | Path | None = None,
         api_user: str = "demo-user",
         api_key: str = "demo-key",
-        touchpoint_token: str = "demo-token",
+        imbrace_api_key: str = "demo-imbrace-key",
         quirks: Iterable[str] = (),
         complete_after_s: float = 60.0,
     ) -> None:
         self.api_user = api_user
         self.api_key = api_key
-        self.touchpoint_token = touchpoint_token
+        self.imbrace_api_key = imbrace_api_key
         self.data_file = Path(data_file) if data_file is not None else None
         self.store = Store(complete_after_s=complete_after_s)
         self.faults = Faults()
@@ -468,7 +464,7 @@ class Sandbox:
             stamp = iso_utc(self.store.now())
             for index in range(1, count + 1):
                 campaign = {
-                    "_id": self.store.new_id("cmp_"),
+                    "_id": touchpoint_api.new_id(self.store),
                     "name": f"{name_prefix}{index:0{width}d}",
                     "status": "draft",
                     "channel_type": channel_type,
@@ -479,7 +475,7 @@ class Sandbox:
                 for position in range(1, touchpoints + 1):
                     self.store.add_touchpoint(
                         {
-                            "_id": self.store.new_id("tp_"),
+                            "_id": touchpoint_api.new_id(self.store),
                             "name": f"step {position}",
                             "type": "message",
                             "campaign_id": campaign["_id"],
@@ -504,8 +500,10 @@ class Sandbox:
                     api_key=self.api_key,
                     quirks=self.quirks,
                 )
-            elif _is_touchpoint_path(request.path):
-                reply = touchpoint_api.handle(self.store, request, token=self.touchpoint_token)
+            elif touchpoint_api.owns(request.path):
+                reply = touchpoint_api.handle(
+                    self.store, request, api_key=self.imbrace_api_key, quirks=self.quirks
+                )
             else:
                 return Reply(
                     404, {"error": {"code": "not_found", "message": f"no such path {request.path}"}}
