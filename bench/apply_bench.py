@@ -52,6 +52,7 @@ def run_once(count: int, latency_ms: float, parallelism: int) -> tuple[ApplyResu
             (config / f"c{index:05d}.yaml").write_text(campaign_yaml(index))
         settings = Settings(
             api_url=sandbox.url,
+            touchpoint_api_url=sandbox.url,
             state_path=root / "state.json",
             config_dir=config,
             api_user=sandbox.api_user,

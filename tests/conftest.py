@@ -18,7 +18,7 @@ from hypothesis import HealthCheck, settings
 if TYPE_CHECKING:
     from reconciler.sandbox import Sandbox
 
-_ENV_PREFIXES = ("CAMPAIGNCTL_", "ENGAGELAB_")
+_ENV_PREFIXES = ("CAMPAIGNCTL_", "ENGAGELAB_", "IMBRACE_")
 
 # CI must be repeatable: the same examples on every run, no wall-clock deadlines on a shared
 # 2-core machine. Locally, hypothesis keeps exploring new examples.
@@ -60,11 +60,12 @@ def sandbox(sandbox_server: Sandbox) -> Iterator[Sandbox]:
 
 @pytest.fixture
 def sandbox_env(sandbox: Sandbox, monkeypatch: pytest.MonkeyPatch) -> Iterator[Sandbox]:
-    """The reset sandbox, with CAMPAIGNCTL_API_URL and the three credentials pointing at it."""
+    """The reset sandbox, with both API URLs and the three credentials pointing at it."""
     monkeypatch.setenv("CAMPAIGNCTL_API_URL", sandbox.url)
+    monkeypatch.setenv("CAMPAIGNCTL_TOUCHPOINT_API_URL", sandbox.url)
     monkeypatch.setenv("ENGAGELAB_API_USER", sandbox.api_user)
     monkeypatch.setenv("ENGAGELAB_API_KEY", sandbox.api_key)
-    monkeypatch.setenv("CAMPAIGNCTL_TOUCHPOINT_TOKEN", sandbox.touchpoint_token)
+    monkeypatch.setenv("IMBRACE_API_KEY", sandbox.imbrace_api_key)
     yield sandbox
 
 

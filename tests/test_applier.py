@@ -30,8 +30,8 @@ from reconciler.state import State, StateStore
 from reconciler.workflow import read_live
 
 EMAIL_CAMPAIGNS = "/v1/marketing/campaigns"
-TP_CAMPAIGNS = "/v1/campaigns"
-TOUCHPOINTS = "/v1/touchpoints"
+TP_CAMPAIGNS = "/channel-service/v1/campaign"
+TOUCHPOINTS = "/channel-service/v1/touchpoints"
 
 
 def email_yaml(name: str, **extra: str) -> str:
@@ -67,11 +67,12 @@ class Rig:
     def settings(self) -> Settings:
         return Settings(
             api_url=self.sandbox.url,
+            touchpoint_api_url=self.sandbox.url,
             state_path=self.state_path,
             config_dir=self.config,
             api_user=self.sandbox.api_user,
             api_key=SecretStr(self.sandbox.api_key),
-            touchpoint_token=SecretStr(self.sandbox.touchpoint_token),
+            imbrace_api_key=SecretStr(self.sandbox.imbrace_api_key),
         )
 
     def write(self, filename: str, text: str) -> None:
@@ -162,7 +163,7 @@ def test_creates_both_kinds_records_state_and_converges(rig: Rig) -> None:
     journeys = rig.journeys()
     assert [tp["name"] for tp in journeys["Welcome"]] == ["first", "second"]
     assert journeys["Welcome"][1]["message"] == {"text": "Still there?"}
-    assert rig.sandbox.request_count("POST", TOUCHPOINTS + "/validate") == 2
+    assert rig.sandbox.request_count("POST", TOUCHPOINTS + "/_validate") == 2
 
     state = rig.state()
     alpha = state.get(EMAIL_KIND, "Alpha")
@@ -423,7 +424,7 @@ def test_5xx_storm_on_update_delete_and_touchpoints_still_converges(rig: Rig) ->
     for method, path in (
         ("PUT", EMAIL_CAMPAIGNS),
         ("DELETE", EMAIL_CAMPAIGNS),
-        ("PATCH", TOUCHPOINTS),
+        ("PUT", TOUCHPOINTS),
         ("GET", EMAIL_CAMPAIGNS),
     ):
         rig.sandbox.faults.add(method, path, "503", count=2)

@@ -137,9 +137,10 @@ def workspace(tmp_path: Path) -> Path:
 def context(sandbox: Sandbox) -> dict[str, str]:
     return {
         "vars.CAMPAIGNCTL_API_URL": sandbox.url,
+        "vars.CAMPAIGNCTL_TOUCHPOINT_API_URL": sandbox.url,
         "secrets.ENGAGELAB_API_USER": sandbox.api_user,
         "secrets.ENGAGELAB_API_KEY": sandbox.api_key,
-        "secrets.CAMPAIGNCTL_TOUCHPOINT_TOKEN": sandbox.touchpoint_token,
+        "secrets.IMBRACE_API_KEY": sandbox.imbrace_api_key,
     }
 
 

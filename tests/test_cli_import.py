@@ -26,9 +26,9 @@ def add_touchpoint(sandbox: Sandbox, campaign_id: str, name: str, kind: str) -> 
     if kind == "message":
         body["message"] = {"text": f"text of {name}"}
     reply = requests.post(
-        f"{sandbox.url}/v1/touchpoints",
+        f"{sandbox.url}/channel-service/v1/touchpoints",
         json=body,
-        headers={"Authorization": f"Bearer {sandbox.touchpoint_token}"},
+        headers={"x-api-key": sandbox.imbrace_api_key},
         timeout=10,
     )
     assert reply.status_code == 201, reply.text
@@ -226,20 +226,20 @@ def test_two_live_campaigns_with_one_name_fail_the_import(
     assert "1 imported" in out
 
 
-def test_without_touchpoint_token_only_email_is_imported(
+def test_without_the_imbrace_key_only_email_is_imported(
     sandbox_env: Sandbox,
     tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     monkeypatch.chdir(tmp_path)
-    monkeypatch.delenv("CAMPAIGNCTL_TOUCHPOINT_TOKEN")
+    monkeypatch.delenv("IMBRACE_API_KEY")
     sandbox_env.seed_email_campaigns(1, name_prefix="Promo ")
     sandbox_env.seed_touchpoint_campaigns(1, touchpoints=1)
     code, out, err = cli(capsys, "import")
     assert code == 0
     assert "1 imported" in out
-    assert "CAMPAIGNCTL_TOUCHPOINT_TOKEN not set: MessagingCampaigns were not imported" in err
+    assert "IMBRACE_API_KEY not set: MessagingCampaigns were not imported" in err
 
 
 def test_placeholders_are_warned_and_secrets_never_printed(
@@ -254,7 +254,7 @@ def test_placeholders_are_warned_and_secrets_never_printed(
     assert "touchpoints[0].message is a PLACEHOLDER" in err
     text = (tmp_path / "campaigns.d" / "journey-00001.yaml").read_text()
     assert PLACEHOLDER in text and "message 1" not in text
-    for secret in (sandbox_env.api_key, sandbox_env.touchpoint_token):
+    for secret in (sandbox_env.api_key, sandbox_env.imbrace_api_key):
         assert secret not in out + err + text
         assert secret not in (tmp_path / "state" / "default.json").read_text()
 

@@ -26,6 +26,8 @@ pytestmark = pytest.mark.slow
 
 AUTH = ("demo-user", "demo-key")
 EMAIL = "/v1/marketing/campaigns"
+CAMPAIGNS = "/channel-service/v1/campaign"
+DEMO_IMBRACE_KEY = {"x-api-key": "demo-imbrace-key"}
 URL_LINE = re.compile(r"^http://127\.0\.0\.1:(\d+)$")
 
 
@@ -49,8 +51,12 @@ class Running:
         return item
 
     def banner(self) -> tuple[str, list[str]]:
+        """The URL line and the lines after it, up to the last banner line ("Stop with")."""
         url = self.line()
-        rest = [self.line() for _ in range(8)]
+        rest: list[str] = []
+        while len(rest) < 30 and not (rest and rest[-1].startswith("Stop with")):
+            rest.append(self.line())
+        assert rest[-1].startswith("Stop with"), rest
         return url, rest
 
     def stop(self, signum: int = signal.SIGTERM) -> int:
@@ -88,10 +94,16 @@ def test_first_line_is_the_url_and_a_signal_exits_0(signum: int) -> None:
         response = requests.get(url + EMAIL, auth=AUTH, timeout=10)
         assert response.json() == {"result": [], "total": 0}
         text = "\n".join(rest)
-        assert "demo-user" in text and "demo-key" in text and "demo-token" in text
-        assert f"export CAMPAIGNCTL_API_URL={url}" in text
-        assert "export ENGAGELAB_API_KEY=demo-key" in text
-        assert "export CAMPAIGNCTL_TOUCHPOINT_TOKEN=demo-token" in text
+        assert "demo-user" in text and "demo-key" in text
+        assert "iMBrace API (x-api-key): key demo-imbrace-key" in rest
+        assert f"  export CAMPAIGNCTL_API_URL={url}" in rest
+        assert f"  export CAMPAIGNCTL_TOUCHPOINT_API_URL={url}" in rest
+        assert "  export ENGAGELAB_API_KEY=demo-key" in rest
+        assert "  export IMBRACE_API_KEY=demo-imbrace-key" in rest
+        assert "Bearer" not in text and "TOKEN" not in text
+        assert (
+            requests.get(url + CAMPAIGNS, headers=DEMO_IMBRACE_KEY, timeout=10).json()["data"] == []
+        )
         assert running.stop(signum) == 0
         assert running.proc.stderr is not None
         assert "Traceback" not in running.proc.stderr.read()
@@ -101,7 +113,7 @@ def test_credentials_from_the_environment_are_used_and_masked() -> None:
     env = {
         "ENGAGELAB_API_USER": "ops-bot",
         "ENGAGELAB_API_KEY": "k3y-from-env-123",
-        "CAMPAIGNCTL_TOUCHPOINT_TOKEN": "t0ken-from-env-456",
+        "IMBRACE_API_KEY": "t0ken-from-env-456",
     }
     with sandbox_process(env=env) as running:
         url, rest = running.banner()
@@ -110,21 +122,28 @@ def test_credentials_from_the_environment_are_used_and_masked() -> None:
         assert "ops-bot" in text and "********" in text
         assert requests.get(url + EMAIL, auth=("ops-bot", "k3y-from-env-123"), timeout=10).ok
         assert requests.get(url + EMAIL, auth=AUTH, timeout=10).status_code == 401
+        imbrace = [line for line in rest if line.startswith("iMBrace API (x-api-key)")]
+        assert imbrace == ["iMBrace API (x-api-key): key ******** (from IMBRACE_API_KEY)"]
+        assert "  export IMBRACE_API_KEY=<the value set in this shell>" in rest
+        key = {"x-api-key": "t0ken-from-env-456"}
+        assert requests.get(url + CAMPAIGNS, headers=key, timeout=10).ok
         bearer = {"Authorization": "Bearer t0ken-from-env-456"}
-        assert requests.get(url + "/v1/campaigns", headers=bearer, timeout=10).ok
+        assert requests.get(url + CAMPAIGNS, headers=bearer, timeout=10).status_code == 401
+        assert (
+            requests.get(url + CAMPAIGNS, headers=DEMO_IMBRACE_KEY, timeout=10).status_code == 401
+        )
         assert running.stop() == 0
 
 
 def test_data_file_persists_across_restarts(tmp_path: Path) -> None:
     data = tmp_path / "sandbox.json"
     body = {"campaign_type": 2, "name": "kept", "to": [{"type": "tag", "value": ["t"]}]}
-    bearer = {"Authorization": "Bearer demo-token"}
     with sandbox_process("--data", str(data)) as running:
         url, _ = running.banner()
         first = requests.post(url + EMAIL, auth=AUTH, json=body, timeout=10).json()["result"]
         campaign = requests.post(
-            url + "/v1/campaigns",
-            headers=bearer,
+            url + CAMPAIGNS,
+            headers=DEMO_IMBRACE_KEY,
             json={"name": "journey", "channel_type": "sms"},
             timeout=10,
         ).json()
@@ -135,7 +154,9 @@ def test_data_file_persists_across_restarts(tmp_path: Path) -> None:
         listed = requests.get(url + EMAIL, auth=AUTH, timeout=10).json()
         assert [c["name"] for c in listed["result"]] == ["kept"]
         assert listed["result"][0]["campaign_id"] == first["campaign_id"]
-        fetched = requests.get(url + f"/v1/campaigns/{campaign['_id']}", headers=bearer, timeout=10)
+        fetched = requests.get(
+            url + f"{CAMPAIGNS}/{campaign['_id']}", headers=DEMO_IMBRACE_KEY, timeout=10
+        )
         assert fetched.json()["name"] == "journey"
         second = requests.post(url + EMAIL, auth=AUTH, json=body, timeout=10).json()["result"]
         assert second["campaign_id"] > first["campaign_id"]
@@ -185,7 +206,12 @@ def test_banner_masks_only_secrets_that_came_from_the_environment() -> None:
     credentials = sandbox_credentials({"ENGAGELAB_API_KEY": "secret-key"})
     lines = "\n".join(banner_lines("http://127.0.0.1:1", credentials))
     assert "secret-key" not in lines
-    assert "demo-user" in lines and "demo-token" in lines
+    assert "demo-user" in lines and "iMBrace API (x-api-key): key demo-imbrace-key" in lines
+    assert credentials["IMBRACE_API_KEY"] == ("demo-imbrace-key", False)
+    from_env = sandbox_credentials({"IMBRACE_API_KEY": "imbrace-secret"})
+    env_lines = banner_lines("http://127.0.0.1:1", from_env)
+    assert "imbrace-secret" not in "\n".join(env_lines)
+    assert "  export CAMPAIGNCTL_TOUCHPOINT_API_URL=http://127.0.0.1:1" in env_lines
     assert credentials["ENGAGELAB_API_KEY"] == ("secret-key", True)
     assert credentials["ENGAGELAB_API_USER"] == ("demo-user", False)
 
@@ -198,8 +224,9 @@ def test_sandbox_env_points_the_cli_at_the_sandbox(sandbox_env: object) -> None:
     user, key = os.environ["ENGAGELAB_API_USER"], os.environ["ENGAGELAB_API_KEY"]
     response = requests.get(sandbox_env.url + EMAIL, auth=(user, key), timeout=10)
     assert response.status_code == 200
-    bearer = {"Authorization": f"Bearer {os.environ['CAMPAIGNCTL_TOUCHPOINT_TOKEN']}"}
-    assert requests.get(sandbox_env.url + "/v1/campaigns", headers=bearer, timeout=10).ok
+    assert os.environ["CAMPAIGNCTL_TOUCHPOINT_API_URL"] == sandbox_env.url
+    key = {"x-api-key": os.environ["IMBRACE_API_KEY"]}
+    assert requests.get(sandbox_env.url + CAMPAIGNS, headers=key, timeout=10).ok
 
 
 def test_the_sandbox_imports_nothing_from_the_client_side() -> None:

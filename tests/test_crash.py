@@ -46,10 +46,11 @@ def environment(sandbox: Sandbox, state: Path) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("CAMPAIGNCTL_", "ENGAGELAB_"))}
     env.update(
         CAMPAIGNCTL_API_URL=sandbox.url,
+        CAMPAIGNCTL_TOUCHPOINT_API_URL=sandbox.url,
         CAMPAIGNCTL_STATE=str(state),
         ENGAGELAB_API_USER=sandbox.api_user,
         ENGAGELAB_API_KEY=sandbox.api_key,
-        CAMPAIGNCTL_TOUCHPOINT_TOKEN=sandbox.touchpoint_token,
+        IMBRACE_API_KEY=sandbox.imbrace_api_key,
         PYTHONUNBUFFERED="1",
     )
     return env
@@ -108,7 +109,7 @@ def test_sigkill_at_several_points_then_rerun_converges(sandbox: Sandbox, tmp_pa
     sandbox.set_latency(40)
     # Faults on top of the kills: creates whose answer is lost, and refusals to retry.
     sandbox.faults.add("POST", "/v1/marketing/campaigns", "drop_after_commit", count=2)
-    sandbox.faults.add("POST", "/v1/touchpoints", "drop_after_commit", count=1)
+    sandbox.faults.add("POST", "/channel-service/v1/touchpoints", "drop_after_commit", count=1)
     sandbox.faults.add("POST", "/v1/marketing/campaigns", "429", count=3, retry_after=0)
     kills = journals = 0
 
@@ -155,7 +156,7 @@ def test_sigkill_at_several_points_then_rerun_converges(sandbox: Sandbox, tmp_pa
     assert posts[(200, None)] + posts[(0, "drop_after_commit")] == EMAILS
     assert posts[(429, "429")] == 3
     assert set(posts) <= {(200, None), (0, "drop_after_commit"), (429, "429"), (400, None)}
-    assert sandbox.request_count("POST", "/v1/campaigns") == len(JOURNEYS)
+    assert sandbox.request_count("POST", "/channel-service/v1/campaign") == len(JOURNEYS)
     assert not state.with_name("default.json.journal").exists()
     assert not state.with_name("default.json.lock").exists()
 

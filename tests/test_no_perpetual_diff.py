@@ -682,11 +682,12 @@ class Rig:
     def settings(self, *, with_state: bool = True) -> Settings:
         return Settings(
             api_url=self.sandbox.url,
+            touchpoint_api_url=self.sandbox.url,
             state_path=self.state_path if with_state else None,
             config_dir=self.config,
             api_user=self.sandbox.api_user,
             api_key=SecretStr(self.sandbox.api_key),
-            touchpoint_token=SecretStr(self.sandbox.touchpoint_token),
+            imbrace_api_key=SecretStr(self.sandbox.imbrace_api_key),
         )
 
     def write(

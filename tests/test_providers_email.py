@@ -245,19 +245,27 @@ def test_method_not_allowed_is_conflict_error(email: EmailProvider) -> None:
 
 def test_open_providers_requires_the_email_credentials() -> None:
     with pytest.raises(MissingCredentials, match="ENGAGELAB_API_USER and ENGAGELAB_API_KEY"):
-        open_providers(Settings(api_url="http://127.0.0.1:9"), need_touchpoint=False)
+        open_providers(
+            Settings(api_url="http://127.0.0.1:9", touchpoint_api_url="http://127.0.0.1:9"),
+            need_touchpoint=False,
+        )
 
 
 def test_open_providers_opens_only_what_is_needed(sandbox: Sandbox) -> None:
     settings = Settings(
-        api_url=sandbox.url, api_user=sandbox.api_user, api_key=SecretStr(sandbox.api_key)
+        api_url=sandbox.url,
+        touchpoint_api_url=sandbox.url,
+        api_user=sandbox.api_user,
+        api_key=SecretStr(sandbox.api_key),
     )
     with open_providers(settings, need_touchpoint=False) as providers:
         assert providers.touchpoint is None and providers.email is not None
         assert providers.email.list_campaigns() == []
-    with pytest.raises(MissingCredentials, match="CAMPAIGNCTL_TOUCHPOINT_TOKEN"):
+    with pytest.raises(MissingCredentials, match="IMBRACE_API_KEY"):
         open_providers(settings, need_touchpoint=True)
-    token_only = Settings(api_url=sandbox.url, touchpoint_token=SecretStr("t"))
+    token_only = Settings(
+        api_url=sandbox.url, touchpoint_api_url=sandbox.url, imbrace_api_key=SecretStr("t")
+    )
     providers = open_providers(token_only, need_email=False, need_touchpoint=True)
     assert providers.email is None and providers.touchpoint is not None
     providers.close()

@@ -35,6 +35,8 @@ from reconciler.errors import (
     ValidationFailed,
 )
 from reconciler.providers import EmailProvider, TouchpointProvider
+from reconciler.providers import email as email_provider
+from reconciler.providers import touchpoint as touchpoint_provider
 from reconciler.providers.http import (
     MAX_RETRY_AFTER,
     POOL_MAXSIZE,
@@ -42,6 +44,7 @@ from reconciler.providers.http import (
     ApiClient,
     CampaignRetry,
     RetryConfig,
+    api_key_auth,
     basic_auth,
     bearer_auth,
     error_for_response,
@@ -235,9 +238,19 @@ def test_a_long_retry_after_is_announced_without_verbose(debug_log: ListHandler)
 # --------------------------------------------------------------------------- translation
 
 
+#: Both vendors' code tables: the translation is shared, the tables are the providers'.
+CODES = {**email_provider.ERROR_CODES, **touchpoint_provider.ERROR_CODES}
+
+
 def translate(status: int, body: Any, method: str = "GET") -> ApiError | None:
     return error_for_response(
-        method, "/v1/x", status, body, idempotent=method != "POST", auth_hint="check the key"
+        method,
+        "/v1/x",
+        status,
+        body,
+        idempotent=method != "POST",
+        auth_hint="check the key",
+        codes=CODES,
     )
 
 
@@ -353,7 +366,9 @@ def test_nothing_listening_is_connection_failed_for_every_method() -> None:
     )
     for method in ("GET", "POST"):
         with pytest.raises(ConnectionFailed, match=r"cannot reach 127\.0\.0\.1") as caught:
-            client.request(method, "/v1/campaigns", body={} if method == "POST" else None)
+            client.request(
+                method, "/channel-service/v1/campaign", body={} if method == "POST" else None
+            )
         assert isinstance(caught.value, RequestRefused)  # nothing was sent
     client.close()
 
@@ -364,29 +379,31 @@ def test_read_timeout_on_get_is_retried_then_server_error(
     sandbox.set_latency(400)
     client = ApiClient(
         sandbox.url,
-        bearer_auth(SecretStr(sandbox.touchpoint_token)),
+        api_key_auth(SecretStr(sandbox.imbrace_api_key)),
         timeout=0.1,
         retry=RetryConfig(retries=1, backoff=0.001),
     )
     started = time.monotonic()
     with pytest.raises(ServerError, match="timed out"):
-        client.request("GET", "/v1/campaigns")
+        client.request("GET", "/channel-service/v1/campaign")
     assert time.monotonic() - started < 2.0  # the timeout bounds the call
     client.close()
     # The sandbox logs a request only once its answer is written, so count our retries.
-    assert sum("retrying GET /v1/campaigns" in line for line in debug_log.lines) == 1
+    assert sum("retrying GET /channel-service/v1/campaign" in line for line in debug_log.lines) == 1
 
 
 def test_read_timeout_on_post_is_outcome_unknown_without_retry(sandbox: Sandbox) -> None:
     sandbox.set_latency(400)
     client = ApiClient(
         sandbox.url,
-        bearer_auth(SecretStr(sandbox.touchpoint_token)),
+        api_key_auth(SecretStr(sandbox.imbrace_api_key)),
         timeout=0.1,
         retry=RetryConfig(retries=3, backoff=0.001),
     )
     with pytest.raises(OutcomeUnknown, match="timed out") as caught:
-        client.request("POST", "/v1/campaigns", body={"name": "A", "channel_type": "email"})
+        client.request(
+            "POST", "/channel-service/v1/campaign", body={"name": "A", "channel_type": "email"}
+        )
     assert caught.value.hint and "looked up by name" in caught.value.hint
     client.close()
     time.sleep(0.5)  # the sandbox finishes the abandoned request
@@ -443,3 +460,9 @@ def test_no_secret_in_logs_errors_or_reprs_across_failures(
     assert "check ENGAGELAB_API_USER and ENGAGELAB_API_KEY" in messages
     for provider in (email, touchpoint, good):
         provider.close()
+
+
+def test_an_error_body_with_only_a_message_is_quoted_not_dumped() -> None:
+    error = translate(404, {"message": "gone"}, "DELETE")
+    assert isinstance(error, NotFound)
+    assert str(error) == "not found: gone (HTTP 404) (DELETE /v1/x)"

@@ -13,7 +13,8 @@ import requests
 from reconciler.sandbox import Sandbox, parse_fault_spec
 
 AUTH = ("demo-user", "demo-key")
-BEARER = {"Authorization": "Bearer demo-token"}
+CAMPAIGNS = "/channel-service/v1/campaign"
+TOUCHPOINTS = "/channel-service/v1/touchpoints"
 EMAIL = "/v1/marketing/campaigns"
 NEW_EMAIL = {"campaign_type": 2, "name": "fault test", "to": [{"type": "list", "value": ["all"]}]}
 
@@ -23,7 +24,8 @@ def email(sandbox: Sandbox, method: str, suffix: str = "", **kw: Any) -> request
 
 
 def touchpoint(sandbox: Sandbox, method: str, path: str, **kw: Any) -> requests.Response:
-    return requests.request(method, sandbox.url + path, headers=BEARER, timeout=10, **kw)
+    headers = {"x-api-key": sandbox.imbrace_api_key}
+    return requests.request(method, sandbox.url + path, headers=headers, timeout=10, **kw)
 
 
 # --------------------------------------------------------------------------- status faults
@@ -56,13 +58,14 @@ def test_5xx_then_success(sandbox: Sandbox, fault: int, code: int) -> None:
 
 
 def test_touchpoint_faults_use_its_error_shape(sandbox: Sandbox) -> None:
-    sandbox.faults.add("GET", "/v1/campaigns", 429, retry_after=2)
-    sandbox.faults.add("GET", "/v1/touchpoints", 503)
-    limited = touchpoint(sandbox, "GET", "/v1/campaigns")
+    sandbox.faults.add("GET", CAMPAIGNS, 429, retry_after=2)
+    sandbox.faults.add("GET", TOUCHPOINTS, 503)
+    limited = touchpoint(sandbox, "GET", CAMPAIGNS)
     assert limited.status_code == 429 and limited.headers["Retry-After"] == "2"
-    assert limited.json()["error"]["code"] == "rate_limited"
-    unavailable = touchpoint(sandbox, "GET", "/v1/touchpoints")
-    assert unavailable.status_code == 503 and "error" in unavailable.json()
+    assert limited.json() == {"code": "rate_limited", "message": "Too many requests"}
+    unavailable = touchpoint(sandbox, "GET", TOUCHPOINTS)
+    assert unavailable.status_code == 503 and "Retry-After" not in unavailable.headers
+    assert unavailable.json() == {"code": "unavailable", "message": "Service unavailable"}
 
 
 def test_count_method_and_prefix_select_the_requests(sandbox: Sandbox) -> None:
@@ -73,10 +76,10 @@ def test_count_method_and_prefix_select_the_requests(sandbox: Sandbox) -> None:
         500,
         200,
     ]
-    sandbox.faults.add("*", "/v1/touchpoints", 503)
+    sandbox.faults.add("*", TOUCHPOINTS, 503)
     assert email(sandbox, "GET").status_code == 200
-    assert touchpoint(sandbox, "GET", "/v1/campaigns").status_code == 200
-    assert touchpoint(sandbox, "GET", "/v1/touchpoints").status_code == 503
+    assert touchpoint(sandbox, "GET", CAMPAIGNS).status_code == 200
+    assert touchpoint(sandbox, "GET", TOUCHPOINTS).status_code == 503
     assert sandbox.faults.pending() == []
 
 
@@ -126,12 +129,12 @@ def test_drop_after_commit_on_update_and_touchpoint_create(sandbox: Sandbox) -> 
     assert sandbox.email_campaign(created["campaign_id"])["name"] == "renamed"
 
     campaign = touchpoint(
-        sandbox, "POST", "/v1/campaigns", json={"name": "j", "channel_type": "sms"}
+        sandbox, "POST", CAMPAIGNS, json={"name": "j", "channel_type": "sms"}
     ).json()
-    sandbox.faults.add("POST", "/v1/touchpoints", "drop_after_commit")
+    sandbox.faults.add("POST", TOUCHPOINTS, "drop_after_commit")
     payload = {"name": "t", "type": "message", "campaign_id": campaign["_id"], "message": "hi"}
     with pytest.raises(requests.ConnectionError):
-        touchpoint(sandbox, "POST", "/v1/touchpoints", json=payload)
+        touchpoint(sandbox, "POST", TOUCHPOINTS, json=payload)
     assert [tp["name"] for tp in sandbox.touchpoints(campaign["_id"])] == ["t"]
 
 
@@ -188,7 +191,7 @@ def test_request_log_counts_by_method_path_and_status(sandbox: Sandbox) -> None:
     email(sandbox, "GET")
     email(sandbox, "GET")
     email(sandbox, "POST", json=NEW_EMAIL)
-    touchpoint(sandbox, "GET", "/v1/campaigns")
+    touchpoint(sandbox, "GET", CAMPAIGNS)
     requests.get(f"{sandbox.url}/_admin/stats", timeout=10)
     assert sandbox.request_count() == 4
     assert sandbox.request_count("GET") == 3
@@ -223,12 +226,12 @@ def test_reset_clears_faults_latency_log_and_quirks(sandbox: Sandbox) -> None:
 def test_fault_spec_parses_every_option() -> None:
     rules = parse_fault_spec(
         "POST /v1/marketing/campaigns 429 x3 retry_after=2; put /v1/ drop_after_commit;"
-        " * /v1/touchpoints 503 x*"
+        " * /channel-service/v1/touchpoints 503 x*"
     )
     assert [(r.method, r.path_prefix, r.fault, r.count, r.retry_after) for r in rules] == [
         ("POST", "/v1/marketing/campaigns", "429", 3, 2),
         ("PUT", "/v1/", "drop_after_commit", 1, 1),
-        ("*", "/v1/touchpoints", "503", None, 1),
+        ("*", TOUCHPOINTS, "503", None, 1),
     ]
 
 
@@ -342,10 +345,10 @@ def test_data_file_keeps_both_apis_write_only_fields_and_clock(tmp_path: Path) -
         body = {**NEW_EMAIL, "subject": "secret subject", "send_time": "2099-01-01 00:00:00"}
         created = email(first, "POST", json=body).json()["result"]
         campaign = touchpoint(
-            first, "POST", "/v1/campaigns", json={"name": "j", "channel_type": "sms"}
+            first, "POST", CAMPAIGNS, json={"name": "j", "channel_type": "sms"}
         ).json()
         payload = {"name": "t", "type": "message", "campaign_id": campaign["_id"], "message": "hi"}
-        touchpoint(first, "POST", "/v1/touchpoints", json=payload)
+        touchpoint(first, "POST", TOUCHPOINTS, json=payload)
         first.tick(3600)
     assert data.is_file()
     with Sandbox(data_file=data) as second:

@@ -23,7 +23,8 @@ def test_a_messaging_only_config_needs_no_email_credentials(
 ) -> None:
     (tmp_path / "journey.yaml").write_text(JOURNEY, encoding="utf-8")
     monkeypatch.setenv("CAMPAIGNCTL_API_URL", sandbox.url)
-    monkeypatch.setenv("CAMPAIGNCTL_TOUCHPOINT_TOKEN", sandbox.touchpoint_token)
+    monkeypatch.setenv("CAMPAIGNCTL_TOUCHPOINT_API_URL", sandbox.url)
+    monkeypatch.setenv("IMBRACE_API_KEY", sandbox.imbrace_api_key)
     state = str(tmp_path / "state.json")
     assert run(["--state", state, "apply", str(tmp_path), "--auto-approve"]) == 0
     assert run(["--state", state, "plan", str(tmp_path), "--detailed-exitcode"]) == 0
@@ -43,6 +44,7 @@ def test_an_email_config_without_credentials_names_the_variables(
         encoding="utf-8",
     )
     monkeypatch.setenv("CAMPAIGNCTL_API_URL", sandbox.url)
+    monkeypatch.setenv("CAMPAIGNCTL_TOUCHPOINT_API_URL", sandbox.url)
     assert run(["--no-state", "plan", str(tmp_path)]) == 1
     err = capsys.readouterr().err
     assert "ENGAGELAB_API_USER and ENGAGELAB_API_KEY not set" in err
@@ -78,7 +80,7 @@ def test_a_campaign_type_switch_applies_and_converges(
     capsys.readouterr()
 
 
-def test_import_with_only_the_touchpoint_token(
+def test_import_with_only_the_imbrace_key(
     sandbox: Sandbox,
     tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
@@ -86,7 +88,8 @@ def test_import_with_only_the_touchpoint_token(
 ) -> None:
     (tmp_path / "journey.yaml").write_text(JOURNEY, encoding="utf-8")
     monkeypatch.setenv("CAMPAIGNCTL_API_URL", sandbox.url)
-    monkeypatch.setenv("CAMPAIGNCTL_TOUCHPOINT_TOKEN", sandbox.touchpoint_token)
+    monkeypatch.setenv("CAMPAIGNCTL_TOUCHPOINT_API_URL", sandbox.url)
+    monkeypatch.setenv("IMBRACE_API_KEY", sandbox.imbrace_api_key)
     first_state = str(tmp_path / "first.json")
     assert run(["--state", first_state, "apply", str(tmp_path), "--auto-approve"]) == 0
     monkeypatch.chdir(tmp_path)

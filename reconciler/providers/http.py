@@ -431,7 +431,12 @@ def error_for_response(
     found = vendor_error(body)
     if found is None and status < 300:
         return None
-    code, text = found if found is not None else (None, body_text)
+    if found is not None:
+        code, text = found
+    else:
+        # No code: a `{"message": ...}` (or `{"detail": ...}`) body still says why.
+        quoted = _message_of(body) if isinstance(body, Mapping) else ""
+        code, text = None, one_line(quoted, None) or body_text
     kw: dict[str, Any] = {"method": method, "path": path, "status": status, "vendor_code": code}
     # Secrets are masked before the cut to one line, so no part of one survives either.
     detail = _detail(status, code, one_line(redact(text)))
