@@ -270,7 +270,7 @@ def test_json_is_the_plan_json_sorted() -> None:
         assert ("remedies" in action) == (action["action"] == "blocked")
         action.pop("remedies", None)
     assert data == json.loads(json.dumps(plan.to_json()))
-    assert text.startswith("{\n  \"actions\": [")  # sorted keys, two-space indent
+    assert text.startswith('{\n  "actions": [')  # sorted keys, two-space indent
     assert Plan.from_json(json.loads(text)) == plan
 
 
