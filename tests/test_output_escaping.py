@@ -351,3 +351,17 @@ def test_api_error_message_is_printed_escaped(
     assert code == 1
     assert "bad\\x1b[2J\\r\\n::set-output" in err
     assert_text_safe(out + err)
+
+
+def test_log_warning_naming_a_hostile_path_is_escaped(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Log lines (state.py's warnings) go through the CLI's log formatter: made safe too."""
+    directory = tmp_path / "e\x1b[31m\n::error::x"
+    directory.mkdir()
+    (directory / "s.json.lock").write_text("garbage", encoding="utf-8")
+    code, out, err = run_cli(capsys, "--state", str(directory / "s.json"), "state", "rm", "foo")
+    assert code == 1
+    assert "warning: taking over an unreadable lock file" in err
+    assert "e\\x1b[31m\\n::error::x" in err
+    assert_text_safe(out + err)
