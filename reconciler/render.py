@@ -5,14 +5,39 @@ Decides nothing: every word comes from the Plan. Pure functions returning string
 
 from __future__ import annotations
 
+import html
 import json
 import re
+import shlex
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from typing import Any
 
-from reconciler.plan import Action, ActionKind, FieldChange, Plan, TouchpointAction, format_path
+from reconciler.plan import (
+    Action,
+    ActionKind,
+    FieldChange,
+    Plan,
+    Reason,
+    TouchpointAction,
+    format_path,
+)
 
-__all__ = ["MARKDOWN_LIMIT", "render_json", "render_markdown", "render_text", "utf16_length"]
+__all__ = [
+    "MARKDOWN_LIMIT",
+    "Remedy",
+    "github_data",
+    "github_property",
+    "md_code",
+    "md_html",
+    "md_text",
+    "remedies_for",
+    "render_json",
+    "render_markdown",
+    "render_text",
+    "text_safe",
+    "utf16_length",
+]
 
 #: GitHub refuses comments above 65,536 characters; stay under with room to spare.
 MARKDOWN_LIMIT = 65_000
@@ -44,8 +69,17 @@ NO_CHANGES = "No changes. The live campaigns match the configuration."
 
 
 def render_json(plan: Plan) -> str:
-    """The documented JSON form (docs/plan-format.md), keys sorted, two-space indent."""
-    return json.dumps(plan.to_json(), indent=2, sort_keys=True, ensure_ascii=False)
+    """The documented JSON form (docs/plan-format.md), keys sorted, two-space indent.
+
+    Each blocked action also carries `remedies` (see Remedy): derived from the action, so
+    not part of a saved plan.
+    """
+    data = plan.to_json()
+    stateful = plan.state_lineage is not None
+    for action, out in zip(plan.actions, data["actions"], strict=True):
+        if action.action == ActionKind.BLOCKED:
+            out["remedies"] = [r.to_json() for r in remedies_for(action, stateful=stateful)]
+    return _json_safe(json.dumps(data, indent=2, sort_keys=True, ensure_ascii=False))
 
 
 # --------------------------------------------------------------------------- text
@@ -54,7 +88,8 @@ def render_json(plan: Plan) -> str:
 def render_text(plan: Plan, *, color: bool = False) -> str:
     """Terraform-like lines: `+ create`, `~ update`, `-/+ replace`, `- delete`, `! blocked`."""
     paint = _Paint(color)
-    lines: list[str] = [f"warning: {w}" for w in plan.warnings]
+    stateful = plan.state_lineage is not None
+    lines: list[str] = [f"warning: {text_safe(w)}" for w in plan.warnings]
     changed = [a for a in plan.actions if a.is_change]
     if changed:
         if lines:
@@ -62,7 +97,7 @@ def render_text(plan: Plan, *, color: bool = False) -> str:
         lines.append("campaignctl will perform the following actions:")
         for action in changed:
             lines.append("")
-            lines.extend(_text_action(action, paint))
+            lines.extend(_text_action(action, paint, stateful=stateful))
     else:
         lines.append(NO_CHANGES)
     unmanaged = [a for a in plan.actions if a.is_unmanaged]
@@ -72,20 +107,22 @@ def render_text(plan: Plan, *, color: bool = False) -> str:
             "Unmanaged live campaigns (not in the config or state; --prune deletes them):",
         ]
         shown = unmanaged[:UNMANAGED_SHOWN]
-        lines += [f"  {a.kind} {_quote(a.name)} [{a.remote_id}]" for a in shown]
+        lines += [text_safe(f"  {a.kind} {_quote(a.name)} [{a.remote_id}]") for a in shown]
         lines += _more_unmanaged(len(unmanaged), "  ")
     if changed:
         lines += ["", paint(ActionKind.NO_OP, plan.summary_line())]
     return "\n".join(lines) + "\n"
 
 
-def _text_action(action: Action, paint: _Paint) -> list[str]:
+def _text_action(action: Action, paint: _Paint, *, stateful: bool) -> list[str]:
+    # Every line is made safe whole: its fixed words hold no control character, so this
+    # escapes exactly the data in it (names, ids, paths, values, messages).
     head = (
         f"{_SYMBOL[action.action]} {action.kind} {_quote(action.name)}"
         f"{_id(action.remote_id)} will be {_verb(action)}"
     )
-    out = [paint(action.action, head), f"    # {action.message}"]
-    out += [f"    {_change_line(change)}" for change in _expanded(action.changes)]
+    out = [paint(action.action, text_safe(head)), text_safe(f"    # {action.message}")]
+    out += [text_safe(f"    {_change_line(change)}") for change in _expanded(action.changes)]
     for tp in action.touchpoints:
         if tp.action == ActionKind.NO_OP:
             continue
@@ -93,9 +130,19 @@ def _text_action(action: Action, paint: _Paint) -> list[str]:
             f"    {_SYMBOL[tp.action]} touchpoint {_quote(tp.name)}{_id(tp.remote_id)} "
             f"({tp.action}: {tp.reason})"
         )
-        out.append(paint(tp.action, tp_head))
-        out += [f"        {_change_line(change)}" for change in _expanded(tp.changes)]
+        out.append(paint(tp.action, text_safe(tp_head)))
+        out += [text_safe(f"        {_change_line(change)}") for change in _expanded(tp.changes)]
+    if action.action == ActionKind.BLOCKED:
+        out += text_remedies(remedies_for(action, stateful=stateful), indent="    ")
     return out
+
+
+def text_remedies(remedies: Sequence[Remedy], *, indent: str) -> list[str]:
+    """A blocked action's way forward, one line per remedy, for a terminal."""
+    if not remedies:
+        return []
+    lines = [f"{indent}To go on, do one of these:"]
+    return lines + [f"{indent}- {text_safe(r.sentence())}" for r in remedies]
 
 
 def _verb(action: Action) -> str:
@@ -141,7 +188,7 @@ def render_markdown(plan: Plan, *, limit: int = MARKDOWN_LIMIT) -> str:
     changed = [a for a in plan.actions if a.is_change]
     unmanaged = [a for a in plan.actions if a.is_unmanaged]
     head = ["### campaignctl plan", ""]
-    head += [f"> **Warning:** {_md_text(w)}" for w in plan.warnings]
+    head += [f"> **Warning:** {md_text(w)}" for w in plan.warnings]
     if plan.warnings:
         head.append("")
     if not changed:
@@ -156,11 +203,15 @@ def render_markdown(plan: Plan, *, limit: int = MARKDOWN_LIMIT) -> str:
         for action in changed:
             row = (
                 f"| {_md_symbol(action)} {action.action} | {action.kind} | "
-                f"{_md_cell(action.name)} | `{action.reason}` |\n"
+                f"{md_code(action.name, table=True)} | `{action.reason}` |\n"
             )
             if not budget.add(row):
                 break
             rows_shown += 1
+    blocked = [a for a in changed if a.action == ActionKind.BLOCKED]
+    if blocked and rows_shown == len(changed):
+        # A blocked campaign stays blocked on every run: its way forward comes first.
+        budget.add(_md_blocked(blocked, stateful=plan.state_lineage is not None))
     if unmanaged and rows_shown == len(changed):
         budget.add(_md_unmanaged(unmanaged))
     details_shown = 0
@@ -232,7 +283,7 @@ def _md_unmanaged(unmanaged: Sequence[Action]) -> str:
         "",
     ]
     shown = unmanaged[:UNMANAGED_SHOWN]
-    lines += [f"- {a.kind} {_md_cell(a.name)} (`{a.remote_id}`)" for a in shown]
+    lines += [f"- {a.kind} {md_code(a.name)} ({md_code(a.remote_id or '')})" for a in shown]
     lines += _more_unmanaged(len(unmanaged), "- ")
     return "\n".join(lines) + "\n"
 
@@ -254,10 +305,13 @@ def _md_details(action: Action) -> str:
             f"({tp.action}: {tp.reason})"
         )
         body += _md_diff_lines(tp.changes, indent="    ")
+    # Inside the fence nothing is markup; controls are made visible so that no value starts
+    # a line of its own, and the fence is longer than any backtick run in the block.
+    body = [text_safe(line) for line in body]
     fence = _fence(body)
     summary = (
-        f"{_md_symbol(action)} {action.action} {action.kind} "
-        f"<code>{_html(action.name)}</code> ({action.reason})"
+        f"{_md_symbol(action)} {action.action} {md_html(action.kind)} "
+        f"<code>{md_html(action.name)}</code> ({action.reason})"
     )
     return (
         "\n".join(
@@ -274,6 +328,28 @@ def _md_details(action: Action) -> str:
         )
         + "\n"
     )
+
+
+def _md_blocked(blocked: Sequence[Action], *, stateful: bool) -> str:
+    lines = ["", "#### Blocked: these campaigns already ran", ""]
+    for action in blocked:
+        lines += [
+            f"{md_code(action.name)} ({action.kind}, `{action.reason}`): to go on, do one of "
+            "these:",
+            "",
+            *md_remedies(remedies_for(action, stateful=stateful)),
+            "",
+        ]
+    return "\n".join(lines)
+
+
+def md_remedies(remedies: Sequence[Remedy]) -> list[str]:
+    """A blocked action's way forward as a Markdown list."""
+    lines = []
+    for remedy in remedies:
+        extra = remedy.command or remedy.yaml
+        lines.append(f"- {md_text(remedy.text)}" + (f": {md_code(extra)}" if extra else ""))
+    return lines
 
 
 def _md_diff_prefix(tp: TouchpointAction) -> str:
@@ -316,18 +392,6 @@ def _longest_backticks(line: str) -> int:
         run = run + 1 if char == "`" else 0
         best = max(best, run)
     return best
-
-
-def _md_cell(text: str) -> str:
-    return _html(text).replace("|", "\\|").replace("`", "\\`").replace("\n", " ")
-
-
-def _md_text(text: str) -> str:
-    return _html(text).replace("\n", " ")
-
-
-def _html(text: str) -> str:
-    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
 
 
 # --------------------------------------------------------------------------- values
@@ -385,3 +449,250 @@ def _short_hashes(value: Any) -> Any:
     if isinstance(value, list):
         return [_short_hashes(v) for v in value]
     return value
+
+
+# --------------------------------------------------------------------------- escaping
+#
+# One function per output form; every name, key, value, path and API message goes through
+# the one of the form it is printed in. Data never decides where a line starts: a newline,
+# CR or escape sequence in a campaign name would otherwise start a forged line (a fake
+# `::set-output` workflow command in CI, a fake "Plan: 0 to create" line) or repaint the
+# terminal.
+
+#: C0 and C1 controls (ESC, CR, LF, TAB, DEL, CSI ...), the Unicode line and paragraph
+#: separators, and the bidirectional overrides and isolates ("Trojan Source" reordering).
+_CONTROL = re.compile(
+    "[\x00-\x1f\x7f-\x9f\u061c\u200e\u200f\u2028\u2029\u202a-\u202e\u2066-\u2069]"
+)
+_NAMED_CONTROL = {"\n": "\\n", "\r": "\\r", "\t": "\\t"}
+
+
+def _visible(match: re.Match[str]) -> str:
+    char = match.group()
+    if char in _NAMED_CONTROL:
+        return _NAMED_CONTROL[char]
+    code = ord(char)
+    return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}"
+
+
+def text_safe(text: str) -> str:
+    """Text for a terminal or log: every control character made visible, repr-style (`\\x1b`).
+
+    The result never holds a raw ESC, CR or LF, so it stays inside the one line it is on.
+    """
+    return _CONTROL.sub(_visible, text)
+
+
+def text_line_start(text: str) -> str:
+    """Like text_safe, for data that begins a line: never a line that starts with `::`.
+
+    GitHub Actions reads any stdout line whose first non-blank characters are `::` as a
+    workflow command; `./` keeps a path meaning the same path.
+    """
+    safe = text_safe(text)
+    return f"./{safe}" if safe.lstrip().startswith("::") else safe
+
+
+def github_data(text: str) -> str:
+    """The message of a workflow command (`::error ...::MESSAGE`): GitHub's own escapes for
+    `%`, CR and LF (a multi-line annotation stays one command), other controls made visible."""
+    escaped = text.replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")
+    return text_safe(escaped)
+
+
+def github_property(text: str) -> str:
+    """A property of a workflow command (`file=VALUE`): data escapes plus `:` and `,`."""
+    return github_data(text).replace(":", "%3A").replace(",", "%2C")
+
+
+#: Characters that Markdown gives a meaning to inside a line: escapes, code, emphasis,
+#: links and images (`[`), table cells, strikethrough. Each is backslash-escaped in prose
+#: (prose never starts a line here, so list and heading markers mean nothing).
+_MD_PUNCTUATION = re.compile(r"([\\`*_\[\]|~])")
+
+
+def md_text(text: str) -> str:
+    """Prose in Markdown (a warning, a message): shows as written, never as markup.
+
+    HTML is escaped, Markdown punctuation backslash-escaped, controls made visible (so no
+    newline ends a table row or a blockquote), and `@` is followed by a word joiner: GitHub
+    notifies an `@user` even when the `@` is escaped, but not once it is split.
+    """
+    escaped = html.escape(text_safe(text), quote=False)
+    escaped = _MD_PUNCTUATION.sub(r"\\\1", escaped)
+    return escaped.replace("@", "@\u2060")
+
+
+def md_html(text: str) -> str:
+    """Text inside an HTML element of a Markdown comment (`<summary>`, `<code>`)."""
+    return html.escape(text_safe(text), quote=True)
+
+
+def md_code(text: str, *, table: bool = False) -> str:
+    """A Markdown code span holding `text` verbatim, which nothing in it can end.
+
+    The delimiter is one backtick longer than the longest run inside; `|` is escaped in a
+    table cell (GFM splits cells before it reads code spans). Code is never a mention, a
+    link or HTML.
+    """
+    safe = text_safe(text)
+    if table:
+        safe = safe.replace("|", "\\|")
+    fence = "`" * (_longest_backticks(safe) + 1)
+    pad = " " if safe.startswith(("`", " ")) or safe.endswith(("`", " ")) or not safe else ""
+    return f"{fence}{pad}{safe}{pad}{fence}"
+
+
+#: The controls json.dumps leaves raw with ensure_ascii=False (it escapes C0 itself).
+_JSON_RAW = re.compile("[\x7f-\x9f\u061c\u200e\u200f\u2028\u2029\u202a-\u202e\u2066-\u2069]")
+
+
+def _json_safe(text: str) -> str:
+    """JSON text with DEL, C1 controls, U+2028... as `\\u` escapes: same JSON, safe to cat."""
+    return _JSON_RAW.sub(lambda m: f"\\u{ord(m.group()):04x}", text)
+
+
+# --------------------------------------------------------------------------- remedies
+
+
+@dataclass(frozen=True)
+class Remedy:
+    """One way past a blocked action, in words and in machine form.
+
+    `code` is stable: `revert_yaml`, `ignore_changes`, `stop_managing`, `restore_yaml` or
+    `allow_delete_executed`. `fields` are the top-level fields concerned, `command` a shell
+    command to run, `yaml` what to add to the campaign's YAML document.
+    """
+
+    code: str
+    text: str
+    fields: tuple[str, ...] = ()
+    command: str | None = None
+    yaml: str | None = None
+
+    def sentence(self) -> str:
+        """The remedy as one line for people, its command or YAML included."""
+        extra = self.command or self.yaml
+        return f"{self.text}: {extra}" if extra else self.text
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "code": self.code,
+            "text": self.sentence(),
+            "fields": list(self.fields),
+            "command": self.command,
+            "yaml": self.yaml,
+        }
+
+
+def remedies_for(action: Action, *, stateful: bool = True) -> list[Remedy]:
+    """What the user can do about a blocked `action` (a campaign that already ran).
+
+    A blocked plan stays blocked on every run until the YAML or the state changes, so each
+    blocked action says how: revert the change, stop diffing the fields, stop managing the
+    campaign, or (deletes and replaces) allow deleting it. Also used for an action that
+    apply found blocked though the plan did not (the campaign started sending meanwhile).
+    `stateful` is False under --no-state, where there is no record to remove.
+    """
+    name, kind = action.name, action.kind
+    stop = _stop_managing(name, stateful)
+    if _blocked_reason(action) == Reason.EXECUTED_CANNOT_DELETE and action.desired is None:
+        return [
+            Remedy(
+                "restore_yaml",
+                f"keep managing {_quote(name)}: put its {kind} YAML back, as the live campaign is",
+            ),
+            Remedy(
+                "stop_managing",
+                f"leave {_quote(name)} live and stop managing it (a campaign that was "
+                "never managed only needs no --prune)",
+                command=_state_rm(name) if stateful else None,
+            ),
+            _allow_delete("delete it anyway (it already ran)"),
+        ]
+    fields = tuple(action.fields_to_send()) or _touchpoint_fields(action)
+    listed = ", ".join(fields) or "the changed fields"
+    out = [
+        Remedy(
+            "revert_yaml",
+            f"revert the YAML change to {listed} of {_quote(name)} (back to what ran)",
+            fields,
+        )
+    ]
+    ignorable = _IGNORABLE.get(kind, frozenset())
+    if fields and all(f in ignorable for f in fields):
+        out.append(
+            Remedy(
+                "ignore_changes",
+                f"keep the change but stop diffing {listed}: add to the YAML of {_quote(name)}",
+                fields,
+                yaml=f"lifecycle: {{ignore_changes: [{', '.join(fields)}]}}",
+            )
+        )
+    if _blocked_reason(action) == Reason.EXECUTED_CANNOT_DELETE:
+        out.append(_allow_delete("replace it anyway (deletes the campaign that ran)"))
+    out.append(stop)
+    return out
+
+
+#: Fields lifecycle.ignore_changes may name, by kind (model.py: all diffable fields but
+#: campaign_type; a MessagingCampaign's name is its identity).
+_IGNORABLE: dict[str, frozenset[str]] = {
+    "EmailCampaign": frozenset(
+        {
+            "to",
+            "reply_to",
+            "sender_id",
+            "template_invoke_name",
+            "subject",
+            "send_time",
+            "time_zone",
+            "attachments",
+            "google_track",
+            "warm_up",
+            "ab_test",
+        }
+    ),
+    "MessagingCampaign": frozenset({"channel_type", "touchpoints"}),
+}
+
+
+def _blocked_reason(action: Action) -> Reason:
+    """The block's reason; for an action blocked only at apply time, the one it amounts to."""
+    if action.action == ActionKind.BLOCKED:
+        return action.reason
+    if action.action in (ActionKind.DELETE, ActionKind.REPLACE):
+        return Reason.EXECUTED_CANNOT_DELETE
+    if action.kind == "MessagingCampaign":
+        return Reason.CAMPAIGN_COMPLETED
+    return Reason.EXECUTED_CANNOT_UPDATE
+
+
+def _touchpoint_fields(action: Action) -> tuple[str, ...]:
+    pending = [tp for tp in action.touchpoints if tp.action != ActionKind.NO_OP]
+    return ("touchpoints",) if pending else ()
+
+
+def _stop_managing(name: str, stateful: bool) -> Remedy:
+    if not stateful:
+        return Remedy(
+            "stop_managing",
+            f"stop managing {_quote(name)}, leaving it live as it is: remove its YAML",
+        )
+    return Remedy(
+        "stop_managing",
+        f"stop managing {_quote(name)}, leaving it live as it is: remove its YAML, then run",
+        command=_state_rm(name),
+    )
+
+
+def _allow_delete(text: str) -> Remedy:
+    return Remedy(
+        "allow_delete_executed",
+        text,
+        command="campaignctl apply --allow-delete-executed",
+    )
+
+
+def _state_rm(name: str) -> str:
+    return f"campaignctl state rm {shlex.quote(name)}"

@@ -16,6 +16,7 @@ import click
 
 from reconciler import __version__
 from reconciler.errors import CampaignctlError, ConfigError
+from reconciler.render import text_safe
 from reconciler.settings import Settings
 
 __all__ = [
@@ -105,7 +106,7 @@ def _configure_logging(verbose: int) -> None:
     root = logging.getLogger("reconciler")
     root.handlers.clear()
     handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(logging.Formatter("%(message)s"))
+    handler.setFormatter(_SafeFormatter("%(message)s"))
     root.addHandler(handler)
     root.setLevel(logging.DEBUG if verbose else logging.WARNING)
     root.propagate = False
@@ -118,14 +119,36 @@ def _configure_logging(verbose: int) -> None:
     transport.propagate = False
 
 
+class _SafeFormatter(logging.Formatter):
+    """Log lines with their data made safe: a path or API message holding a newline or an
+    escape sequence cannot forge a line or repaint the terminal (see render.text_safe)."""
+
+    def formatMessage(self, record: logging.LogRecord) -> str:
+        return text_safe(super().formatMessage(record))
+
+    def formatException(self, ei: Any) -> str:
+        return "\n".join(text_safe(line) for line in super().formatException(ei).splitlines())
+
+
 def print_error(error: CampaignctlError) -> None:
-    """Write one `error: <what> (<where>)` line (one per issue for a ConfigError) and a hint."""
+    """Write one `error: <what> (<where>)` line (one per issue for a ConfigError) and a hint.
+
+    Messages quote names, keys, values, file names and API answers: each line is made safe
+    (render.text_safe), so none of them can end the line or emit an escape sequence.
+    """
     if isinstance(error, ConfigError):
         for issue in error.issues:
-            click.echo(f"{issue.severity}: {issue}", err=True)
-    click.echo(f"error: {error}", err=True)
+            click.echo(text_safe(f"{issue.severity}: {issue}"), err=True)
+    click.echo(text_safe(f"error: {error}"), err=True)
     if error.hint:
-        click.echo(f"hint: {error.hint}", err=True)
+        click.echo(text_safe(f"hint: {error.hint}"), err=True)
+
+
+def _show_click_error(exc: click.ClickException) -> None:
+    """click's own error print, with its message made safe: it quotes what was typed."""
+    message = exc.format_message
+    exc.format_message = lambda: text_safe(message())  # type: ignore[method-assign]
+    exc.show()
 
 
 def _register_commands() -> None:
@@ -174,7 +197,7 @@ def run(argv: Sequence[str] | None = None) -> int:
     except click.exceptions.Exit as exc:
         return int(exc.exit_code)
     except click.UsageError as exc:
-        exc.show()
+        _show_click_error(exc)
         _hint_global_option(exc)
         return EXIT_ERROR
     except click.Abort:
@@ -182,7 +205,7 @@ def run(argv: Sequence[str] | None = None) -> int:
         click.echo("Aborted.", err=True)
         return EXIT_INTERRUPTED
     except click.ClickException as exc:
-        exc.show()
+        _show_click_error(exc)
         return EXIT_ERROR
     except CampaignctlError as exc:
         print_error(exc)
@@ -194,7 +217,7 @@ def run(argv: Sequence[str] | None = None) -> int:
         return EXIT_ERROR
     except Exception as exc:
         logging.getLogger("reconciler").debug("unexpected error", exc_info=True)
-        click.echo(f"error: unexpected {type(exc).__name__}: {exc} (internal)", err=True)
+        click.echo(text_safe(f"error: unexpected {type(exc).__name__}: {exc} (internal)"), err=True)
         click.echo("hint: rerun with -v for details and report this as a bug", err=True)
         return EXIT_ERROR
     return int(result or EXIT_OK)

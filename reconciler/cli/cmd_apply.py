@@ -28,6 +28,8 @@ from reconciler.cli import (
     pass_app,
 )
 from reconciler.errors import CampaignctlError, PlanError, StalePlan
+from reconciler.plan import ActionKind
+from reconciler.render import Remedy, remedies_for, text_remedies, text_safe
 
 if TYPE_CHECKING:
     from reconciler.applier import ApplyResult, StepResult
@@ -215,7 +217,7 @@ def _apply_saved(settings: Settings, path: Path, options: _RunOptions) -> int:
             stale = find_stale(plan, _as_planned(plan, state) if with_state else None, live)
             if stale:
                 for line in stale:
-                    click.echo(f"stale: {line}", err=True)
+                    click.echo(f"stale: {text_safe(line)}", err=True)
                 raise StalePlan(
                     f"the saved plan is stale ({len(stale)} change"
                     f"{'s' if len(stale) != 1 else ''} since it was made); nothing was applied",
@@ -263,7 +265,7 @@ def _confirm_and_run(
         click.echo("Apply cancelled.", err=True)
         return EXIT_ERROR
     result = _execute(plan, providers, store, options)
-    _report(result, options.fmt)
+    _report(result, options.fmt, plan)
     return exit_code_for(result)
 
 
@@ -369,13 +371,33 @@ def _execute(plan: Plan, providers: Providers, store: StateStore, options: _RunO
         progress.finish()
 
 
-def _report(result: ApplyResult, fmt: str) -> None:
+def _remedies(plan: Plan, step: StepResult) -> list[Remedy]:
+    """A blocked step's way forward, from its planned action (apply may find a campaign
+    blocked that the plan was updating: it started sending in between)."""
+    action = plan.get(step.kind, step.name)
+    if action is None:
+        return []
+    return remedies_for(action, stateful=plan.state_lineage is not None)
+
+
+def _report(result: ApplyResult, fmt: str, plan: Plan) -> None:
     if fmt == "json":
-        click.echo(json.dumps(result.to_json(), indent=2, sort_keys=True))
+        data = result.to_json()
+        for step, out in zip(result.steps, data["steps"], strict=True):
+            if step.outcome == "blocked":
+                out["remedies"] = [r.to_json() for r in _remedies(plan, step)]
+        click.echo(json.dumps(data, indent=2, sort_keys=True))
         return
     for step in result.steps:
         if step.outcome in ("failed", "blocked"):
-            click.echo(f"{step.outcome}: {step.kind}/{step.name}: {step.message}", err=True)
+            line = f"{step.outcome}: {step.kind}/{step.name}: {step.message}"
+            click.echo(text_safe(line), err=True)
+        planned = plan.get(step.kind, step.name)
+        if step.outcome == "blocked" and planned and planned.action != ActionKind.BLOCKED:
+            # Blocked at apply time only (it started sending after the plan): the plan
+            # shown above did not say how to go on.
+            for line in text_remedies(_remedies(plan, step), indent="    "):
+                click.echo(line, err=True)
     if result.interrupted:
         skipped = result.counts()["skipped"]
         click.echo(

@@ -11,6 +11,7 @@ import click
 from reconciler.errors import ConfigError, ConfigIssue
 from reconciler.loader import LoadError, LoadResult, load_directory
 from reconciler.model import KINDS, json_schema
+from reconciler.render import github_data, github_property, text_line_start, text_safe
 from reconciler.settings import DEFAULT_CONFIG_DIR
 
 FORMATS = ("text", "json", "github")
@@ -46,7 +47,7 @@ def validate(ctx: click.Context, directory: str | None, output_format: str) -> N
         warnings = error.warnings if isinstance(error, LoadError) else ()
         if output_format == "text":
             for issue in warnings:
-                click.echo(f"warning: {issue}", err=True)
+                click.echo(text_safe(f"warning: {issue}"), err=True)
             raise
         _emit(sorted([*error.issues, *warnings]), output_format)
         ctx.exit(1)
@@ -58,14 +59,14 @@ def validate(ctx: click.Context, directory: str | None, output_format: str) -> N
 
 def _text_ok(config_dir: Path, result: LoadResult) -> None:
     for issue in result.warnings:
-        click.echo(f"warning: {issue}", err=True)
+        click.echo(text_safe(f"warning: {issue}"), err=True)
     counts: dict[str, int] = {}
     for campaign in result.campaigns:
         counts[campaign.kind] = counts.get(campaign.kind, 0) + 1
     detail = ", ".join(f"{n} {kind}" for kind, n in sorted(counts.items()))
     total = len(result.campaigns)
     plural = "s" if total != 1 else ""
-    click.echo(f"{config_dir}: {total} campaign{plural} valid ({detail})")
+    click.echo(f"{text_line_start(str(config_dir))}: {total} campaign{plural} valid ({detail})")
 
 
 def _emit(issues: Sequence[ConfigIssue], output_format: str) -> None:
@@ -80,17 +81,9 @@ def github_annotation(issue: ConfigIssue) -> str:
     """Format an issue as a GitHub Actions workflow command (`::error file=…::message`)."""
     text = f"{issue.field_path}: {issue.message}" if issue.path else issue.message
     return (
-        f"::{issue.severity} file={_escape_property(issue.file)},line={issue.line},"
-        f"col={issue.column}::{_escape_data(text)}"
+        f"::{issue.severity} file={github_property(issue.file)},line={issue.line},"
+        f"col={issue.column}::{github_data(text)}"
     )
-
-
-def _escape_data(text: str) -> str:
-    return text.replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")
-
-
-def _escape_property(text: str) -> str:
-    return _escape_data(text).replace(":", "%3A").replace(",", "%2C")
 
 
 @click.command()
