@@ -366,3 +366,52 @@ def test_a_live_run_time_out_of_range_is_an_invalid_response_naming_the_field() 
     }
     with pytest.raises(InvalidResponse, match="campaign 7: field send_time"):
         decode_campaign(raw)
+
+
+# --------------------------------------------------------------------------- item 1
+
+
+def test_import_out_of_the_config_dir_is_never_followed_by_a_delete(
+    sandbox_env: Sandbox, in_tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    sandbox_env.seed_email_campaigns(2, name_prefix="Live ")
+    write("mine", email_yaml("Mine"))
+    apply(capsys)  # a team that already manages a campaign (so the safety rule is quiet)
+
+    code, out, err = run_cli(capsys, "import", "--out", "imported")
+    assert code == 0, out + err
+    assert len(list(Path("imported").glob("*.yaml"))) == 2
+    assert "not recorded in the state" in err and "Move the files into campaigns.d" in err
+    assert "State:" not in out
+    assert {r.name for r in StateStore(STATE).read().records()} == {"Mine"}
+
+    deletes = sandbox_env.request_count("DELETE")
+    code, out, err = run_cli(capsys, "apply", "--auto-approve")
+    assert code == 0, out + err
+    assert sandbox_env.request_count("DELETE") == deletes
+    assert {c["name"] for c in sandbox_env.email_campaigns()} == {
+        "Live 00001",
+        "Live 00002",
+        "Mine",
+    }
+
+    # Moved into the config directory, they are adopted by name: managed, nothing sent.
+    for path in Path("imported").glob("*.yaml"):
+        path.rename(CONFIG / path.name)
+    writes = sum(sandbox_env.request_count(m) for m in ("POST", "PUT", "DELETE"))
+    apply(capsys)
+    assert sum(sandbox_env.request_count(m) for m in ("POST", "PUT", "DELETE")) == writes
+    names = {r.name for r in StateStore(STATE).read().records()}
+    assert names == {"Live 00001", "Live 00002", "Mine"}
+    assert_converged(capsys)
+
+
+def test_import_into_the_config_dir_still_records_the_campaigns(
+    sandbox_env: Sandbox, in_tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    sandbox_env.seed_email_campaigns(1, name_prefix="Live ")
+    code, out, err = run_cli(capsys, "import", "--out", "campaigns.d/imported")
+    assert code == 0, out + err
+    assert "State: state/default.json" in out and "not recorded" not in err
+    assert [r.name for r in StateStore(STATE).read().records()] == ["Live 00001"]
+    assert_converged(capsys)
