@@ -415,3 +415,21 @@ def test_import_into_the_config_dir_still_records_the_campaigns(
     assert "State: state/default.json" in out and "not recorded" not in err
     assert [r.name for r in StateStore(STATE).read().records()] == ["Live 00001"]
     assert_converged(capsys)
+
+
+def test_a_saved_plan_with_state_only_steps_applies_and_is_not_stale(
+    sandbox_env: Sandbox, in_tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    write("keep", email_yaml("Keep"))
+    gone = write("gone", email_yaml("Gone"))
+    apply(capsys)
+    gone.unlink()
+    delete_email_live(sandbox_env, email_id(sandbox_env, "Gone"))
+    sandbox_env.edit_email_campaign(email_id(sandbox_env, "Keep"), reply_to="b@example.com")
+    write("keep", email_yaml("Keep", "b@example.com"))
+    code, out, err = run_cli(capsys, "plan", "--out", "plan.json")
+    assert code == 0, out + err
+    code, out, err = run_cli(capsys, "apply", "plan.json", "--auto-approve")
+    assert code == 0, out + err
+    assert "2 changed in the state only" in out
+    assert_converged(capsys)
