@@ -32,7 +32,8 @@ from reconciler.errors import (
 )
 from reconciler.live import MESSAGING_KIND, LiveCampaign, LiveTouchpoint
 from reconciler.plan import ActionKind, Reason
-from reconciler.state import ManagedRecord
+from reconciler.planner import record_for_update, touchpoint_ids_after
+from reconciler.state import ManagedRecord, utc_now
 
 if TYPE_CHECKING:
     from reconciler.plan import Action, Plan, TouchpointAction
@@ -102,7 +103,7 @@ class ApplyResult:
 
     def counts(self) -> dict[str, int]:
         """Campaign counts (SPEC "Counting"): a replace is one create and one delete."""
-        out = {k: 0 for k in ("created", "updated", "deleted", "adopted")}
+        out = {k: 0 for k in ("created", "updated", "deleted", "adopted", "state_only")}
         out.update({"blocked": 0, "failed": 0, "skipped": 0})
         for step in self.steps:
             for effect in step.effects:
@@ -121,9 +122,10 @@ class ApplyResult:
 
     def summary_line(self) -> str:
         c = self.counts()
+        state_only = f", {c['state_only']} changed in the state only" if c["state_only"] else ""
         return (
             f"Apply complete: {c['created']} created, {c['updated']} updated, "
-            f"{c['deleted']} deleted, {c['blocked']} blocked, {c['failed']} failed."
+            f"{c['deleted']} deleted, {c['blocked']} blocked, {c['failed']} failed{state_only}."
         )
 
     def to_json(self) -> dict[str, Any]:
@@ -148,6 +150,8 @@ def steps_of(plan: Plan) -> list[Action]:
 
 def _is_step(action: Action) -> bool:
     if action.action in _SENDING or action.action == ActionKind.BLOCKED:
+        return True
+    if action.action == ActionKind.STATE_ONLY:
         return True
     return action.action == ActionKind.NO_OP and action.reason == Reason.ADOPTED_BY_NAME
 
@@ -193,17 +197,9 @@ def applied_fields(action: Action, previous: ManagedRecord | None) -> dict[str, 
     A field in `lifecycle.ignore_changes` is sent on create only; an update keeps what the
     last apply recorded for it (or nothing), since the YAML's new value was never sent.
     """
-    applied = hash_write_only(_desired(action))
     if action.action in (ActionKind.CREATE, ActionKind.REPLACE):
-        return applied
-    ignored = (applied.get("lifecycle") or {}).get("ignore_changes") or ()
-    before = previous.last_applied if previous is not None else {}
-    for name in ignored:
-        if name in before:
-            applied[name] = before[name]
-        else:
-            applied.pop(name, None)
-    return applied
+        return hash_write_only(_desired(action))
+    return record_for_update(_desired(action), previous.last_applied if previous else None)
 
 
 def record_lifecycle_changes(plan: Plan, store: StateStore) -> None:
@@ -337,6 +333,8 @@ class _Runner:
         step = _Step(action=action, remote_id=action.remote_id)
         if action.action == ActionKind.BLOCKED:
             return self._result(step, Outcome.BLOCKED, action.message or str(action.reason))
+        if action.action == ActionKind.STATE_ONLY:
+            return self._state_only(step)
         try:
             if action.kind == MESSAGING_KIND:
                 self._messaging(step)
@@ -349,6 +347,42 @@ class _Runner:
         except Exception as exc:  # a bug must fail one step, never the run or the state
             return self._result(step, Outcome.FAILED, f"unexpected {type(exc).__name__}: {exc}")
         return self._result(step, Outcome.APPLIED, step.message)
+
+    def _state_only(self, step: _Step) -> StepResult:
+        """Change the record only (plan.ActionKind.STATE_ONLY): nothing is sent.
+
+        Against the record as it is now: one that changed since the plan (another step of
+        this run cannot touch it, a saved plan is checked for staleness) is left alone.
+        """
+        action = step.action
+        previous = self._journal.previous(action.kind, action.name)
+        if previous is None or previous.remote_id != action.remote_id:
+            step.remote_id = None
+            return self._result(step, Outcome.SKIPPED, "the state no longer has this record")
+        if action.reason == Reason.FORGET_DELETED:
+            self._journal.forget(action.kind, action.name)
+            step.remote_id = None
+            message = "forgotten: gone live and from the config"
+        else:
+            desired = _desired(action)
+            lifecycle = desired.get("lifecycle") or {}
+            ignored = "touchpoints" in (lifecycle.get("ignore_changes") or ())
+            self._journal.record(
+                dc_replace(
+                    previous,
+                    last_applied=record_for_update(desired, previous.last_applied),
+                    live_fingerprint=action.live_fingerprint,
+                    touchpoint_ids=(
+                        touchpoint_ids_after(previous.touchpoint_ids, action.touchpoints, ignored)
+                        if action.kind == MESSAGING_KIND
+                        else {}
+                    ),
+                    applied_at=utc_now(),
+                )
+            )
+            message = "record brought up to date with live (which matches the config)"
+        step.effects.append("state_only")
+        return self._result(step, Outcome.APPLIED, message)
 
     @staticmethod
     def _result(step: _Step, outcome: Outcome, message: str) -> StepResult:

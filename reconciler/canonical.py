@@ -20,6 +20,7 @@ __all__ = [
     "DEFAULT_TIME_ZONE",
     "EMAIL_WRITE_ONLY",
     "SEND_TIME_FORMAT",
+    "VENDOR_DEFAULTS",
     "canonical_campaign_type",
     "canonical_google_track",
     "canonical_message",
@@ -33,9 +34,11 @@ __all__ = [
     "content_hash",
     "drop_empty",
     "fingerprint",
+    "format_send_time",
     "hash_write_only",
     "is_empty",
     "parse_send_time",
+    "same_value",
     "send_time_to_wire_run_time",
     "stable_json",
 ]
@@ -47,6 +50,21 @@ _CAMPAIGN_TYPE_FROM_WIRE = {v: k for k, v in CAMPAIGN_TYPE_WIRE.items()}
 
 #: api/README.md "time_zone": default +8.
 DEFAULT_TIME_ZONE = 8
+
+#: What each API puts into a field that a create leaves out or an update clears, per kind
+#: (api/README.md and the responses: the email API stores and returns `time_zone` "+8"
+#: when none was sent, or when it was sent empty). A field at its vendor default and the
+#: same field unset are one value: clearing it is no change, and no drift. Read the email
+#: API's other fields and the touchpoint API before adding a row: the empty forms it
+#: returns (`warm_up` [] or null, `google_track` null or all "", `reply_to`,
+#: `template_invoke_name` "", `sender_id` null, A/B-only `ab_test` absent on a normal
+#: campaign) are "unset" already (`is_empty`, the `canonical_*` functions), and the
+#: touchpoint API fills nothing in (`channel_type`, touchpoint `name` and `type` are
+#: required; `message` is never returned).
+VENDOR_DEFAULTS: Mapping[str, Mapping[str, Any]] = {
+    "EmailCampaign": {"time_zone": DEFAULT_TIME_ZONE},
+    "MessagingCampaign": {},
+}
 
 #: The one send_time form we diff and store: local time in the campaign's time zone.
 SEND_TIME_FORMAT = "%Y-%m-%d %H:%M:%S"
@@ -66,6 +84,21 @@ EMAIL_WRITE_ONLY: frozenset[str] = frozenset({"subject", "attachments"})
 def is_empty(value: Any) -> bool:
     """Return True for the values SPEC treats as one "unset": None, "", [] and {}."""
     return value is None or value == "" or value == [] or value == {} or value == ()
+
+
+def same_value(kind: str, field: str, a: Any, b: Any) -> bool:
+    """True when two canonical values of one field are one value to the vendor.
+
+    Equal values, two unset values, or one unset and the other the value the vendor puts
+    back when the field is unset (`VENDOR_DEFAULTS`): `time_zone` 8 and no `time_zone`.
+    """
+    if a == b or (is_empty(a) and is_empty(b)):
+        return True
+    defaults = VENDOR_DEFAULTS.get(kind, {})
+    if field not in defaults:
+        return False
+    default = defaults[field]
+    return (is_empty(a) and b == default) or (is_empty(b) and a == default)
 
 
 def drop_empty(mapping: Mapping[str, Any]) -> dict[str, Any]:
@@ -145,9 +178,29 @@ def canonical_send_time(value: Any, time_zone: int | None = None) -> str:
     """
     parsed = parse_send_time(value)
     if parsed.tzinfo is not None:
-        zone = timezone(timedelta(hours=DEFAULT_TIME_ZONE if time_zone is None else time_zone))
-        parsed = parsed.astimezone(zone).replace(tzinfo=None)
-    return parsed.strftime(SEND_TIME_FORMAT)
+        hours = DEFAULT_TIME_ZONE if time_zone is None else time_zone
+        # Shifted by the difference of the offsets, not via UTC as astimezone() does: a
+        # time whose result is representable must convert even when UTC is not (year 1).
+        shift = timedelta(hours=hours) - (parsed.utcoffset() or timedelta(0))
+        try:
+            parsed = parsed.replace(tzinfo=None) + shift
+        except OverflowError:
+            # 9999-12-31T23:00:00-1200 is a valid text whose conversion passes year 9999:
+            # one more value the API cannot take, so a ValueError like the others.
+            raise ValueError(
+                f"send_time {_shown(value)} is out of range once converted to "
+                f"time zone {hours:+d} (years 1 to 9999)"
+            ) from None
+    return format_send_time(parsed)
+
+
+def _shown(value: Any) -> str:
+    return repr(value) if isinstance(value, str) else repr(str(value))
+
+
+def format_send_time(moment: datetime) -> str:
+    """`YYYY-MM-DD HH:MM:SS`, the year always four digits (strftime writes year 1 as "1")."""
+    return f"{moment.year:04d}-" + moment.strftime("%m-%d %H:%M:%S")
 
 
 def send_time_to_wire_run_time(send_time: str, time_zone: int | None) -> str:

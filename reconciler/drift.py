@@ -15,7 +15,7 @@ from dataclasses import dataclass, field, replace
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any
 
-from reconciler.canonical import EMAIL_WRITE_ONLY, is_empty
+from reconciler.canonical import EMAIL_WRITE_ONLY, is_empty, same_value
 from reconciler.live import EMAIL_KIND, MESSAGING_KIND, LiveCampaign
 from reconciler.render import MARKDOWN_LIMIT, utf16_length
 
@@ -277,7 +277,7 @@ def field_drift(
     after = live_readable(current)
     changes: list[DriftChange] = []
     for key in sorted(before):
-        if key in ignored:
+        if key in ignored or same_value(record.kind, key, before[key], after.get(key)):
             continue
         changes.extend(diff_values((key,), before[key], after.get(key)))
     return changes

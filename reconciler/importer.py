@@ -50,6 +50,7 @@ __all__ = [
     "document_for",
     "parse_statuses",
     "plan_import",
+    "records_in_state",
     "render_document",
     "slugify",
     "write_import",
@@ -473,11 +474,29 @@ def _record(campaign: LiveCampaign, document: Document, applied_at: str) -> Mana
 # --------------------------------------------------------------------------- write
 
 
-def write_import(plan: ImportPlan, out_dir: Path, store: StateStore) -> State:
+def records_in_state(out_dir: Path, config_dir: Path) -> bool:
+    """True when import may record what it writes to `out_dir`: inside the config directory.
+
+    A state record is a promise that the campaign's YAML is in the config directory: the
+    next plan deletes a recorded campaign whose YAML is not there. Terraform's import never
+    deletes, and neither may ours: YAML written anywhere else is only written, and the
+    campaigns stay unmanaged until their files are moved in (apply then adopts them by name).
+    """
+    try:
+        out_dir.resolve().relative_to(config_dir.resolve())
+    except ValueError:
+        return False
+    return True
+
+
+def write_import(
+    plan: ImportPlan, out_dir: Path, store: StateStore, *, record: bool = True
+) -> State:
     """Write every file (atomically), then record every campaign in state in one commit.
 
     Checks first that no new file would overwrite one that appeared since the plan, so
-    either every file is written or none. The caller holds the state lock.
+    either every file is written or none. The caller holds the state lock. `record=False`
+    writes the files only (see `records_in_state`).
     """
     clobbered = [
         out_dir / item.filename
@@ -494,6 +513,8 @@ def write_import(plan: ImportPlan, out_dir: Path, store: StateStore) -> State:
         target = out_dir / item.filename
         target.parent.mkdir(parents=True, exist_ok=True)
         write_atomic(target, item.text)
+    if not record:
+        return store.read()
     for item in plan.imported:
         store.record(item.record)
     return store.commit()

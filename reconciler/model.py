@@ -268,9 +268,10 @@ def _send_time_text(value: Any) -> Any:
     if not isinstance(value, str | datetime):
         return value
     parsed = c.parse_send_time(value)
+    text = c.format_send_time(parsed)
     if parsed.tzinfo is None:
-        return parsed.strftime(c.SEND_TIME_FORMAT)
-    return parsed.strftime("%Y-%m-%dT%H:%M:%S%z")
+        return text
+    return text.replace(" ", "T") + parsed.strftime("%z")
 
 
 class AbTest(StrictModel):
@@ -408,7 +409,12 @@ class EmailCampaign(StrictModel):
                 raise _FieldError("send_time", str(exc)) from None
             object.__setattr__(self, "send_time", send_time)
         if self.ab_test is not None and self.ab_test.send_times:
-            times = [c.canonical_send_time(t, self.time_zone) for t in self.ab_test.send_times]
+            times = []
+            for index, text in enumerate(self.ab_test.send_times):
+                try:
+                    times.append(c.canonical_send_time(text, self.time_zone))
+                except ValueError as exc:
+                    raise _FieldError("ab_test", str(exc), rest=("send_times", index)) from None
             object.__setattr__(self.ab_test, "send_times", times)
         if self.campaign_type == "ab":
             self._check_ab()

@@ -41,6 +41,9 @@ class ActionKind(StrEnum):
     NO_OP = "no-op"
     BLOCKED = "blocked"
     MOVE = "move"
+    #: Nothing is sent: only the state's record changes (brought up to date with a live
+    #: campaign that already matches the config, or forgotten when the campaign is gone).
+    STATE_ONLY = "state-only"
 
 
 class Reason(StrEnum):
@@ -63,6 +66,12 @@ class Reason(StrEnum):
     TOUCHPOINT_FIELDS_DIFFER = "touchpoint_fields_differ"
     TOUCHPOINT_REMOVED = "touchpoint_removed"
     REORDER_RECREATES = "reorder_recreates"
+    #: state-only: live already matches the config, the record is older (a change copied
+    #: from the vendor's UI into the YAML, or a run killed between a call and its record).
+    RECORD_OUTDATED = "record_outdated"
+    #: state-only: in the state, gone live and absent from the config (a delete whose run
+    #: was killed before it recorded it, or a campaign deleted in the UI and in the YAML).
+    FORGET_DELETED = "forget_deleted"
 
 
 ChangePath = tuple[str | int, ...]
@@ -217,6 +226,7 @@ _CHANGING = frozenset(
         ActionKind.REPLACE,
         ActionKind.DELETE,
         ActionKind.BLOCKED,
+        ActionKind.STATE_ONLY,
     }
 )
 
@@ -242,8 +252,15 @@ class Plan:
         object.__setattr__(self, "actions", ordered)
 
     def summary(self) -> dict[str, int]:
-        """Counts of campaigns; a replace counts once as create and once as delete."""
+        """Counts of campaigns; a replace counts once as create and once as delete.
+
+        `state_only` is there only when the plan has such steps (older readers and golden
+        outputs of plans without them are unchanged).
+        """
         counts = {"create": 0, "update": 0, "delete": 0, "blocked": 0, "no_op": 0, "unmanaged": 0}
+        state_only = sum(1 for a in self.actions if a.action == ActionKind.STATE_ONLY)
+        if state_only:
+            counts["state_only"] = state_only
         for action in self.actions:
             if action.action == ActionKind.REPLACE:
                 counts["create"] += 1
@@ -260,15 +277,21 @@ class Plan:
 
     @property
     def has_changes(self) -> bool:
-        """True when any action creates, updates, replaces, deletes or is blocked."""
+        """True when any action creates, updates, replaces, deletes, is blocked or state-only.
+
+        A state-only step sends nothing but apply has work to do: `--detailed-exitcode`
+        says 2, so that a pipeline that applies on 2 brings the state up to date.
+        """
         return any(action.action in _CHANGING for action in self.actions)
 
     def summary_line(self) -> str:
         """`Plan: 3 to create, 1 to update, 0 to delete, 1 blocked.`"""
         counts = self.summary()
+        state_only = counts.get("state_only", 0)
         return (
             f"Plan: {counts['create']} to create, {counts['update']} to update, "
-            f"{counts['delete']} to delete, {counts['blocked']} blocked."
+            f"{counts['delete']} to delete, {counts['blocked']} blocked"
+            + (f", {state_only} to change in the state only." if state_only else ".")
         )
 
     def changes_only(self) -> Plan:

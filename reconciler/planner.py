@@ -32,6 +32,7 @@ from reconciler.canonical import (
     content_hash,
     hash_write_only,
     is_empty,
+    same_value,
 )
 from reconciler.errors import PlanError, UnsafePlan
 from reconciler.live import MESSAGING_KIND, LiveCampaign, LiveTouchpoint
@@ -60,6 +61,8 @@ __all__ = [
     "field_changes",
     "find_stale",
     "plan_touchpoints",
+    "record_for_update",
+    "touchpoint_ids_after",
 ]
 
 #: SPEC "Safety": deletes + replaces may reach 30% of the managed campaigns...
@@ -141,10 +144,7 @@ def compute_plan(
             continue
         obj = index.by_id.get((record.kind, record.remote_id))
         if obj is None:
-            ctx.warnings.append(
-                f"{record.kind}/{record.name} is in the state ({record.remote_id}) but neither "
-                f"in the config nor live; `campaignctl state rm {record.name}` forgets it"
-            )
+            ctx.actions.append(_plan_forget(record))
             continue
         claimed.add((obj.kind, obj.remote_id))
         ctx.actions.append(_plan_delete(obj, Reason.DELETE_BECAUSE_NO_CONFIG, record, ctx))
@@ -189,6 +189,8 @@ def _placeholders_sent(actions: Iterable[Action]) -> list[str]:
     """One error per campaign whose apply would send the import placeholder text."""
     errors = []
     for action in actions:
+        if action.action == ActionKind.STATE_ONLY:
+            continue  # sends nothing
         where: list[str] = []
         creating = action.action in (ActionKind.CREATE, ActionKind.REPLACE)
         subject = (action.desired or {}).get("subject")
@@ -428,6 +430,7 @@ def _plan_email(m: _Matched) -> Action:
         live,
         ignore=ignore,
         write_only=EMAIL_WRITE_ONLY,
+        kind=m.campaign.kind,
     )
     if changes and not m.obj.is_pristine:
         return m.action(
@@ -440,7 +443,93 @@ def _plan_email(m: _Matched) -> Action:
     if changes:
         reason = Reason.ADOPTED_BY_NAME if m.adopted else Reason.FIELDS_DIFFER
         return m.action(ActionKind.UPDATE, reason, _update_text(changes, m.obj, m.adopted), changes)
-    return m.unchanged()
+    return _catch_up(m) or m.unchanged()
+
+
+# --------------------------------------------------------------------------- state-only
+
+
+def record_for_update(
+    desired: Mapping[str, Any], previous: Mapping[str, Any] | None
+) -> dict[str, Any]:
+    """What the state records as applied once an update (or a catch-up) is done.
+
+    The desired form with write-only values hashed, except the fields listed in
+    `lifecycle.ignore_changes`: an update never sends them, so the record keeps what the
+    last apply recorded for them (or nothing). The applier records exactly this.
+    """
+    applied = hash_write_only(desired)
+    ignored = (applied.get("lifecycle") or {}).get("ignore_changes") or ()
+    before = previous or {}
+    for name in ignored:
+        if name in before:
+            applied[name] = before[name]
+        else:
+            applied.pop(name, None)
+    return applied
+
+
+def touchpoint_ids_after(
+    previous: Mapping[str, str], touchpoints: Sequence[TouchpointAction], ignored: bool
+) -> dict[str, str]:
+    """The touchpoint ids an unchanged campaign's record holds: those the plan matched live.
+
+    With `touchpoints` in `ignore_changes` the plan did not look at them: keep the record's.
+    """
+    if ignored:
+        return dict(previous)
+    return {tp.name: tp.remote_id for tp in touchpoints if tp.remote_id is not None}
+
+
+def _catch_up(m: _Matched, touchpoints: Sequence[TouchpointAction] = ()) -> Action | None:
+    """A state-only step when live matches the config but the state's record is older.
+
+    Without it, `plan` says "No changes" while `drift` reports the campaign on every run
+    (a change made in the vendor's UI and copied into the YAML, as the README advises; or
+    a run killed after its call and before its record). `lifecycle` is left out here:
+    `applier.record_lifecycle_changes` records it without a step.
+    """
+    if m.adopted or m.last is None:
+        return None
+    kind = m.campaign.kind
+    expected = record_for_update(m.desired, m.last)
+    changes = [
+        FieldChange((name,), _unset(m.last.get(name)), _unset(expected.get(name)))
+        for name in dict.fromkeys([*expected, *m.last])
+        if name != "lifecycle" and not same_value(kind, name, m.last.get(name), expected.get(name))
+    ]
+    if kind == MESSAGING_KIND:
+        ids = touchpoint_ids_after(m.touchpoint_ids, touchpoints, "touchpoints" in m.ignore)
+        for name in dict.fromkeys([*m.touchpoint_ids, *ids]):
+            if m.touchpoint_ids.get(name) != ids.get(name):
+                path: ChangePath = ("touchpoint_ids", name)
+                changes.append(FieldChange(path, m.touchpoint_ids.get(name), ids.get(name)))
+    if not changes:
+        return None
+    return m.action(
+        ActionKind.STATE_ONLY,
+        Reason.RECORD_OUTDATED,
+        "live already matches the config; the state's record of it is older: "
+        "record it (nothing is sent)",
+        changes,
+        touchpoints,
+    )
+
+
+def _plan_forget(record: ManagedRecordLike) -> Action:
+    """A state-only step: forget a record whose campaign is gone live and from the config.
+
+    A run killed between a delete and its record leaves exactly this; the rerun finishes
+    the job instead of warning forever.
+    """
+    return Action(
+        action=ActionKind.STATE_ONLY,
+        kind=record.kind,
+        name=record.name,
+        remote_id=record.remote_id,
+        reason=Reason.FORGET_DELETED,
+        message="gone live and no longer in the config: forget its record (nothing is sent)",
+    )
 
 
 def _plan_create(
@@ -474,6 +563,7 @@ def _plan_messaging(m: _Matched, ctx: _Context) -> Action:
         m.last,
         _readable(m.obj),
         ignore=m.ignore | {"touchpoints"},
+        kind=m.campaign.kind,
     )
     if changes:
         return _plan_replace(m, changes, ctx)
@@ -488,7 +578,7 @@ def _plan_messaging(m: _Matched, ctx: _Context) -> Action:
         )
     pending = [tp for tp in touchpoints if tp.action != ActionKind.NO_OP]
     if not pending:
-        return m.unchanged(touchpoints)
+        return _catch_up(m, touchpoints) or m.unchanged(touchpoints)
     counts = _touchpoints_text(pending)
     if m.obj.status == "completed":
         text = f"the campaign is completed: its touchpoints cannot change ({counts})"
@@ -591,12 +681,15 @@ def field_changes(
     *,
     ignore: Collection[str] = (),
     write_only: Collection[str] = (),
+    kind: str = "",
 ) -> tuple[FieldChange, ...]:
     """The field-level changes of one object (campaign or touchpoint), three-way.
 
     `desired_hashed` is `desired` as the state records it (write-only values hashed);
     write-only fields compare it with `last_applied`, readable fields compare desired with
     `live_fields`. A write-only change shows the stored hash before and the new value after.
+    A readable field unset on one side and at the vendor's default for `kind` on the other
+    is no change (`canonical.VENDOR_DEFAULTS`): clearing it would put that value back.
     """
     last = last_applied or {}
     shown = comparable(desired)
@@ -615,7 +708,7 @@ def field_changes(
                 out.append(FieldChange((name,), _unset(before), _unset(shown.get(name))))
         else:
             before, after = live_fields.get(name), shown.get(name)
-            if not _same(before, after):
+            if not same_value(kind, name, before, after):
                 out.extend(_diff((name,), before, after))
     return tuple(out)
 
@@ -851,6 +944,10 @@ def find_stale(plan: Plan, state: StateLike | None, live: Sequence[LiveCampaign]
                 )
             continue
         obj = index.by_id.get((action.kind, action.remote_id))
+        if action.reason == Reason.FORGET_DELETED:
+            if obj is not None:
+                out.append(f"{label}: live campaign {action.remote_id} is back")
+            continue
         if obj is None:
             out.append(f"{label}: live campaign {action.remote_id} is gone")
         elif obj.fingerprint != action.live_fingerprint:

@@ -51,6 +51,7 @@ _SYMBOL = {
     ActionKind.DELETE: "-",
     ActionKind.BLOCKED: "!",
     ActionKind.MOVE: "-/+",
+    ActionKind.STATE_ONLY: "=",
     ActionKind.NO_OP: " ",
 }
 _COLOR = {
@@ -60,6 +61,7 @@ _COLOR = {
     ActionKind.DELETE: "31",
     ActionKind.BLOCKED: "1;31",
     ActionKind.MOVE: "35",
+    ActionKind.STATE_ONLY: "36",
     ActionKind.NO_OP: "1",  # the summary line: bold
 }
 _HASH = re.compile(r"(sha256:)?[0-9a-f]{64}")
@@ -153,6 +155,7 @@ def _verb(action: Action) -> str:
         ActionKind.UPDATE: "updated in place",
         ActionKind.REPLACE: "replaced",
         ActionKind.DELETE: "deleted",
+        ActionKind.STATE_ONLY: "changed in the state only (nothing is sent)",
     }
     return f"{verbs.get(action.action, str(action.action))} ({action.reason})"
 

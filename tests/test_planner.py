@@ -329,10 +329,14 @@ def test_delete_of_executed_campaign_is_blocked_unless_allowed() -> None:
     assert allowed.action == ActionKind.DELETE
 
 
-def test_state_record_gone_everywhere_is_a_warning_not_an_action() -> None:
+def test_state_record_gone_everywhere_is_forgotten_by_a_state_only_step() -> None:
+    # Issue 12: a warning here stayed forever (until `state rm`); the rerun must finish.
     plan = compute_plan([], state_of(record_of(email("Ghost"), "r5")), [])
-    assert plan.actions == ()
-    assert any("Ghost" in w and "state rm" in w for w in plan.warnings)
+    forget = only(plan)
+    assert (forget.action, forget.reason) == (ActionKind.STATE_ONLY, Reason.FORGET_DELETED)
+    assert forget.remote_id == "r5"
+    assert plan.has_changes
+    assert plan.warnings == ()
 
 
 def test_unmanaged_live_campaign_is_reported_not_deleted() -> None:

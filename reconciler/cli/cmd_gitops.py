@@ -168,12 +168,15 @@ def import_command(
 ) -> int:
     """Write YAML for live campaigns and record them in state, so `plan` is then empty.
 
+    An --out DIR outside the config directory gets the files only, never state records:
+    a record whose YAML is not in the config directory would plan as a delete.
+
     One file per campaign, named after it. Campaigns the state already manages are
     skipped. Write-only fields the API never returns (subject, attachments, touchpoint
     messages) are left out with a comment, or written as a PLACEHOLDER where the schema
     requires them; see the comment in each file.
     """
-    from reconciler.importer import parse_statuses, plan_import, write_import
+    from reconciler.importer import parse_statuses, plan_import, records_in_state, write_import
     from reconciler.providers import open_providers
     from reconciler.state import StateStore
     from reconciler.workflow import read_live
@@ -211,9 +214,19 @@ def import_command(
             existing_files=_existing_files(target),
             force=force,
         )
+        recorded = records_in_state(target, settings.config_dir)
         if plan.imported:
-            write_import(plan, target, store)
+            write_import(plan, target, store, record=recorded)
     _report(plan, target, settings)
+    if plan.imported and not recorded:
+        click.echo(
+            f"note: {target} is outside the config directory {settings.config_dir}: the "
+            "campaigns were not recorded in the state (a record whose YAML is not in the "
+            f"config directory would plan as a delete). Move the files into "
+            f"{settings.config_dir} (replace any PLACEHOLDER first); the next apply adopts "
+            "them by name.",
+            err=True,
+        )
     if not with_touchpoint:
         click.echo(
             f"note: {ENV_IMBRACE_API_KEY} not set: MessagingCampaigns were not imported",
@@ -265,7 +278,7 @@ def _existing_files(directory: Path) -> Iterator[str]:
 
 
 def _report(plan: ImportPlan, target: Path, settings: Settings) -> None:
-    from reconciler.importer import ALREADY_MANAGED
+    from reconciler.importer import ALREADY_MANAGED, records_in_state
 
     for item in plan.imported:
         label = f"{item.live.kind}/{item.live.name} [{item.live.remote_id}]"
@@ -293,5 +306,9 @@ def _report(plan: ImportPlan, target: Path, settings: Settings) -> None:
     click.echo(
         f"Import complete: {len(plan.imported)} imported, {managed} already managed, "
         f"{len(plan.skipped) - failed - managed} skipped, {failed} failed."
-        + (f" State: {settings.state_path}" if plan.imported else "")
+        + (
+            f" State: {settings.state_path}"
+            if plan.imported and records_in_state(target, settings.config_dir)
+            else ""
+        )
     )

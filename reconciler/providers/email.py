@@ -308,14 +308,14 @@ _ENCODERS: Final[dict[str, Callable[[Any], Any]]] = {
 #: What "clear this field" is on the wire: the API's PUT keeps every key a body leaves out
 #: (SPEC "Settled details"), so a cleared field must be sent, as its empty value. For
 #: google_track that is the vendor's own empty form (all five keys ""), and time_zone goes
-#: back to the API's default.
+#: back to the API's default (`canonical.VENDOR_DEFAULTS`, where the planner reads it too).
 _EMPTY: Final[dict[str, Any]] = {
     "reply_to": "",
     "sender_id": "",
     "template_invoke_name": "",
     "subject": "",
     "send_time": "",
-    "time_zone": c.DEFAULT_TIME_ZONE,
+    "time_zone": c.VENDOR_DEFAULTS[EMAIL_KIND]["time_zone"],
     "attachments": [],
     "google_track": dict.fromkeys(GOOGLE_TRACK_KEYS, ""),
     "warm_up": [],
