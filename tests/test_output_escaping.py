@@ -349,7 +349,9 @@ def test_api_error_message_is_printed_escaped(
         server.shutdown()
         server.server_close()
     assert code == 1
-    assert "bad\\x1b[2J\\r\\n::set-output" in err
+    # The provider puts a quoted error on one line (whitespace runs collapsed); the escaping
+    # then makes the escape sequences visible.
+    assert "bad\\x1b[2J ::set-output" in err
     assert_text_safe(out + err)
 
 
