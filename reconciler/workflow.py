@@ -99,7 +99,9 @@ def build_plan(
     providers = open_providers(
         settings,
         need_email=needs_email(settings, loaded, state),
-        need_touchpoint=needs_touchpoint(loaded, state),
+        # With the key set, iMBrace is read even when nothing there is managed yet, so that
+        # unmanaged campaigns are reported, as for email with its credentials.
+        need_touchpoint=needs_touchpoint(loaded, state) or settings.imbrace_api_key is not None,
     )
     try:
         live = read_live(providers)

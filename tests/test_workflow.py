@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
+from conftest import run_cli
 
 from reconciler.cli import run
 from reconciler.sandbox import Sandbox
@@ -165,3 +167,17 @@ def test_an_ignored_field_is_recorded_as_sent_not_as_written(
     assert record.last_applied["template_invoke_name"] == "t2"
     assert run(["--state", str(state), "plan", str(config), "--detailed-exitcode"]) == 0
     capsys.readouterr()
+
+
+def test_with_the_imbrace_key_set_unmanaged_messaging_campaigns_are_reported(
+    sandbox_env: Sandbox, in_tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """An empty config still lists what iMBrace holds, as it does for email (issue 11)."""
+    sandbox_env.seed_touchpoint_campaigns(1, name_prefix="Loose journey ")
+    (in_tmp_path / "campaigns.d").mkdir()
+    code, out, _ = run_cli(capsys, "plan", "--format", "json")
+    assert code == 0
+    unmanaged = [a for a in json.loads(out)["actions"] if a["reason"] == "unmanaged"]
+    assert [(a["kind"], a["name"]) for a in unmanaged] == [
+        ("MessagingCampaign", "Loose journey 00001")
+    ]
