@@ -161,6 +161,49 @@ def test_cli_on_a_symlink_sees_the_lock_taken_through_the_real_path(
     assert "EmailCampaign/A" in StateStore(real).read().campaigns  # nothing was removed
 
 
+@pytest.mark.slow
+def test_two_applies_on_two_spellings_one_is_refused_and_no_record_is_lost(
+    sandbox: Sandbox, tmp_path: Path
+) -> None:
+    config = write_config(tmp_path / "campaigns.d")
+    real = tmp_path / "shared" / "prod.json"
+    real.parent.mkdir()
+    link = tmp_path / "prod.json"
+    link.symlink_to(real)
+    # Slow enough that the first run still holds the lock when the second one starts
+    # (checked below, so the test cannot pass by the two runs not overlapping).
+    sandbox.set_latency(500)
+
+    first = start(
+        ["apply", str(config), "--auto-approve", "--parallelism", "1"],
+        environment(sandbox, link),
+        tmp_path,
+    )
+    wait_for(sandbox, first, "POST", 1)  # the first holds the lock and is creating
+    second = subprocess.run(
+        campaignctl("apply", str(config), "--auto-approve"),
+        env=environment(sandbox, Path("shared/../shared/prod.json")),
+        cwd=tmp_path,
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert first.poll() is None, "the first run ended before the second one started"
+    first.send_signal(signal.SIGINT)  # end it early: the steps in flight finish, state saved
+    out, err = first.communicate(timeout=WAIT_S)
+
+    assert first.returncode == 130, out + err
+    assert second.returncode == 1, second.stdout + second.stderr
+    assert f"is locked by pid {first.pid}" in second.stderr
+    assert "Traceback" not in second.stderr
+    created = {c["name"]: str(c["campaign_id"]) for c in sandbox.email_campaigns()}
+    assert sandbox.request_count("POST") == len(created)  # the refused run created nothing
+    recorded = StateStore(real).read().campaigns.values()
+    assert {r.name: r.remote_id for r in recorded} == created
+    assert link.is_symlink()
+
+
 def test_writes_through_a_symlink_replace_the_target_and_keep_the_link(tmp_path: Path) -> None:
     real_dir = tmp_path / "shared"
     real = real_dir / "prod.json"
