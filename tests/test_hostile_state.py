@@ -289,6 +289,22 @@ def test_sigterm_while_apply_plans_under_the_lock_releases_it(
     assert list(StateStore(state).read().campaigns) == ["EmailCampaign/Campaign 99"]
 
 
+@pytest.mark.slow
+def test_sigterm_during_import_releases_the_lock_and_leaves_no_state_directory(
+    sandbox: Sandbox, tmp_path: Path
+) -> None:
+    sandbox.seed_email_campaigns(3, name_prefix="Live ")
+    state = tmp_path / "state" / "default.json"
+    sandbox.set_latency(200)
+    proc = start(["import", "--out", "imported"], environment(sandbox, state), tmp_path)
+    wait_for(sandbox, proc, "GET", 1)  # listing live campaigns under the lock
+    proc.send_signal(signal.SIGTERM)
+    out, err = proc.communicate(timeout=WAIT_S)
+    assert proc.returncode == 130, out + err
+    assert "Traceback" not in err
+    assert not (tmp_path / "state").exists()
+
+
 def test_failed_import_leaves_no_state_directory(
     sandbox_env: Sandbox,
     in_tmp_path: Path,
@@ -528,3 +544,13 @@ def test_deeply_nested_saved_plan_is_a_clear_error(
     )
     code, _, err = cli(capsys, "apply", "plan.json", "--auto-approve")
     assert_clear_error(code, err, "the saved plan nests more than 100 levels", "plan.json")
+
+
+def test_deeply_nested_lock_file_is_an_unreadable_lock_not_a_crash(tmp_path: Path) -> None:
+    state = tmp_path / "state.json"
+    committed(state, rec("A"))
+    lock = state.with_name("state.json.lock")
+    lock.write_text(deep_json(30_000))
+    os.utime(lock, (0, 0))  # written long ago: no process is between create and write
+    with StateStore(state).lock("test") as held:
+        assert json.loads(lock.read_text())["id"] == held.id  # taken over, as unreadable
