@@ -442,18 +442,21 @@ def _too_large(what: str, size: int, limit: int) -> str:
 def json_too_deep(data: Any, limit: int = MAX_JSON_DEPTH) -> bool:
     """True when `data` nests objects/arrays more than `limit` levels (checked without
     recursion, so any depth that json.loads returned is safe to check)."""
+    if not isinstance(data, dict | list):
+        return False
     stack: list[tuple[Any, int]] = [(data, 1)]
     while stack:
         value, depth = stack.pop()
-        if isinstance(value, dict):
-            children: Any = value.values()
-        elif isinstance(value, list):
-            children = value
-        else:
-            continue
         if depth > limit:
             return True
-        stack.extend((child, depth + 1) for child in children)
+        children = value.values() if type(value) is dict else value
+        deeper = depth + 1
+        for child in children:
+            # Only containers are pushed: most values are scalars (json.loads makes exact
+            # dicts and lists, so `type() is` is enough, and faster than isinstance).
+            kind = type(child)
+            if kind is dict or kind is list:
+                stack.append((child, deeper))
     return False
 
 
