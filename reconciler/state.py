@@ -39,6 +39,7 @@ __all__ = [
     "ManagedRecord",
     "State",
     "StateStore",
+    "Terminated",
     "json_too_deep",
     "read_capped",
     "utc_now",
@@ -1055,8 +1056,19 @@ def _remove_empty_dirs(directories: list[Path]) -> None:
             return
 
 
+class Terminated(KeyboardInterrupt):
+    """SIGTERM, raised as Ctrl-C raises KeyboardInterrupt (and caught wherever that is).
+
+    A subclass, not KeyboardInterrupt itself: CPython 3.11 marks a bare KeyboardInterrupt
+    that passes through code run by exec() (dataclasses, namedtuple, at import) as
+    unhandled, and then kills the process with SIGINT at exit even after the CLI caught it
+    and chose its exit code.
+    """
+
+
 class _SigtermGuard:
-    """While a run holds the state lock, SIGTERM raises KeyboardInterrupt, as Ctrl-C does.
+    """While a run holds the state lock, SIGTERM raises Terminated, as Ctrl-C raises
+    KeyboardInterrupt.
 
     By default SIGTERM ends the process at once, leaving the lock (and a journal) behind;
     as an exception it unwinds through `lock()`, which commits and releases. While the lock
@@ -1080,7 +1092,7 @@ class _SigtermGuard:
     def _handle(self, signum: int, frame: Any) -> None:
         if self.armed:
             self.armed = False
-            raise KeyboardInterrupt
+            raise Terminated
         self.received = True
 
     def arm(self) -> None:
@@ -1099,7 +1111,7 @@ class _SigtermGuard:
         if self.received:
             self.received = False
             self.armed = False
-            raise KeyboardInterrupt
+            raise Terminated
 
 
 def _create_exclusive(path: Path, raw: bytes) -> None:

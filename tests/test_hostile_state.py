@@ -172,7 +172,7 @@ def test_two_applies_on_two_spellings_one_is_refused_and_no_record_is_lost(
     link.symlink_to(real)
     # Slow enough that the first run still holds the lock when the second one starts
     # (checked below, so the test cannot pass by the two runs not overlapping).
-    sandbox.set_latency(500)
+    sandbox.set_latency(1000)
 
     first = start(
         ["apply", str(config), "--auto-approve", "--parallelism", "1"],
@@ -275,10 +275,12 @@ def test_sigterm_while_apply_plans_under_the_lock_releases_it(
     state = tmp_path / "state" / "default.json"
     committed(state, rec("Campaign 99", "999"))  # the lock is held while planning
     env = environment(sandbox, state)
-    sandbox.set_latency(200)
+    # The first list is refused with a long Retry-After: once the sandbox has answered it,
+    # the run is waiting under the lock, planning, and cannot go on for a minute.
+    sandbox.faults.add("GET", "/v1/marketing/campaigns", "429", count=1, retry_after=60)
 
     proc = start(["apply", str(config), "--auto-approve"], env, tmp_path)
-    wait_for(sandbox, proc, "GET", 1)  # reading the live campaigns, lock held
+    wait_for(sandbox, proc, "GET", 1)
     proc.send_signal(signal.SIGTERM)
     out, err = proc.communicate(timeout=WAIT_S)
 
@@ -295,9 +297,10 @@ def test_sigterm_during_import_releases_the_lock_and_leaves_no_state_directory(
 ) -> None:
     sandbox.seed_email_campaigns(3, name_prefix="Live ")
     state = tmp_path / "state" / "default.json"
-    sandbox.set_latency(200)
+    # As above: the run waits a minute under the lock once the sandbox answered the 429.
+    sandbox.faults.add("GET", "/v1/marketing/campaigns", "429", count=1, retry_after=60)
     proc = start(["import", "--out", "imported"], environment(sandbox, state), tmp_path)
-    wait_for(sandbox, proc, "GET", 1)  # listing live campaigns under the lock
+    wait_for(sandbox, proc, "GET", 1)
     proc.send_signal(signal.SIGTERM)
     out, err = proc.communicate(timeout=WAIT_S)
     assert proc.returncode == 130, out + err

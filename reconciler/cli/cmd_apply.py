@@ -345,13 +345,15 @@ _STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
 @contextmanager
 def _sigint_sets(stop: threading.Event) -> Iterator[None]:
     """While applying, Ctrl-C or SIGTERM sets `stop` (a second one interrupts for real)."""
+    from reconciler.state import Terminated
+
     if threading.current_thread() is not threading.main_thread():
         yield
         return
 
     def handler(signum: int, frame: Any) -> None:
         if stop.is_set():
-            raise KeyboardInterrupt
+            raise KeyboardInterrupt if signum == signal.SIGINT else Terminated
         stop.set()
         what = "Interrupt" if signum == signal.SIGINT else "Terminate signal"
         click.echo(
