@@ -636,6 +636,33 @@ def _inside(path: str, root: str) -> bool:
 # --------------------------------------------------------------------------- the walk
 
 
+def _is_dir(entry: os.DirEntry[str]) -> bool:
+    """DirEntry.is_dir, False where it raises (a symlink loop raises ELOOP)."""
+    try:
+        return entry.is_dir()
+    except OSError:
+        return False
+
+
+def _is_file(entry: os.DirEntry[str]) -> bool:
+    """DirEntry.is_file, False where it raises (a symlink loop raises ELOOP)."""
+    try:
+        return entry.is_file()
+    except OSError:
+        return False
+
+
+def _not_a_file(entry: os.DirEntry[str]) -> str:
+    """Why a *.yaml entry is not read: a dangling symlink, a symlink loop, a FIFO..."""
+    try:
+        os.stat(entry.path)
+    except FileNotFoundError:
+        return "not a regular file (a broken symlink?)"
+    except OSError as exc:
+        return f"not a regular file: {exc.strerror}"
+    return "not a regular file"
+
+
 class _DirectoryLoader:
     """One run over a config directory: collects campaigns, errors and warnings."""
 
@@ -653,8 +680,14 @@ class _DirectoryLoader:
     # walk ------------------------------------------------------------------
 
     def run(self) -> None:
-        if not self.root.is_dir():
-            what = "does not exist" if not self.root.exists() else "is not a directory"
+        try:
+            is_dir = stat.S_ISDIR(os.stat(self.root).st_mode)
+            what = "is not a directory"
+        except FileNotFoundError:
+            is_dir, what = False, "does not exist"
+        except OSError as exc:  # e.g. a symlink loop (ELOOP)
+            is_dir, what = False, f"cannot be read: {exc.strerror}"
+        if not is_dir:
             self.issues.append(_issue(str(self.root), None, (), f"config directory {what}"))
             return
         self._walk(str(self.root), [])
@@ -675,12 +708,11 @@ class _DirectoryLoader:
                     _issue(current, None, (), f"cannot read directory: {exc.strerror}")
                 )
                 continue
-            files = [e for e in entries if e.name.endswith(YAML_SUFFIXES) and not e.is_dir()]
+            files = [e for e in entries if e.name.endswith(YAML_SUFFIXES) and not _is_dir(e)]
             for entry in files:
-                if not entry.is_file() and not entry.name.startswith("."):
-                    message = "not a regular file (a broken symlink?)"
-                    self.issues.append(_issue(entry.path, None, (), message))
-            files = [e for e in files if e.is_file()]
+                if not _is_file(entry) and not entry.name.startswith("."):
+                    self.issues.append(_issue(entry.path, None, (), _not_a_file(entry)))
+            files = [e for e in files if _is_file(e)]
             own = _Defaults()
             for entry in files:
                 if entry.name in DEFAULTS_NAMES:

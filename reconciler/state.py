@@ -16,7 +16,10 @@ import fcntl
 import json
 import logging
 import os
+import re
+import signal
 import socket
+import stat
 import threading
 import time
 import uuid
@@ -26,15 +29,21 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from reconciler.errors import StateError, StateLocked
+from reconciler.errors import CampaignctlError, StateError, StateLocked
 
 __all__ = [
     "FORMAT_VERSION",
+    "MAX_JSON_DEPTH",
+    "MAX_STATE_BYTES",
     "LockInfo",
     "ManagedRecord",
     "State",
     "StateStore",
+    "Terminated",
+    "json_too_deep",
+    "read_capped",
     "utc_now",
+    "write_atomic",
 ]
 
 FORMAT_VERSION = 1
@@ -44,6 +53,14 @@ log = logging.getLogger("reconciler.state")
 #: A lock file that stays unparsable this long is a crash between create and write.
 _UNREADABLE_LOCK_GRACE_S = 2.0
 _LOCK_ATTEMPTS = 5
+#: A state (or journal, or saved plan) past this is a mistake or an attack: it is refused
+#: before it is read, not read whole into memory. 1,000 campaigns take about 2 MiB.
+MAX_STATE_BYTES = 256 * 1024 * 1024
+#: A lock file is a few hundred bytes.
+_MAX_LOCK_BYTES = 64 * 1024
+#: Nesting depth of a state's JSON: a record is about 6 levels deep. Past this, copying or
+#: writing the data would recurse into a RecursionError, so it is refused when read.
+MAX_JSON_DEPTH = 100
 
 _RECORD_FIELDS = (
     "kind",
@@ -264,7 +281,7 @@ class LockInfo:
         """The lock described by `raw`, or None when it is not a whole, valid lock file."""
         try:
             data = json.loads(raw.decode("utf-8"))
-        except (UnicodeDecodeError, ValueError):
+        except (UnicodeDecodeError, ValueError, RecursionError):
             return None
         if not isinstance(data, dict) or set(data) != set(_LOCK_FIELDS):
             return None
@@ -311,15 +328,28 @@ def _fsync_dir(directory: Path) -> None:
         os.close(fd)
 
 
-def write_atomic(path: Path, text: str) -> None:
+def real_path(path: Path) -> Path:
+    """`path` with every symlink and `..` resolved: the one file behind every spelling.
+
+    A symlink whose target does not exist yet resolves to that target (writing creates it);
+    a symlink loop raises OSError (ELOOP) instead of pathlib's RuntimeError.
+    """
+    try:
+        return Path(os.path.realpath(path, strict=True))
+    except FileNotFoundError:
+        return Path(os.path.realpath(path))
+
+
+def write_atomic(path: Path, text: str, *, create_parents: bool = True) -> None:
     """Replace `path` with `text` so that a reader sees the old or the new file, whole.
 
-    The file keeps its permissions, and a symlink keeps pointing where it did.
+    The file keeps its permissions, and a symlink keeps pointing where it did: the file it
+    points to is replaced. Without `create_parents`, a missing directory is an OSError.
     """
-    if path.is_symlink():
-        path = path.resolve()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex[:12]}.tmp")
+    path = real_path(path)
+    if create_parents:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex[:_TMP_HEX]}.tmp")
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
     try:
         with contextlib.suppress(FileNotFoundError):
@@ -336,6 +366,24 @@ def write_atomic(path: Path, text: str) -> None:
     _fsync_dir(path.parent)
 
 
+#: write_atomic's temp files are `.<name>.<12 hex digits>.tmp` beside the file.
+_TMP_HEX = 12
+
+
+def _stale_tmp_files(path: Path) -> list[Path]:
+    """The temp files of write_atomic for `path` that a killed run left behind."""
+    pattern = re.compile(rf"\.{re.escape(path.name)}\.[0-9a-f]{{{_TMP_HEX}}}\.tmp")
+    try:
+        with os.scandir(path.parent) as entries:
+            return [
+                Path(e.path)
+                for e in entries
+                if pattern.fullmatch(e.name) and e.is_file(follow_symlinks=False)
+            ]
+    except OSError:
+        return []
+
+
 def _write_state(path: Path, state: State) -> None:
     try:
         write_atomic(path, state.to_json())
@@ -347,18 +395,91 @@ def _write_state(path: Path, state: State) -> None:
         ) from exc
 
 
-def _read_bytes(path: Path) -> bytes | None:
+def read_capped(
+    path: Path,
+    *,
+    what: str,
+    limit: int = MAX_STATE_BYTES,
+    error: type[CampaignctlError] = StateError,
+) -> bytes | None:
+    """The bytes of the regular file `path`, None if it does not exist.
+
+    `error` naming the file for anything else: not a regular file (a FIFO or a device would
+    block or never end), larger than `limit` (checked before reading), unreadable.
+    """
     try:
-        return path.read_bytes()
+        # O_NONBLOCK: opening a FIFO must not wait for a writer; it is refused just below.
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
     except FileNotFoundError:
         return None
     except OSError as exc:
-        raise StateError(f"cannot read: {exc.strerror}", where=str(path)) from exc
+        raise error(f"cannot read the {what}: {exc.strerror or exc}", where=str(path)) from None
+    try:
+        info = os.fstat(fd)
+        if not stat.S_ISREG(info.st_mode):
+            raise error(f"the {what} is not a regular file", where=str(path))
+        if info.st_size > limit:
+            raise error(_too_large(what, info.st_size, limit), where=str(path))
+        chunks: list[bytes] = []
+        size = 0
+        while chunk := os.read(fd, min(limit + 1 - size, 1 << 24)):
+            chunks.append(chunk)
+            size += len(chunk)
+            if size > limit:  # it grew since fstat
+                raise error(_too_large(what, size, limit), where=str(path))
+    except OSError as exc:
+        raise error(f"cannot read the {what}: {exc.strerror or exc}", where=str(path)) from None
+    finally:
+        os.close(fd)
+    return b"".join(chunks)
+
+
+def _too_large(what: str, size: int, limit: int) -> str:
+    mib = limit // (1024 * 1024)
+    shown = f"{mib} MiB" if mib else f"{limit // 1024} KiB"
+    return f"the {what} is {size} bytes; the limit is {limit} bytes ({shown})"
+
+
+def json_too_deep(data: Any, limit: int = MAX_JSON_DEPTH) -> bool:
+    """True when `data` nests objects/arrays more than `limit` levels (checked without
+    recursion, so any depth that json.loads returned is safe to check)."""
+    if not isinstance(data, dict | list):
+        return False
+    stack: list[tuple[Any, int]] = [(data, 1)]
+    while stack:
+        value, depth = stack.pop()
+        if depth > limit:
+            return True
+        children = value.values() if type(value) is dict else value
+        deeper = depth + 1
+        for child in children:
+            # Only containers are pushed: most values are scalars (json.loads makes exact
+            # dicts and lists, so `type() is` is enough, and faster than isinstance).
+            kind = type(child)
+            if kind is dict or kind is list:
+                stack.append((child, deeper))
+    return False
+
+
+def _load_json(text: str, what: str, where: str) -> Any:
+    """json.loads, with too-deep nesting a StateError (json.loads raises RecursionError)."""
+    too_deep = StateError(f"the {what} nests more than {MAX_JSON_DEPTH} levels", where=where)
+    try:
+        data = json.loads(text)
+    except RecursionError:
+        raise too_deep from None
+    if json_too_deep(data):
+        raise too_deep
+    return data
+
+
+def _read_bytes(path: Path, what: str = "state file", limit: int = MAX_STATE_BYTES) -> bytes | None:
+    return read_capped(path, what=what, limit=limit)
 
 
 def _parse_state(raw: bytes, path: Path) -> State:
     try:
-        data = json.loads(raw.decode("utf-8"))
+        data = _load_json(raw.decode("utf-8"), "state file", str(path))
     except UnicodeDecodeError as exc:
         raise StateError("state file is not UTF-8 text", where=str(path)) from exc
     except json.JSONDecodeError as exc:
@@ -402,7 +523,7 @@ def _parse_journal(raw: bytes, path: Path, *, quiet: bool) -> list[_JournalEntry
 def _parse_journal_line(line: bytes, path: Path, number: int) -> _JournalEntry:
     where = f"{path}:{number}"
     try:
-        data = json.loads(line.decode("utf-8"))
+        data = _load_json(line.decode("utf-8"), "journal line", where)
     except (UnicodeDecodeError, ValueError) as exc:
         raise StateError("journal line is not valid JSON", where=where) from exc
     if not isinstance(data, dict) or data.get("op") not in ("put", "forget", "move"):
@@ -445,6 +566,14 @@ def _move(state: State, kind: str, name: str, new_name: str) -> ManagedRecord | 
 # --------------------------------------------------------------------------- store
 
 
+def _resolve_once(path: Path) -> Path:
+    try:
+        return real_path(path)
+    except OSError:
+        # A symlink loop: reading it then fails with a clear "cannot read" error.
+        return Path(os.path.abspath(path))
+
+
 class StateStore:
     """Reads, journals, commits and locks one state file; `StateStore(None)` is --no-state.
 
@@ -453,7 +582,12 @@ class StateStore:
     """
 
     def __init__(self, path: Path | str | None) -> None:
+        #: The path as given, for messages.
         self.path = Path(path) if path is not None else None
+        #: The one file behind every spelling of the path (symlinks, `..`, relative): the
+        #: lock, the journal, the temp files and the writes all go by it, so two runs given
+        #: two spellings of one state take one lock. Resolved once, here.
+        self.real_path = _resolve_once(self.path) if self.path is not None else None
         self._mutex = threading.RLock()
         self._state: State | None = None
         self._lock: LockInfo | None = None
@@ -462,16 +596,19 @@ class StateStore:
         self._journal_broken = False
         self._dirty = False
         self._read_under_lock = False
+        self._created_dirs: list[Path] = []
 
     # ---- paths
 
     @property
     def journal_path(self) -> Path | None:
-        return self.path.with_name(self.path.name + ".journal") if self.path else None
+        real = self.real_path
+        return real.with_name(real.name + ".journal") if real is not None else None
 
     @property
     def lock_path(self) -> Path | None:
-        return self.path.with_name(self.path.name + ".lock") if self.path else None
+        real = self.real_path
+        return real.with_name(real.name + ".lock") if real is not None else None
 
     @property
     def holds_lock(self) -> bool:
@@ -509,14 +646,19 @@ class StateStore:
     def _load_unlocked(self) -> State:
         if not self._journal_path().exists():
             return self._load()
+        guard = _SigtermGuard()  # a SIGTERM while folding waits for the lock's release
         try:
-            raw = self._acquire(LockInfo.new("campaignctl (folding a journal)"))
-        except StateLocked:
-            return self._load_with_journal(quiet=True)[0]
-        try:
-            return self._load_locked()
+            try:
+                raw = self._acquire(LockInfo.new("campaignctl (folding a journal)"))
+            except StateLocked:
+                return self._load_with_journal(quiet=True)[0]
+            try:
+                return self._load_locked()
+            finally:
+                _remove_lock_if(self._lock_path(), raw)
         finally:
-            _remove_lock_if(self._lock_path(), raw)
+            guard.restore()
+            guard.raise_deferred()
 
     def _load(self) -> State:
         path = self._path()
@@ -530,7 +672,7 @@ class StateStore:
         journal, so a journal older than the state is one that was already folded.
         """
         journal = self._journal_path()
-        raw_journal = _read_bytes(journal)
+        raw_journal = _read_bytes(journal, "journal")
         path = self._path()
         raw_state = _read_bytes(path)
         entries = _parse_journal(raw_journal or b"", journal, quiet=quiet)
@@ -623,7 +765,7 @@ class StateStore:
             state.serial += 1
             if self.path is not None:
                 try:
-                    _write_state(self.path, state)
+                    _write_state(self._path(), state)
                 except StateError:
                     state.serial -= 1
                     raise
@@ -689,26 +831,48 @@ class StateStore:
         state. On the way out, recorded steps not yet committed are committed, so an
         exception in the middle of an apply still leaves a whole state file, no journal.
         """
-        with self._mutex:
-            if self.holds_lock:
-                raise StateError("this run already holds the state lock", where=self._where())
-            info = LockInfo.new(command)
-            self._lock_raw = self._acquire(info) if self.path is not None else None
-            self._lock = info
-            try:
-                self._check_unchanged()
-            except BaseException:
-                self._release()
-                raise
+        guard = _SigtermGuard()
         try:
-            yield info
-        finally:
             with self._mutex:
+                if self.holds_lock:
+                    raise StateError("this run already holds the state lock", where=self._where())
+                info = LockInfo.new(command)
+                if self.path is not None:
+                    self._created_dirs = _missing_dirs(self._path().parent)
+                    self._lock_raw = self._acquire(info)
+                self._lock = info
                 try:
-                    if self._dirty:
-                        self.commit()
-                finally:
+                    self._remove_stale_tmp_files()
+                    self._check_unchanged()
+                except BaseException:
                     self._release()
+                    raise
+            try:
+                guard.arm()
+                yield info
+            finally:
+                guard.defer()  # a SIGTERM now must not cut the commit or the release short
+                with self._mutex:
+                    try:
+                        if self._dirty:
+                            self.commit()
+                    finally:
+                        self._release()
+        except BaseException:
+            guard.restore()
+            raise
+        guard.restore()
+        guard.raise_deferred()
+
+    def _remove_stale_tmp_files(self) -> None:
+        """Remove the temp files a killed writer of this state left: the lock holder is its
+        only writer, so none of them can be in use."""
+        if self.path is None:
+            return
+        for tmp in _stale_tmp_files(self._path()):
+            with contextlib.suppress(FileNotFoundError):
+                tmp.unlink()
+                log.warning("warning: removed %s, left by an interrupted run", tmp)
 
     def _check_unchanged(self) -> None:
         """Under a fresh lock: keep a state read before it only if the file still matches."""
@@ -716,7 +880,7 @@ class StateStore:
         if self.path is None or before is None:
             return
         current = self.read()
-        never_written = before.serial == 0 and current.serial == 0 and not self.path.exists()
+        never_written = before.serial == 0 and current.serial == 0 and not self._path().exists()
         if never_written or (current.lineage, current.serial) == (before.lineage, before.serial):
             self._state = before  # the same content; callers may hold this object
             return
@@ -736,6 +900,8 @@ class StateStore:
             except FileExistsError:
                 self._clear_stale_lock()
                 continue
+            except FileNotFoundError:
+                continue  # a run that wrote nothing removed the directory it had created
             except OSError as exc:
                 raise StateError(
                     f"cannot create the lock file: {exc.strerror or exc}", where=str(lock_path)
@@ -772,7 +938,7 @@ class StateStore:
         lock_path = self._lock_path()
         deadline = time.monotonic() + _UNREADABLE_LOCK_GRACE_S
         while True:
-            raw = _read_bytes(lock_path)
+            raw = _read_bytes(lock_path, "lock file", _MAX_LOCK_BYTES)
             if raw is None:
                 return None
             holder = LockInfo.parse(raw)
@@ -805,6 +971,7 @@ class StateStore:
             os.close(self._journal_fd)
             self._journal_fd = None
         raw, self._lock_raw, self._lock = self._lock_raw, None, None
+        created, self._created_dirs = self._created_dirs, []
         self._read_under_lock = False
         if self.path is None or raw is None:
             return
@@ -812,6 +979,8 @@ class StateStore:
             log.warning(
                 "warning: the state lock %s was broken while this run held it", self.lock_path
             )
+        if not self._path().exists() and not self._journal_path().exists():
+            _remove_empty_dirs(created)  # a run that wrote nothing leaves no `state/` behind
 
     def unlock(self, lock_id: str, *, force: bool = False) -> LockInfo:
         """Remove the lock if `lock_id` is its id (`state unlock`); return who held it.
@@ -854,8 +1023,8 @@ class StateStore:
     # ---- helpers
 
     def _path(self) -> Path:
-        assert self.path is not None
-        return self.path
+        assert self.real_path is not None
+        return self.real_path
 
     def _journal_path(self) -> Path:
         assert self.journal_path is not None
@@ -867,6 +1036,82 @@ class StateStore:
 
     def _where(self) -> str:
         return str(self.path) if self.path is not None else "--no-state"
+
+
+def _missing_dirs(directory: Path) -> list[Path]:
+    """The directories from `directory` up that do not exist yet, deepest first."""
+    missing: list[Path] = []
+    while not directory.exists() and directory.parent != directory:
+        missing.append(directory)
+        directory = directory.parent
+    return missing
+
+
+def _remove_empty_dirs(directories: list[Path]) -> None:
+    """rmdir each (deepest first), stopping at the first that is not empty or is gone."""
+    for directory in directories:
+        try:
+            directory.rmdir()
+        except OSError:
+            return
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM, raised as Ctrl-C raises KeyboardInterrupt (and caught wherever that is).
+
+    A subclass, not KeyboardInterrupt itself: CPython 3.11 marks a bare KeyboardInterrupt
+    that passes through code run by exec() (dataclasses, namedtuple, at import) as
+    unhandled, and then kills the process with SIGINT at exit even after the CLI caught it
+    and chose its exit code.
+    """
+
+
+class _SigtermGuard:
+    """While a run holds the state lock, SIGTERM raises Terminated, as Ctrl-C raises
+    KeyboardInterrupt.
+
+    By default SIGTERM ends the process at once, leaving the lock (and a journal) behind;
+    as an exception it unwinds through `lock()`, which commits and releases. While the lock
+    is being taken or released a SIGTERM is only noted, then raised once it is safe. Only
+    in the main thread (where signals are delivered), and only over the default handler:
+    a handler the program installed itself (apply's) stays in charge.
+    """
+
+    def __init__(self) -> None:
+        self.installed = False
+        self.armed = False
+        self.received = False
+        self.previous: Any = None
+        if threading.current_thread() is not threading.main_thread():
+            return
+        if signal.getsignal(signal.SIGTERM) is not signal.SIG_DFL:
+            return
+        self.previous = signal.signal(signal.SIGTERM, self._handle)
+        self.installed = True
+
+    def _handle(self, signum: int, frame: Any) -> None:
+        if self.armed:
+            self.armed = False
+            raise Terminated
+        self.received = True
+
+    def arm(self) -> None:
+        self.armed = True
+        self.raise_deferred()
+
+    def defer(self) -> None:
+        self.armed = False
+
+    def restore(self) -> None:
+        if self.installed:
+            signal.signal(signal.SIGTERM, self.previous)
+            self.installed = False
+
+    def raise_deferred(self) -> None:
+        if self.received:
+            self.received = False
+            self.armed = False
+            raise Terminated
 
 
 def _create_exclusive(path: Path, raw: bytes) -> None:

@@ -138,6 +138,7 @@ def test_markdown_format_is_a_pr_comment(cli: Cli) -> None:
 def test_out_saves_a_plan_that_apply_can_read(cli: Cli, sandbox_env: Sandbox) -> None:
     cli.write("One")
     saved = cli.config.parent / "plans" / "plan.json"
+    saved.parent.mkdir()  # --out creates no directory (tests/test_hostile_state.py)
     code, _, err = cli.plan("--out", str(saved))
     assert code == 0
     assert f"campaignctl apply {saved}" in err

@@ -70,7 +70,8 @@ def is_saved_plan(path: Path | None) -> bool:
     if path.suffix == ".json":
         return True
     try:
-        head = path.read_text(encoding="utf-8", errors="replace")[:4096]
+        with path.open("rb") as fh:  # the head only: the file may be huge
+            head = fh.read(4096).decode("utf-8", errors="replace")
     except OSError:
         return False
     return head.lstrip().startswith("{") and '"format_version"' in head
@@ -178,15 +179,26 @@ def _apply_fresh(
 
 
 def load_saved_plan(path: Path) -> Plan:
-    """Read a saved plan file; PlanError naming the file when it is not one."""
-    from reconciler.plan import Plan
+    """Read a saved plan file; PlanError naming the file when it is not one.
 
+    Capped as the state is (size before reading, nesting depth after): a plan file is
+    input like any other.
+    """
+    from reconciler.plan import Plan
+    from reconciler.state import MAX_JSON_DEPTH, json_too_deep, read_capped
+
+    raw = read_capped(path, what="saved plan", error=PlanError)
+    if raw is None:
+        raise PlanError("cannot read the saved plan: No such file or directory", where=str(path))
+    too_deep = PlanError(f"the saved plan nests more than {MAX_JSON_DEPTH} levels", where=str(path))
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except OSError as exc:
-        raise PlanError(f"cannot read the saved plan: {exc.strerror}", where=str(path)) from None
+        data = json.loads(raw.decode("utf-8"))
+    except RecursionError:
+        raise too_deep from None
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise PlanError(f"saved plan is not valid JSON: {exc}", where=str(path)) from None
+    if json_too_deep(data):
+        raise too_deep
     try:
         return Plan.from_json(data)
     except PlanError as exc:
@@ -327,28 +339,37 @@ class _Progress:
             click.echo("", err=True)
 
 
+#: SIGTERM (a CI job cancelled, `kill`, a container stopped) is an interrupt like Ctrl-C:
+#: the steps in flight finish, the state is committed, the lock released, exit 130.
+_STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
+
+
 @contextmanager
 def _sigint_sets(stop: threading.Event) -> Iterator[None]:
-    """While applying, Ctrl-C sets `stop` (a second Ctrl-C interrupts for real)."""
+    """While applying, Ctrl-C or SIGTERM sets `stop` (a second one interrupts for real)."""
+    from reconciler.state import Terminated
+
     if threading.current_thread() is not threading.main_thread():
         yield
         return
 
     def handler(signum: int, frame: Any) -> None:
         if stop.is_set():
-            raise KeyboardInterrupt
+            raise KeyboardInterrupt if signum == signal.SIGINT else Terminated
         stop.set()
+        what = "Interrupt" if signum == signal.SIGINT else "Terminate signal"
         click.echo(
-            "\nInterrupt received: finishing the steps in flight, then saving state "
+            f"\n{what} received: finishing the steps in flight, then saving state "
             "(Ctrl-C again to stop at once).",
             err=True,
         )
 
-    previous = signal.signal(signal.SIGINT, handler)
+    previous = {signum: signal.signal(signum, handler) for signum in _STOP_SIGNALS}
     try:
         yield
     finally:
-        signal.signal(signal.SIGINT, previous)
+        for signum, old in previous.items():
+            signal.signal(signum, old)
 
 
 def _execute(plan: Plan, providers: Providers, store: StateStore, options: _RunOptions) -> Any:

@@ -242,8 +242,11 @@ def _state_has_messaging(state: State) -> bool:
 def _scan_root(target: Path, config_dir: Path) -> Path:
     """The config dir when the output lies inside it (a campaign declared anywhere in it
     would become a duplicate name), else the output directory itself."""
+    # os.path.realpath, not Path.resolve: a symlink loop must not raise RuntimeError here
+    # (the loader then names it); two spellings of one directory must compare equal.
+    real_target = Path(os.path.realpath(target))
     try:
-        target.resolve().relative_to(config_dir.resolve())
+        real_target.relative_to(os.path.realpath(config_dir))
     except ValueError:
         return target
     return config_dir

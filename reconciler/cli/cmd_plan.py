@@ -20,7 +20,14 @@ if TYPE_CHECKING:
 
 # The plan pipeline is imported inside the commands: `--help` and `validate` stay light.
 
-__all__ = ["register", "render_plan", "settings_for", "use_color", "write_plan_file"]
+__all__ = [
+    "check_plan_out",
+    "register",
+    "render_plan",
+    "settings_for",
+    "use_color",
+    "write_plan_file",
+]
 
 FORMATS = ("text", "json", "markdown")
 
@@ -41,11 +48,44 @@ def render_plan(plan: Plan, fmt: str) -> str:
     return render_text(plan, color=use_color())
 
 
+def check_plan_out(path: Path) -> None:
+    """PlanError unless `path` can be a plan file: its directory exists (none is created, as
+    with Terraform: a mistyped directory is an error, not a new tree), and it is not itself
+    a directory. Checked before planning, so a bad --out costs no API call."""
+    from reconciler.errors import PlanError
+    from reconciler.state import real_path
+
+    try:
+        target = real_path(path)
+    except NotADirectoryError:
+        target = Path(os.path.realpath(path))  # a parent is a file: named just below
+    except OSError as exc:
+        raise PlanError(f"cannot write the plan file: {exc.strerror}", where=str(path)) from None
+    parent = target.parent
+    if not parent.is_dir():
+        what = "is not a directory" if parent.exists() else "does not exist"
+        raise PlanError(
+            f"cannot write the plan file: directory {parent} {what}",
+            where=str(path),
+            hint="create the directory first, or give --out a path in an existing one",
+        )
+    if target.is_dir():
+        raise PlanError("cannot write the plan file: it is a directory", where=str(path))
+
+
 def write_plan_file(plan: Plan, path: Path) -> None:
     """Write a saved plan atomically (temp file, fsync, rename), as the state is written."""
+    from reconciler.errors import PlanError
     from reconciler.state import write_atomic
 
-    write_atomic(path, json.dumps(plan.to_json(), indent=2, sort_keys=True) + "\n")
+    check_plan_out(path)
+    text = json.dumps(plan.to_json(), indent=2, sort_keys=True) + "\n"
+    try:
+        write_atomic(path, text, create_parents=False)
+    except OSError as exc:
+        raise PlanError(
+            f"cannot write the plan file: {exc.strerror or exc}", where=str(path)
+        ) from None
 
 
 @contextlib.contextmanager
@@ -101,6 +141,8 @@ def plan_command(
     if sandbox and out is not None:
         # A plan against the emulator must never be applied to a real account.
         raise click.UsageError("--out cannot be used with --sandbox")
+    if out is not None:
+        check_plan_out(out)
 
     with settings_for(app, sandbox=sandbox) as settings:
         context = build_plan(
