@@ -470,3 +470,46 @@ def test_a_send_time_in_year_1_is_stored_and_shown_with_four_digit_years(
     campaign_id = created.json()["result"]["campaign_id"]
     assert sandbox.email_campaign(campaign_id)["send_time"] == "0001-01-01 12:00:00"
     assert_still_serving(sandbox)
+
+
+@pytest.mark.parametrize(
+    ("call_suffix", "payload"),
+    [
+        ("quirks", {"quirks": [["bare_to"]]}),
+        ("touchpoint/campaigns/{id}", {"campaign_id": "cmp_other"}),
+        ("touchpoint/campaigns/{id}", {"self": "x"}),
+        ("touchpoint/campaigns/{id}", {"name": "\ud800"}),
+    ],
+    ids=["quirk-not-a-string", "campaign-id-field", "self-field", "surrogate-name"],
+)
+def test_admin_bodies_of_the_wrong_shape_are_400(
+    sandbox: Sandbox, call_suffix: str, payload: dict[str, Any]
+) -> None:
+    campaign_id = sandbox.seed_touchpoint_campaigns(1)[0]
+    response = admin(sandbox, call_suffix.format(id=campaign_id), payload)
+    assert response.status_code == 400, response.text
+    assert sandbox.touchpoint_campaigns()[0]["name"] == "seed-journey-00001"
+
+
+@pytest.mark.parametrize("value", ["nan", "inf", "1e300"])
+@pytest.mark.parametrize("option", ["--latency-ms", "--jitter-ms"])
+def test_campaignctl_sandbox_refuses_a_latency_that_would_hang_every_request(
+    option: str, value: str
+) -> None:
+    done = subprocess.run(
+        [sys.executable, "-m", "reconciler", "sandbox", "--port", "0", option, value],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 1, done.stderr
+    assert option in done.stderr
+    assert "internal" not in done.stderr and "Traceback" not in done.stderr
+
+
+def test_a_data_file_with_an_id_counter_past_64_bits_refuses_to_start(tmp_path: Path) -> None:
+    data = tmp_path / "ids.json"
+    data.write_text(json.dumps({"format": 1, "next_email_id": 2**70}), encoding="utf-8")
+    with pytest.raises(ValueError, match="next_email_id"):
+        Sandbox(data_file=data).start()

@@ -614,7 +614,7 @@ class Sandbox:
                 return self._admin_faults(body)
             case ["quirks"]:
                 quirks = body.get("quirks", [])
-                if not isinstance(quirks, list):
+                if not isinstance(quirks, list) or not all(isinstance(q, str) for q in quirks):
                     raise _AdminError(400, "quirks must be a list of names")
                 try:
                     self.set_quirks(*quirks)
@@ -634,14 +634,22 @@ class Sandbox:
             case ["email", "campaigns", raw_id]:
                 return self._admin_email(raw_id, body)
             case ["touchpoint", "campaigns", campaign_id]:
-                try:
-                    record = self.edit_touchpoint_campaign(campaign_id, **body)
-                except KeyError as exc:
-                    raise _AdminError(404, str(exc.args[0])) from None
-                except ValueError as exc:
-                    raise _AdminError(400, str(exc)) from None
-                return Reply(200, touchpoint_api.render_campaign(record))
+                return self._admin_touchpoint(campaign_id, body)
         raise _AdminError(404, f"no such admin call {request.path}")
+
+    def _admin_touchpoint(self, campaign_id: str, body: dict[str, Any]) -> Reply:
+        # Not edit_touchpoint_campaign(campaign_id, **body): a body key "campaign_id" or
+        # "self" would collide with its parameters.
+        with self.store.lock:
+            record = self.store.tp_campaigns.get(campaign_id)
+            if record is None:
+                raise _AdminError(404, f"touchpoint campaign {campaign_id} not found")
+            try:
+                _edit_tp_campaign(self.store, record, body)
+            except ValueError as exc:
+                raise _AdminError(400, str(exc)) from None
+            self._save()
+            return Reply(200, touchpoint_api.render_campaign(record))
 
     def _admin_email(self, raw_id: str, body: dict[str, Any]) -> Reply:
         # An id longer than any int64 is simply not there (and int() of 5000 digits raises).

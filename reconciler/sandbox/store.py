@@ -21,7 +21,7 @@ from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
-from reconciler.sandbox.wire import json_problem
+from reconciler.sandbox.wire import INT_MAX, json_problem
 
 __all__ = [
     "DATA_FORMAT",
@@ -108,7 +108,11 @@ def email_record_problem(record: dict[str, Any]) -> str | None:
     if missing:
         return f"missing {', '.join(missing)}"
     campaign_id = record["campaign_id"]
-    if isinstance(campaign_id, bool) or not isinstance(campaign_id, int) or campaign_id < 1:
+    if (
+        isinstance(campaign_id, bool)
+        or not isinstance(campaign_id, int)
+        or not 1 <= campaign_id < INT_MAX
+    ):
         return f"campaign_id must be a positive integer, not {campaign_id!r}"
     if record["status"] not in EMAIL_STATUSES:
         return f"status must be one of {sorted(EMAIL_STATUSES)}, not {record['status']!r}"
@@ -334,6 +338,9 @@ def check_data(data: dict[str, Any]) -> None:
             f"clock_offset_s {offset!r} puts the clock outside the times the API can show "
             f"({_RANGE_TEXT}); {hint}"
         )
+    next_id = data.get("next_email_id", 1)
+    if isinstance(next_id, bool) or not isinstance(next_id, int) or not 1 <= next_id <= INT_MAX:
+        raise BadRecord(f"next_email_id must be a whole number from 1 to {INT_MAX}; {hint}")
     for record in data.get("email_campaigns", []):
         if not isinstance(record, dict):
             raise BadRecord(f"an email campaign is not an object: {record!r:.60}; {hint}")
