@@ -448,8 +448,14 @@ def test_admin_posts_with_json_content_type_work(sandbox: Sandbox) -> None:
 
 @pytest.mark.parametrize(
     "headers",
-    [{"Host": "evil.example"}, {"Origin": "http://evil.example"}],
-    ids=["dns-rebinding-host", "foreign-origin"],
+    [
+        {"Host": "evil.example"},
+        {"Origin": "http://evil.example"},
+        {"Origin": "null"},
+        {"Host": "[::1"},
+        {"Origin": "http://[::1"},
+    ],
+    ids=["dns-rebinding-host", "foreign-origin", "null-origin", "bad-ipv6-host", "bad-origin"],
 )
 def test_admin_refuses_requests_from_web_pages(sandbox: Sandbox, headers: dict[str, str]) -> None:
     response = admin(sandbox, "email/seed", {"count": 1}, headers=headers)

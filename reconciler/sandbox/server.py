@@ -760,14 +760,19 @@ def _is_loopback_host(host: str) -> bool:
         return False
 
 
+def _url_host(url: str) -> str:
+    try:
+        return urlsplit(url.strip()).hostname or ""
+    except ValueError:  # "[::1" and the like
+        return ""
+
+
 def _check_admin_caller(request: ApiRequest) -> None:
     host_header = request.header("Host")
-    if host_header is not None:
-        host = urlsplit(f"//{host_header.strip()}").hostname or ""
-        if not _is_loopback_host(host):
-            raise _AdminError(403, f"the admin API answers only to 127.0.0.1, not Host {host!r}")
+    if host_header is not None and not _is_loopback_host(_url_host(f"//{host_header.strip()}")):
+        raise _AdminError(403, "the admin API answers only to a loopback Host (127.0.0.1)")
     origin = request.header("Origin")
-    if origin is not None and not _is_loopback_host(urlsplit(origin.strip()).hostname or ""):
+    if origin is not None and not _is_loopback_host(_url_host(origin)):
         raise _AdminError(403, "the admin API does not answer web pages (Origin is not loopback)")
 
 
