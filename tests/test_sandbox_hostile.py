@@ -295,9 +295,9 @@ def test_huge_ids_are_404(sandbox: Sandbox, method: str, raw_id: str) -> None:
         b'{"name": "x", "campaign_type": 2, "to": [{"type": "tag", "value": ["a"]}],'
         b' "sender_id": ' + b"9" * 5000 + b"}",
         b'{"name": "x", "campaign_type": 2, "to": [{"type": "tag", "value": ["a"]}],'
-        b' "sender_id": 99999999999999999999}',
+        b' "sender_id": 999999999999999999999}',
     ],
-    ids=["1e400", "NaN", "-Infinity", "5000-digit-int", "over-int64"],
+    ids=["1e400", "NaN", "-Infinity", "5000-digit-int", "over-64-bits"],
 )
 def test_numbers_json_cannot_hold_are_400(sandbox: Sandbox, raw: bytes) -> None:
     message = assert_vendor_error(api(sandbox, "POST", data=raw, headers=JSON), 400, 32100)

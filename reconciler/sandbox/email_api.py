@@ -218,9 +218,11 @@ def _parse_sender_id(value: Any) -> int | None:
         return None
     if isinstance(value, str):
         value = _digits_int(value.strip())
-    if isinstance(value, int) and not isinstance(value, bool) and 0 < value <= INT_MAX:
+    # A JSON body cannot carry an int past 64 bits (the parser refuses it); a digit string
+    # past 64 bits is refused here, before int() of 5000 digits could raise.
+    if isinstance(value, int) and not isinstance(value, bool) and value > 0:
         return value
-    raise _invalid("sender_id", "sender_id must be a positive 64-bit integer (or its string)")
+    raise _invalid("sender_id", "sender_id must be a positive integer (or its 64-bit string)")
 
 
 _TZ_RE = re.compile(r"^([+-]?)([0-9]{1,2})$")

@@ -652,8 +652,8 @@ class Sandbox:
             return Reply(200, touchpoint_api.render_campaign(record))
 
     def _admin_email(self, raw_id: str, body: dict[str, Any]) -> Reply:
-        # An id longer than any int64 is simply not there (and int() of 5000 digits raises).
-        if not (raw_id.isascii() and raw_id.isdigit() and len(raw_id) <= 19):
+        # An id longer than 64 bits is simply not there (and int() of 5000 digits raises).
+        if not (raw_id.isascii() and raw_id.isdigit() and len(raw_id) <= 20):
             raise _AdminError(404, f"email campaign {raw_id} not found")
         with self.store.lock:
             record = self.store.email.get(int(raw_id))

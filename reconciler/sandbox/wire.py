@@ -26,8 +26,9 @@ __all__ = [
 
 #: Deepest nesting a body may have; the vendors' documents nest four levels at most.
 MAX_DEPTH = 32
-#: JSON integers must fit a signed 64-bit int, as on any real server.
-INT_MAX = 2**63 - 1
+#: JSON integers must fit 64 bits (signed or unsigned: ids up to 2**64 - 1 pass), as on any
+#: real server; the bound also keeps int() away from 5000-digit numbers.
+INT_MAX = 2**64 - 1
 _SURROGATE = re.compile("[\ud800-\udfff]")
 
 
@@ -91,7 +92,7 @@ def _finite_float(text: str) -> float:
 def _bounded_int(text: str) -> int:
     # The length test comes first: int() of a 5000-digit string is slow, then refused.
     value = int(text) if len(text.lstrip("-")) <= len(str(INT_MAX)) else None
-    if value is None or not -INT_MAX - 1 <= value <= INT_MAX:
+    if value is None or not -INT_MAX <= value <= INT_MAX:
         raise BadBody(f"the request body holds the number {_shown(text)}, outside 64-bit range")
     return value
 
