@@ -573,7 +573,7 @@ def test_admin_tick_and_reset(sandbox: Sandbox) -> None:
     tick = requests.post(f"{sandbox.url}/_admin/tick", json={"seconds": 11}, timeout=10)
     assert tick.json() == {"moved": 1}
     assert get(sandbox, created["campaign_id"])["status"] == 1
-    assert requests.post(f"{sandbox.url}/_admin/reset", timeout=10).status_code == 200
+    assert requests.post(f"{sandbox.url}/_admin/reset", json={}, timeout=10).status_code == 200
     assert api(sandbox, "GET").json() == {"result": [], "total": 0}
 
 

@@ -263,9 +263,11 @@ def test_admin_faults_endpoint(sandbox: Sandbox) -> None:
 
 
 def test_admin_rejects_unknown_calls(sandbox: Sandbox) -> None:
-    assert requests.post(f"{sandbox.url}/_admin/nope", timeout=10).status_code == 404
+    assert requests.post(f"{sandbox.url}/_admin/nope", json={}, timeout=10).status_code == 404
     assert requests.get(f"{sandbox.url}/_admin/reset", timeout=10).status_code == 405
-    assert requests.post(f"{sandbox.url}/_admin/tick", data=b"{", timeout=10).status_code == 400
+    json_type = {"Content-Type": "application/json"}
+    broken = requests.post(f"{sandbox.url}/_admin/tick", data=b"{", headers=json_type, timeout=10)
+    assert broken.status_code == 400
 
 
 def test_unknown_api_path_is_404(sandbox: Sandbox) -> None:

@@ -113,6 +113,7 @@ def sandbox_command(
 ) -> int:
     """Run the local emulator of both campaign APIs in the foreground."""
     from reconciler.sandbox import Sandbox, parse_fault_spec
+    from reconciler.sandbox.faults import Latency
 
     rules = []
     for spec in fault_specs:
@@ -120,6 +121,10 @@ def sandbox_command(
             rules.extend(parse_fault_spec(spec))
         except ValueError as exc:
             raise click.BadParameter(str(exc), param_hint="--faults") from None
+    try:  # nan, inf or more than a minute would make every request fail or hang
+        Latency(latency_ms, jitter_ms)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint="--latency-ms / --jitter-ms") from None
     credentials = sandbox_credentials(os.environ)
     sandbox = Sandbox(
         port,

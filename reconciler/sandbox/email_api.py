@@ -20,8 +20,21 @@ from collections.abc import Callable, Collection, Mapping
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
-from reconciler.sandbox.store import EMAIL_STATUS_WAITING, Store, local_to_epoch
-from reconciler.sandbox.wire import ApiRequest, BadBody, Reply, first_query_value, parse_json_body
+from reconciler.sandbox.store import (
+    EMAIL_STATUS_WAITING,
+    Store,
+    local_to_epoch,
+    send_time_problem,
+)
+from reconciler.sandbox.wire import (
+    INT_MAX,
+    ApiRequest,
+    BadBody,
+    Reply,
+    first_query_value,
+    json_problem,
+    parse_json_body,
+)
 
 __all__ = [
     "AB_TYPE",
@@ -63,6 +76,8 @@ CODES: dict[str, int] = {
     "string_field": 32116,
     "not_found": 40400,
     "method": 40500,
+    "length_required": 41100,
+    "too_large": 41300,
 }
 
 NAME_MAX = 64
@@ -126,6 +141,18 @@ def _is_digits(text: str) -> bool:
     return text.isascii() and text.isdigit()
 
 
+_INT_DIGITS = len(str(INT_MAX))
+_QUERY_INT = re.compile(r"-?[0-9]{1,18}")
+
+
+def _digits_int(text: str) -> int | None:
+    """An ASCII digit string as an int if it fits 64 bits, else None (no int() of 5000 digits)."""
+    if not _is_digits(text) or len(text) > _INT_DIGITS:
+        return None
+    value = int(text)
+    return value if value <= INT_MAX else None
+
+
 def _invalid(rule: str, message: str) -> EmailApiError:
     return EmailApiError(400, CODES[rule], message)
 
@@ -138,8 +165,8 @@ def _is_blank(value: Any) -> bool:
 
 
 def _parse_campaign_type(value: Any) -> int:
-    if isinstance(value, str) and _is_digits(value.strip()):
-        value = int(value)
+    if isinstance(value, str) and (number := _digits_int(value.strip())) is not None:
+        value = number
     if isinstance(value, bool) or value not in (AB_TYPE, NORMAL_TYPE):
         raise _invalid("campaign_type", "campaign_type must be 1 (A/B) or 2 (normal)")
     return int(value)
@@ -189,14 +216,16 @@ def _parse_reply_to(value: Any) -> str | None:
 def _parse_sender_id(value: Any) -> int | None:
     if _is_blank(value):
         return None
-    if isinstance(value, str) and _is_digits(value.strip()):
-        return int(value)
+    if isinstance(value, str):
+        value = _digits_int(value.strip())
+    # A JSON body cannot carry an int past 64 bits (the parser refuses it); a digit string
+    # past 64 bits is refused here, before int() of 5000 digits could raise.
     if isinstance(value, int) and not isinstance(value, bool) and value > 0:
         return value
-    raise _invalid("sender_id", "sender_id must be a positive integer (or its string)")
+    raise _invalid("sender_id", "sender_id must be a positive integer (or its 64-bit string)")
 
 
-_TZ_RE = re.compile(r"^([+-]?)(\d{1,2})$")
+_TZ_RE = re.compile(r"^([+-]?)([0-9]{1,2})$")
 
 
 def _parse_time_zone(value: Any) -> int:
@@ -218,6 +247,11 @@ _TIME_FORMATS_WITH_ZONE = ("%Y-%m-%dT%H:%M:%S%z", "%Y-%m-%d %H:%M:%S%z")
 _TIME_FORMATS_LOCAL = ("%Y-%m-%d %H:%M:%S", "%Y-%m-%dT%H:%M:%S")
 
 
+def _local_text(moment: datetime) -> str:
+    """The stored form. Not strftime: glibc writes year 1 as "1", which strptime then refuses."""
+    return moment.replace(tzinfo=None).isoformat(sep=" ", timespec="seconds")
+
+
 def _parse_send_time(field: str, value: Any, time_zone: int) -> str | None:
     """Return the stored local form; a time with an offset is converted into `time_zone`."""
     if _is_blank(value):
@@ -226,7 +260,7 @@ def _parse_send_time(field: str, value: Any, time_zone: int) -> str | None:
         text = value.strip()
         for fmt in _TIME_FORMATS_LOCAL:
             try:
-                return datetime.strptime(text, fmt).strftime("%Y-%m-%d %H:%M:%S")
+                return _local_text(datetime.strptime(text, fmt))
             except ValueError:
                 pass
         for fmt in _TIME_FORMATS_WITH_ZONE:
@@ -234,8 +268,14 @@ def _parse_send_time(field: str, value: Any, time_zone: int) -> str | None:
                 moment = datetime.strptime(text, fmt)
             except ValueError:
                 continue
-            local = moment.astimezone(timezone(timedelta(hours=time_zone)))
-            return local.strftime("%Y-%m-%d %H:%M:%S")
+            try:
+                local = moment.astimezone(timezone(timedelta(hours=time_zone)))
+            except OverflowError:
+                # 9999-12-31T23:59:59-1200 is past year 9999 in UTC+14: not a time to store.
+                raise _invalid(
+                    "send_time", f"{field} {text} in time_zone {time_zone:+d} is after year 9999"
+                ) from None
+            return _local_text(local)
     raise _invalid(
         "send_time",
         f'{field} must be "YYYY-MM-DD HH:MM:SS" or "YYYY-MM-DDTHH:MM:SS+0800"',
@@ -325,9 +365,9 @@ def _parse_warm_up(value: Any) -> list[dict[str, Any]] | None:
         if not isinstance(domain, str) or not domain.strip():
             raise _invalid("warm_up", f"warm_up[{index}].domain must be a non-empty string")
         rate = item.get("rate")
-        if isinstance(rate, str) and _is_digits(rate.strip()):
-            rate = int(rate)
-        if not isinstance(rate, int) or isinstance(rate, bool) or rate < 1:
+        if isinstance(rate, str):
+            rate = _digits_int(rate.strip())
+        if not isinstance(rate, int) or isinstance(rate, bool) or not 1 <= rate <= INT_MAX:
             raise _invalid("warm_up", f"warm_up[{index}].rate must be a positive integer")
         out.append(
             {
@@ -445,6 +485,12 @@ def apply_fields(
 
 def _check_whole(record: Mapping[str, Any]) -> None:
     """The cross-field rules, on the campaign as it would be stored."""
+    problem = json_problem(dict(record))
+    if problem is not None:
+        # Python callers (edit_email_campaign) skip the body parser; the record must still be
+        # one that encodes as UTF-8 JSON, or every later save and list would fail.
+        raise _invalid("bad_json", f"the campaign {problem}")
+    _check_send_times(record)
     if record.get("name") is None:
         raise EmailApiError(401, CODES["name_empty"], "name cannot be empty")
     if record.get("campaign_type") is None:
@@ -463,6 +509,20 @@ def _check_whole(record: Mapping[str, Any]) -> None:
             raise _invalid(
                 "ab_test", "subject is required when ab_test tests template_invoke_names"
             )
+
+
+def _check_send_times(record: Mapping[str, Any]) -> None:
+    """Every send time must be an instant the API can show, in the campaign's time_zone.
+
+    Checked on the merged record: a PUT of time_zone alone moves a stored send_time too.
+    """
+    time_zone = record.get("time_zone", DEFAULT_TIME_ZONE)
+    send_times = [("send_time", record.get("send_time"))]
+    ab_test = record.get("ab_test") or {}
+    send_times += [("ab_test.send_times", t) for t in ab_test.get("send_times") or []]
+    for name, send_time in send_times:
+        if send_time and (problem := send_time_problem(name, send_time, time_zone)):
+            raise _invalid("send_time", problem)
 
 
 def new_record(campaign_id: int, fields: Mapping[str, Any], now: float) -> dict[str, Any]:
@@ -498,7 +558,9 @@ def new_record(campaign_id: int, fields: Mapping[str, Any], now: float) -> dict[
 def _vendor_time(epoch: float | None) -> str | None:
     if epoch is None:
         return None
-    return datetime.fromtimestamp(epoch, tz=RESPONSE_ZONE).strftime("%Y-%m-%dT%H:%M:%S%z")
+    moment = datetime.fromtimestamp(epoch, tz=RESPONSE_ZONE)
+    # isoformat, not strftime("%Y"): glibc writes year 1 as "1", not "0001".
+    return moment.replace(tzinfo=None).isoformat(timespec="seconds") + moment.strftime("%z")
 
 
 def _rate_text(value: float) -> str:
@@ -582,18 +644,27 @@ def _int_query(request: ApiRequest, name: str, default: int, low: int, high: int
     raw = first_query_value(request.query, name)
     if raw is None:
         return default
-    try:
-        value = int(raw)
-    except ValueError:
-        raise _invalid("query", f"{name} must be an integer") from None
+    # Plain ASCII digits only: int() would also take " 5", "1_0", "-0" and "١".
+    value = _digits_int(raw)
+    if value is None:
+        raise _invalid("query", f"{name} must be a whole number written in digits 0-9")
     if value < low or (high is not None and value > high):
         bound = f"from {low} to {high}" if high is not None else f">= {low}"
         raise _invalid("query", f"{name} must be {bound}")
     return value
 
 
+def _filter_int(raw: str | None) -> int | None:
+    if raw is None:
+        return None
+    if not _QUERY_INT.fullmatch(raw):
+        raise _invalid("query", "campaign_type and status must be integers (digits 0-9)")
+    return int(raw)
+
+
 def _lookup(store: Store, raw_id: str) -> dict[str, Any]:
-    record = store.email.get(int(raw_id)) if _is_digits(raw_id) else None
+    campaign_id = _digits_int(raw_id)
+    record = store.email.get(campaign_id) if campaign_id is not None else None
     if record is None:
         raise EmailApiError(404, CODES["not_found"], f"campaign {raw_id} not found")
     return record
@@ -605,11 +676,8 @@ def _list(store: Store, request: ApiRequest, quirks: Collection[str]) -> Reply:
     campaign_type = first_query_value(request.query, "campaign_type")
     status = first_query_value(request.query, "status")
     name = first_query_value(request.query, "name")
-    try:
-        wanted_type = int(campaign_type) if campaign_type is not None else None
-        wanted_status = int(status) if status is not None else None
-    except ValueError:
-        raise _invalid("query", "campaign_type and status must be integers") from None
+    wanted_type = _filter_int(campaign_type)
+    wanted_status = _filter_int(status)
     records = list(store.email.values())
     if wanted_type is not None or wanted_status is not None or name is not None:
         needle = name.casefold() if name is not None else None

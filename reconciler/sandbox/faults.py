@@ -8,7 +8,9 @@ The textual form (`--faults SPEC`) is documented in docs/sandbox.md.
 
 from __future__ import annotations
 
+import math
 import random
+import re
 import shlex
 import threading
 from collections import Counter, deque
@@ -17,6 +19,8 @@ from typing import Any
 
 __all__ = [
     "FAULT_KINDS",
+    "LATENCY_MAX_MS",
+    "RETRY_AFTER_MAX",
     "FaultRule",
     "Faults",
     "Latency",
@@ -27,6 +31,15 @@ __all__ = [
 
 FAULT_KINDS = frozenset({"429", "500", "503", "drop_before", "drop_after_commit"})
 _HTTP_METHODS = frozenset({"GET", "POST", "PUT", "PATCH", "DELETE", "*"})
+#: A longer latency would hold every request thread (time.sleep of 1e297 s raises, 1e9 s hangs).
+LATENCY_MAX_MS = 60_000.0
+#: A Retry-After beyond an hour would make a client wait as if the sandbox were gone.
+RETRY_AFTER_MAX = 3600
+_SPEC_NUMBER = re.compile(r"[0-9]{1,9}")
+
+
+def _is_int(value: object) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
 
 
 @dataclass
@@ -48,10 +61,14 @@ class FaultRule:
             raise ValueError(f"unknown method {self.method!r}: use one of {sorted(_HTTP_METHODS)}")
         if not self.path_prefix.startswith("/"):
             raise ValueError(f"path prefix must start with '/', got {self.path_prefix!r}")
-        if self.count is not None and self.count < 1:
-            raise ValueError("count must be at least 1")
-        if self.retry_after < 0:
-            raise ValueError("retry_after must not be negative")
+        # A float count (1.5) would never reach 0 and fault every request forever.
+        if self.count is not None and (not _is_int(self.count) or self.count < 1):
+            raise ValueError(f"count must be a whole number of at least 1, not {self.count!r}")
+        if not _is_int(self.retry_after) or not 0 <= self.retry_after <= RETRY_AFTER_MAX:
+            raise ValueError(
+                f"retry_after must be whole seconds from 0 to {RETRY_AFTER_MAX}, "
+                f"not {self.retry_after!r}"
+            )
 
     def matches(self, method: str, path: str) -> bool:
         return self.method in ("*", method) and path.startswith(self.path_prefix)
@@ -109,6 +126,11 @@ class Latency:
 
     ms: float = 0.0
     jitter_ms: float = 0.0
+
+    def __post_init__(self) -> None:
+        for name, value in (("latency", self.ms), ("jitter", self.jitter_ms)):
+            if not math.isfinite(value) or not 0 <= value <= LATENCY_MAX_MS:
+                raise ValueError(f"{name} must be 0 to {LATENCY_MAX_MS:g} ms, not {value!r}")
 
     def sample_seconds(self) -> float:
         extra = random.uniform(0.0, self.jitter_ms) if self.jitter_ms > 0 else 0.0
@@ -195,9 +217,11 @@ def parse_fault_spec(spec: str) -> list[FaultRule]:
         for option in options:
             if option == "x*":
                 count = None
-            elif option.startswith("x") and option[1:].isdigit():
+            elif option.startswith("x") and _SPEC_NUMBER.fullmatch(option[1:]):
                 count = int(option[1:])
-            elif option.startswith("retry_after=") and option.partition("=")[2].isdigit():
+            elif option.startswith("retry_after=") and _SPEC_NUMBER.fullmatch(
+                option.partition("=")[2]
+            ):
                 retry_after = int(option.partition("=")[2])
             else:
                 raise ValueError(

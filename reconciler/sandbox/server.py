@@ -11,6 +11,7 @@ import contextlib
 import copy
 import ipaddress
 import logging
+import math
 import socket
 import threading
 import time
@@ -31,7 +32,7 @@ from reconciler.sandbox.store import (
     load_file,
     save_file,
 )
-from reconciler.sandbox.wire import ApiRequest, BadBody, Reply, parse_json_body
+from reconciler.sandbox.wire import ApiRequest, BadBody, Reply, json_problem, parse_json_body
 
 __all__ = ["KNOWN_QUIRKS", "Sandbox"]
 
@@ -40,6 +41,12 @@ log = logging.getLogger("reconciler.sandbox")
 HOST = "127.0.0.1"
 ADMIN_PREFIX = "/_admin"
 MAX_BODY_BYTES = 32 * 1024 * 1024
+#: The most objects one seed call inserts: more would hold the store lock for seconds.
+SEED_MAX = 100_000
+#: More digits than this is over MAX_BODY_BYTES whatever they say (no int() of 5000 digits).
+_CONTENT_LENGTH_DIGITS = len(str(MAX_BODY_BYTES)) + 1
+_BODY_ERROR_CODES = {411: "length_required", 413: "too_large"}
+_LOOPBACK_NAMES = frozenset({"localhost"})
 #: Response variants the vendor's docs show besides the usual one (docs/sandbox.md).
 KNOWN_QUIRKS = frozenset(
     {"bare_to", "string_sender_id", "float_warm_up", "trailing_comma"}
@@ -69,7 +76,13 @@ class _AdminError(Exception):
         self.status = status
 
     def reply(self) -> Reply:
-        code = {400: "invalid_request", 404: "not_found", 405: "method_not_allowed"}
+        code = {
+            400: "invalid_request",
+            403: "forbidden",
+            404: "not_found",
+            405: "method_not_allowed",
+            415: "unsupported_media_type",
+        }
         return Reply(
             self.status,
             {"error": {"code": code.get(self.status, "error"), "message": str(self)}},
@@ -78,6 +91,15 @@ class _AdminError(Exception):
 
 def _is_email_path(path: str) -> bool:
     return path == email_api.PREFIX or path.startswith(email_api.PREFIX + "/")
+
+
+def _body_error(path: str, status: int, message: str) -> Reply:
+    """A request-body error (bad length, short body, chunked) in the addressed API's shape."""
+    if _is_email_path(path):
+        code = email_api.CODES[_BODY_ERROR_CODES.get(status, "bad_json")]
+        return Reply(status, {"code": code, "message": message})
+    name = _BODY_ERROR_CODES.get(status, "invalid_request")
+    return Reply(status, touchpoint_api.error_body(name, message))
 
 
 def _fault_reply(path: str, status: int, retry_after: int) -> Reply:
@@ -127,19 +149,41 @@ class _Handler(BaseHTTPRequestHandler):
     def log_message(self, format: str, *args: Any) -> None:
         """Silence the default stderr access log; the request log records what matters."""
 
-    def _read_body(self) -> bytes | None:
-        raw_length = self.headers.get("Content-Length")
-        if raw_length is None:
-            return b""
-        try:
-            length = int(raw_length)
-        except ValueError:
-            length = -1
-        if not 0 <= length <= MAX_BODY_BYTES:
+    def _read_body(self, path: str) -> bytes | None:
+        """The request body, or None after answering an error (the connection then closes).
+
+        Any doubt about where the body ends closes the connection: bytes left unread would be
+        parsed as the next request on this keep-alive connection.
+        """
+        problem = self._body_length_problem(path)
+        if isinstance(problem, Reply):
             self.close_connection = True
-            self._send(Reply(413, {"error": {"code": "too_large", "message": "body too large"}}))
+            self._send(problem)
             return None
-        return self.rfile.read(length) if length else b""
+        length = problem
+        body = self.rfile.read(length) if length else b""
+        if len(body) < length:
+            self.close_connection = True
+            message = f"the body ended after {len(body)} of its {length} bytes (Content-Length)"
+            self._send(_body_error(path, 400, message))
+            return None
+        return body
+
+    def _body_length_problem(self, path: str) -> int | Reply:
+        """The declared body length, or the error reply for a length that cannot be trusted."""
+        if self.headers.get("Transfer-Encoding") is not None:
+            message = "Transfer-Encoding is not supported: send the body with a Content-Length"
+            return _body_error(path, 411, message)
+        values = {v.strip() for v in self.headers.get_all("Content-Length") or []}
+        if not values:
+            return 0
+        raw = values.pop()
+        # One value, ASCII digits only: int() would also take " 5", "+5", "1_0" and "٥".
+        if values or not (raw.isascii() and raw.isdigit()):
+            return _body_error(path, 400, "Content-Length must be one whole number of bytes")
+        if len(raw) > _CONTENT_LENGTH_DIGITS or int(raw) > MAX_BODY_BYTES:
+            return _body_error(path, 413, f"the body is larger than {MAX_BODY_BYTES} bytes")
+        return int(raw)
 
     def _dispatch(self) -> None:
         try:
@@ -156,10 +200,10 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _dispatch_unguarded(self) -> None:
         sandbox = self.server.sandbox
-        body = self._read_body()
+        parts = urlsplit(self.path)
+        body = self._read_body(parts.path)
         if body is None:
             return
-        parts = urlsplit(self.path)
         request = ApiRequest(
             method=self.command,
             path=parts.path,
@@ -350,10 +394,8 @@ class Sandbox:
 
     def tick(self, seconds: float = 0.0) -> int:
         """Advance the sandbox clock by `seconds`, apply due status changes; return how many."""
-        if seconds < 0:
-            raise ValueError("the clock only moves forward")
         with self.store.lock:
-            self.store.clock_offset_s += seconds
+            self.store.move_clock(seconds)
             moved = self.store.advance()
             self._save()
         return moved
@@ -399,12 +441,14 @@ class Sandbox:
         self, count: int, *, name_prefix: str = "seed-", **fields: Any
     ) -> list[int]:
         """Insert `count` valid campaigns directly (fast); names are `<prefix>00001`…"""
-        template = {**DEFAULT_SEED_FIELDS, **fields, "name": name_prefix + "x"}
+        _check_count("count", count, SEED_MAX)
+        width = max(5, len(str(count)))
+        # The longest name seeded goes through the API's own checks (length, Unicode).
+        template = {**DEFAULT_SEED_FIELDS, **fields, "name": f"{name_prefix}{count:0{width}d}"}
         try:
             parsed = email_api.apply_fields(email_api.new_record(0, {}, 0.0), template)
         except email_api.EmailApiError as exc:
             raise ValueError(exc.message) from None
-        width = max(5, len(str(count)))
         ids: list[int] = []
         with self.store.lock:
             now = self.store.now()
@@ -458,6 +502,9 @@ class Sandbox:
         channel_type: str = "whatsapp",
     ) -> list[str]:
         """Insert `count` draft campaigns with `touchpoints` valid message touchpoints each."""
+        _check_count("count", count, SEED_MAX)
+        _check_count("touchpoints", touchpoints, SEED_MAX // max(count, 1))
+        _check_fields({"name_prefix": name_prefix, "channel_type": channel_type})
         ids: list[str] = []
         width = max(5, len(str(count)))
         with self.store.lock:
@@ -532,7 +579,13 @@ class Sandbox:
         }
 
     def admin(self, request: ApiRequest) -> Reply:
-        """Answer one `/_admin/...` call (no auth: the server listens on loopback only)."""
+        """Answer one `/_admin/...` call (no auth: the server listens on loopback only).
+
+        A web page the user opens can send requests to 127.0.0.1 too. It cannot set
+        `Content-Type: application/json` without a CORS preflight (which this server never
+        grants), and a DNS-rebinding page is refused by its Host or Origin header.
+        """
+        _check_admin_caller(request)
         parts = [p for p in request.path[len(ADMIN_PREFIX) :].split("/") if p]
         if request.method == "GET" and parts == ["stats"]:
             return Reply(200, self.stats())
@@ -544,18 +597,24 @@ class Sandbox:
                 self.reset()
                 return Reply(200, {"ok": True})
             case ["tick"]:
-                moved = self.tick(float(_number(body.get("seconds", 0), "seconds")))
+                try:
+                    moved = self.tick(_number(body.get("seconds", 0), "seconds"))
+                except ValueError as exc:
+                    raise _AdminError(400, str(exc)) from None
                 return Reply(200, {"moved": moved})
             case ["latency"]:
                 ms = _number(body.get("ms", 0), "ms")
                 jitter = _number(body.get("jitter_ms", 0), "jitter_ms")
-                self.set_latency(ms, jitter)
+                try:
+                    self.set_latency(ms, jitter)
+                except ValueError as exc:
+                    raise _AdminError(400, str(exc)) from None
                 return Reply(200, {"ms": ms, "jitter_ms": jitter})
             case ["faults"]:
                 return self._admin_faults(body)
             case ["quirks"]:
                 quirks = body.get("quirks", [])
-                if not isinstance(quirks, list):
+                if not isinstance(quirks, list) or not all(isinstance(q, str) for q in quirks):
                     raise _AdminError(400, "quirks must be a list of names")
                 try:
                     self.set_quirks(*quirks)
@@ -563,24 +622,38 @@ class Sandbox:
                     raise _AdminError(400, str(exc)) from None
                 return Reply(200, {"quirks": sorted(self.quirks)})
             case ["email", "seed"]:
-                count = int(_number(body.get("count", 0), "count"))
-                prefix = str(body.get("name_prefix", "seed-"))
-                ids = self.seed_email_campaigns(count, name_prefix=prefix)
+                count = body.get("count", 0)
+                prefix = body.get("name_prefix", "seed-")
+                if not isinstance(prefix, str):
+                    raise _AdminError(400, "name_prefix must be a string")
+                try:
+                    ids = self.seed_email_campaigns(count, name_prefix=prefix)
+                except ValueError as exc:
+                    raise _AdminError(400, str(exc)) from None
                 return Reply(200, {"created": len(ids)})
             case ["email", "campaigns", raw_id]:
                 return self._admin_email(raw_id, body)
             case ["touchpoint", "campaigns", campaign_id]:
-                try:
-                    record = self.edit_touchpoint_campaign(campaign_id, **body)
-                except KeyError as exc:
-                    raise _AdminError(404, str(exc.args[0])) from None
-                except ValueError as exc:
-                    raise _AdminError(400, str(exc)) from None
-                return Reply(200, touchpoint_api.render_campaign(record))
+                return self._admin_touchpoint(campaign_id, body)
         raise _AdminError(404, f"no such admin call {request.path}")
 
+    def _admin_touchpoint(self, campaign_id: str, body: dict[str, Any]) -> Reply:
+        # Not edit_touchpoint_campaign(campaign_id, **body): a body key "campaign_id" or
+        # "self" would collide with its parameters.
+        with self.store.lock:
+            record = self.store.tp_campaigns.get(campaign_id)
+            if record is None:
+                raise _AdminError(404, f"touchpoint campaign {campaign_id} not found")
+            try:
+                _edit_tp_campaign(self.store, record, body)
+            except ValueError as exc:
+                raise _AdminError(400, str(exc)) from None
+            self._save()
+            return Reply(200, touchpoint_api.render_campaign(record))
+
     def _admin_email(self, raw_id: str, body: dict[str, Any]) -> Reply:
-        if not (raw_id.isascii() and raw_id.isdigit()):
+        # An id longer than 64 bits is simply not there (and int() of 5000 digits raises).
+        if not (raw_id.isascii() and raw_id.isdigit() and len(raw_id) <= 20):
             raise _AdminError(404, f"email campaign {raw_id} not found")
         with self.store.lock:
             record = self.store.email.get(int(raw_id))
@@ -605,7 +678,7 @@ class Sandbox:
                     str(body.get("path_prefix", "/")),
                     str(body["fault"]),
                     count=body.get("count", 1),
-                    retry_after=int(body.get("retry_after", 1)),
+                    retry_after=body.get("retry_after", 1),
                 )
         except (TypeError, ValueError) as exc:
             raise _AdminError(400, str(exc)) from None
@@ -659,11 +732,58 @@ def _edit_tp_campaign(store: Store, record: dict[str, Any], fields: Mapping[str,
     for key in ("name", "channel_type"):
         if key in fields and (not isinstance(fields[key], str) or not fields[key].strip()):
             raise ValueError(f"{key} must be a non-empty string")
+    _check_fields(fields)
     record.update(fields)
     record["updated_at"] = iso_utc(store.now())
 
 
+def _check_count(name: str, value: Any, most: int) -> None:
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= most:
+        raise ValueError(f"{name} must be a whole number from 0 to {most}, not {value!r}")
+
+
+def _check_fields(fields: Mapping[str, Any]) -> None:
+    """ValueError when a value could not be saved or served as JSON (a lone surrogate, NaN)."""
+    problem = json_problem(dict(fields))
+    if problem is not None:
+        raise ValueError(f"the fields {problem}")
+
+
+def _is_loopback_host(host: str) -> bool:
+    """Whether a Host/Origin host names this machine (DNS rebinding uses any other name)."""
+    host = host.strip().lower().removeprefix("[").removesuffix("]")
+    if host in _LOOPBACK_NAMES:
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def _url_host(url: str) -> str:
+    try:
+        return urlsplit(url.strip()).hostname or ""
+    except ValueError:  # "[::1" and the like
+        return ""
+
+
+def _check_admin_caller(request: ApiRequest) -> None:
+    host_header = request.header("Host")
+    if host_header is not None and not _is_loopback_host(_url_host(f"//{host_header.strip()}")):
+        raise _AdminError(403, "the admin API answers only to a loopback Host (127.0.0.1)")
+    origin = request.header("Origin")
+    if origin is not None and not _is_loopback_host(_url_host(origin)):
+        raise _AdminError(403, "the admin API does not answer web pages (Origin is not loopback)")
+
+
 def _admin_body(request: ApiRequest) -> dict[str, Any]:
+    # Required even with an empty body: a page's form or no-cors fetch can send text/plain or
+    # form types to 127.0.0.1 without a preflight, but never application/json.
+    media_type = (request.header("Content-Type") or "").partition(";")[0].strip().lower()
+    if media_type != "application/json":
+        raise _AdminError(
+            415, "admin POSTs need Content-Type: application/json (curl -H / requests json=)"
+        )
     if not request.body.strip():
         return {}
     try:
@@ -673,6 +793,11 @@ def _admin_body(request: ApiRequest) -> dict[str, Any]:
 
 
 def _number(value: Any, name: str) -> float:
-    if isinstance(value, bool) or not isinstance(value, int | float) or value < 0:
-        raise _AdminError(400, f"{name} must be a number >= 0")
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, int | float)
+        or not math.isfinite(value)
+        or value < 0
+    ):
+        raise _AdminError(400, f"{name} must be a finite number >= 0")
     return float(value)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import heapq
 import json
+import math
 import os
 import secrets
 import tempfile
@@ -20,16 +21,24 @@ from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
+from reconciler.sandbox.wire import INT_MAX, json_problem
+
 __all__ = [
     "DATA_FORMAT",
     "EMAIL_STATUS_COMPLETED",
     "EMAIL_STATUS_FAILED",
     "EMAIL_STATUS_SENDING",
     "EMAIL_STATUS_WAITING",
+    "EPOCH_MAX",
+    "EPOCH_MIN",
     "TOUCHPOINT_STATUSES",
+    "BadRecord",
     "Store",
+    "email_record_problem",
+    "epoch_problem",
     "iso_utc",
     "local_to_epoch",
+    "send_time_problem",
 ]
 
 DATA_FORMAT = 1
@@ -46,6 +55,19 @@ TOUCHPOINT_STATUSES = frozenset({"draft", "active", "completed"})
 #: The stored send_time form: local time in the campaign's time_zone (the API's meaning).
 LOCAL_FORMAT = "%Y-%m-%d %H:%M:%S"
 
+# Every instant the sandbox stores must be one every reply can show: `datetime` stops at years
+# 1 and 9999, the email API shows times in UTC+8 and the touchpoint API in UTC. So the last
+# instant is 9999-12-31 23:59:59 in UTC+8 (8 hours before UTC's end), the first 0001-01-01
+# 00:00:00 UTC. A value outside is refused when written, never stored and then failed on read.
+_LATEST_ZONE = timezone(timedelta(hours=8))
+EPOCH_MAX: float = datetime(9999, 12, 31, 23, 59, 59, tzinfo=_LATEST_ZONE).timestamp()
+EPOCH_MIN: float = datetime(1, 1, 1, tzinfo=UTC).timestamp()
+_RANGE_TEXT = "0001-01-01T00:00:00Z .. 9999-12-31T23:59:59+0800"
+
+
+class BadRecord(ValueError):
+    """A stored record the sandbox could not serve (found while loading a `--data` file)."""
+
 
 def local_to_epoch(send_time: str, time_zone: int) -> float:
     """Return the epoch of a stored local send_time in its hour-offset zone."""
@@ -53,10 +75,76 @@ def local_to_epoch(send_time: str, time_zone: int) -> float:
     return local.replace(tzinfo=timezone(timedelta(hours=time_zone))).timestamp()
 
 
+def epoch_problem(name: str, value: Any) -> str | None:
+    """Why `value` is not an instant the sandbox can store (a finite epoch in range), or None."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return f"{name} must be a number of seconds since 1970, not {value!r}"
+    if not (math.isfinite(value) and EPOCH_MIN <= value <= EPOCH_MAX):
+        return f"{name} {value!r} is outside the times the API can show ({_RANGE_TEXT})"
+    return None
+
+
+def send_time_problem(name: str, send_time: str, time_zone: int) -> str | None:
+    """Why a stored local send_time cannot be scheduled and shown, or None when it can."""
+    epoch = local_to_epoch(send_time, time_zone)
+    if EPOCH_MIN <= epoch <= EPOCH_MAX:
+        return None
+    return (
+        f"{name} {send_time} in time_zone {time_zone:+d} is outside the times the API can show "
+        f"({_RANGE_TEXT})"
+    )
+
+
+def email_record_problem(record: dict[str, Any]) -> str | None:
+    """Why a stored email campaign would make its replies fail, or None when it is servable.
+
+    The checks the API's write path makes, repeated for records that did not come through it
+    (a `--data` file written by hand or by an older sandbox).
+    """
+    problem = json_problem(record)
+    if problem is not None:
+        return problem
+    missing = sorted({"campaign_id", "campaign_type", "name", "to", "status"} - set(record))
+    if missing:
+        return f"missing {', '.join(missing)}"
+    campaign_id = record["campaign_id"]
+    if (
+        isinstance(campaign_id, bool)
+        or not isinstance(campaign_id, int)
+        or not 1 <= campaign_id < INT_MAX
+    ):
+        return f"campaign_id must be a positive integer, not {campaign_id!r}"
+    if record["status"] not in EMAIL_STATUSES:
+        return f"status must be one of {sorted(EMAIL_STATUSES)}, not {record['status']!r}"
+    time_zone = record.get("time_zone")
+    if isinstance(time_zone, bool) or not isinstance(time_zone, int) or not -12 <= time_zone <= 14:
+        return f"time_zone must be an hour offset from -12 to 14, not {time_zone!r}"
+    for key in ("create_time", "update_time", "sending_since", "complete_time"):
+        if (key in ("create_time", "update_time") or record.get(key) is not None) and (
+            problem := epoch_problem(key, record.get(key))
+        ):
+            return problem
+    send_times = [("send_time", record.get("send_time"))]
+    ab_test = record.get("ab_test")
+    if isinstance(ab_test, dict):
+        send_times += [("ab_test.send_times", t) for t in ab_test.get("send_times") or []]
+    for name, send_time in send_times:
+        if send_time is None:
+            continue
+        try:
+            problem = send_time_problem(name, str(send_time), time_zone)
+        except ValueError:
+            problem = f"{name} {send_time!r} is not {LOCAL_FORMAT}"
+        if problem is not None:
+            return problem
+    return None
+
+
 def iso_utc(epoch: float) -> str:
     """Return ISO 8601 UTC with milliseconds and `Z` (the touchpoint API's timestamps)."""
     moment = datetime.fromtimestamp(epoch, tz=UTC)
-    return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
+    # isoformat, not strftime("%Y"): glibc writes year 1 as "1", not "0001".
+    return moment.replace(tzinfo=None).isoformat(timespec="milliseconds") + "Z"
 
 
 @dataclass
@@ -80,7 +168,20 @@ class Store:
     # ------------------------------------------------------------------ clock & status
 
     def now(self) -> float:
-        return time.time() + self.clock_offset_s
+        # Real time keeps moving after a tick that reached the end: the clock stops there.
+        return min(time.time() + self.clock_offset_s, EPOCH_MAX)
+
+    def move_clock(self, seconds: float) -> None:
+        """Advance the clock by `seconds`; ValueError when that is not forward or passes the end."""
+        if isinstance(seconds, bool) or not math.isfinite(seconds) or seconds < 0:
+            raise ValueError("the clock only moves forward, by a finite number of seconds")
+        left = EPOCH_MAX - self.now()
+        if seconds > left:
+            raise ValueError(
+                f"a tick of {seconds:g} s would move the clock past 9999-12-31T23:59:59+0800, "
+                f"the last time the API can show ({left:.0f} s are left)"
+            )
+        self.clock_offset_s += seconds
 
     def schedule(self, record: dict[str, Any]) -> None:
         """Queue the record's next automatic status change, if it has one."""
@@ -93,7 +194,9 @@ class Store:
         if status == EMAIL_STATUS_WAITING and record.get("send_time"):
             return local_to_epoch(record["send_time"], record["time_zone"])
         if status == EMAIL_STATUS_SENDING:
-            return float(record.get("sending_since") or self.now()) + self.complete_after_s
+            due = float(record.get("sending_since") or self.now()) + self.complete_after_s
+            # A campaign that starts sending near the end of time completes at the end.
+            return min(due, EPOCH_MAX)
         return None
 
     def advance(self, now: float | None = None) -> int:
@@ -202,8 +305,10 @@ class Store:
         }
 
     def load_data(self, data: dict[str, Any]) -> None:
+        """Replace the store's content; BadRecord (store unchanged) when a record is unservable."""
         if data.get("format") != DATA_FORMAT:
             raise ValueError(f"unsupported sandbox data format {data.get('format')!r}")
+        check_data(data)
         self.clear()
         self.next_email_id = int(data.get("next_email_id", 1))
         self.clock_offset_s = float(data.get("clock_offset_s", 0.0))
@@ -214,6 +319,48 @@ class Store:
             self.add_tp_campaign(dict(record))
         for record in data.get("touchpoints", []):
             self.add_touchpoint(dict(record))
+
+
+def check_data(data: dict[str, Any]) -> None:
+    """Raise BadRecord naming the first record a loaded store could not serve.
+
+    Refusing to start is the choice here (not dropping or repairing the record): the file is
+    left as it is, and the message names the record and the field to fix or delete.
+    """
+    hint = "edit or delete that record in the file"
+    offset = data.get("clock_offset_s", 0.0)
+    if (
+        isinstance(offset, bool)
+        or not isinstance(offset, int | float)
+        or not (math.isfinite(offset) and 0 <= offset <= EPOCH_MAX)
+    ):
+        raise BadRecord(
+            f"clock_offset_s {offset!r} puts the clock outside the times the API can show "
+            f"({_RANGE_TEXT}); {hint}"
+        )
+    next_id = data.get("next_email_id", 1)
+    if isinstance(next_id, bool) or not isinstance(next_id, int) or not 1 <= next_id <= INT_MAX:
+        raise BadRecord(f"next_email_id must be a whole number from 1 to {INT_MAX}; {hint}")
+    for record in data.get("email_campaigns", []):
+        if not isinstance(record, dict):
+            raise BadRecord(f"an email campaign is not an object: {record!r:.60}; {hint}")
+        problem = email_record_problem(record)
+        if problem is not None:
+            raise BadRecord(f"email campaign {record.get('campaign_id')}: {problem}; {hint}")
+    tp_keys = {
+        "touchpoint_campaigns": {"_id", "name", "status", "channel_type", "created_at"},
+        "touchpoints": {"_id", "name", "type", "campaign_id", "created_at"},
+    }
+    for section, keys in tp_keys.items():
+        for record in data.get(section, []):
+            if not isinstance(record, dict):
+                raise BadRecord(f"{section}: a record is not an object: {record!r:.60}; {hint}")
+            problem = json_problem(record)
+            missing = sorted(keys - set(record))
+            if missing:
+                problem = f"missing {', '.join(missing)}"
+            if problem is not None:
+                raise BadRecord(f"{section} {record.get('_id')}: {problem}; {hint}")
 
 
 def load_file(store: Store, path: Path) -> bool:
@@ -230,6 +377,8 @@ def load_file(store: Store, path: Path) -> bool:
         raise ValueError(f"{path}: not a sandbox data file")
     try:
         store.load_data(data)
+    except BadRecord as exc:
+        raise ValueError(f"{path}: {exc}") from exc
     except (KeyError, TypeError, ValueError) as exc:
         raise ValueError(f"{path}: not a sandbox data file ({exc})") from exc
     return True
@@ -237,12 +386,16 @@ def load_file(store: Store, path: Path) -> bool:
 
 def save_file(store: Store, path: Path) -> None:
     """Write the store atomically (temp file in the same directory, fsync, rename)."""
+    # Encode first: a value that cannot be written (NaN, a lone surrogate) fails here, before
+    # the file is touched, and not halfway through writing it.
+    payload = json.dumps(
+        store.to_data(), separators=(",", ":"), ensure_ascii=False, allow_nan=False
+    ).encode("utf-8")
     path.parent.mkdir(parents=True, exist_ok=True)
-    text = json.dumps(store.to_data(), separators=(",", ":"), ensure_ascii=False)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(text)
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(payload)
             handle.flush()
             os.fsync(handle.fileno())
         os.replace(tmp, path)
