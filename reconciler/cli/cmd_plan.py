@@ -7,16 +7,21 @@ import json
 import os
 import sys
 from collections.abc import Iterator
+from dataclasses import replace
+from datetime import timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import click
 
 from reconciler.cli import EXIT_CHANGES, EXIT_OK, AppContext, pass_app
+from reconciler.cli.cmd_calendar import clash_window_option, quiet_hours_option
 
 if TYPE_CHECKING:
+    from reconciler.calendar import QuietHours
     from reconciler.plan import Plan
     from reconciler.settings import Settings
+    from reconciler.workflow import PlanContext
 
 # The plan pipeline is imported inside the commands: `--help` and `validate` stay light.
 
@@ -61,6 +66,20 @@ def settings_for(app: AppContext, *, sandbox: bool) -> Iterator[Settings]:
         yield settings
 
 
+def with_schedule_warnings(
+    context: PlanContext, window: timedelta, quiet_hours: QuietHours
+) -> Plan:
+    """The plan with its send clashes and night sends as coded warnings (see calendar)."""
+    from reconciler.calendar import schedule_warnings
+    from reconciler.cli.cmd_calendar import calendar_of
+
+    calendar = calendar_of(context, window=window, quiet_hours=quiet_hours)
+    found = schedule_warnings(calendar)
+    if not found:
+        return context.plan
+    return replace(context.plan, coded_warnings=(*context.plan.coded_warnings, *found))
+
+
 def register(group: click.Group) -> None:
     group.add_command(plan_command)
 
@@ -81,6 +100,8 @@ def register(group: click.Group) -> None:
 @click.option(
     "--sandbox", is_flag=True, help="Plan against an embedded, empty sandbox (no account)."
 )
+@clash_window_option
+@quiet_hours_option
 @pass_app
 def plan_command(
     app: AppContext,
@@ -93,6 +114,8 @@ def plan_command(
     force: bool,
     allow_delete_executed: bool,
     sandbox: bool,
+    clash_window: timedelta,
+    quiet_hours: QuietHours,
 ) -> int:
     """Show what apply would change: desired YAML vs state file vs live API."""
     from reconciler.planner import check_safety
@@ -111,6 +134,7 @@ def plan_command(
             allow_delete_executed=allow_delete_executed,
         )
         try:
+            context.plan = with_schedule_warnings(context, clash_window, quiet_hours)
             click.echo(render_plan(context.plan, fmt).rstrip("\n"))
             # Shown first, refused after: a plan past the safety threshold is never saved.
             check_safety(context.plan, context.state, force=force)
