@@ -37,6 +37,7 @@ __all__ = [
     "QuietHours",
     "Send",
     "build_calendar",
+    "config_calendar",
     "parse_duration",
     "parse_quiet_hours",
     "schedule_warnings",
@@ -484,3 +485,26 @@ def _ref(send: Send) -> dict[str, Any]:
 
 def _window_text(window: timedelta) -> str:
     return f"{window.total_seconds() / 3600:g} h"
+
+
+def config_calendar(campaigns: Sequence[LoadedCampaign]) -> Calendar:
+    """The sends of the YAML alone, each `new` (offline: `validate --policy` has no live)."""
+    sends: list[Send] = []
+    for campaign in campaigns:
+        for variant, at, time_zone, audience in _times(campaign.kind, campaign.canonical()):
+            sends.append(
+                Send(
+                    kind=campaign.kind,
+                    name=campaign.name,
+                    effect=Effect.NEW,
+                    at=at,
+                    time_zone=time_zone,
+                    audience=audience,
+                    action=str(ActionKind.CREATE),
+                    variant=variant,
+                    file=campaign.source.file,
+                    line=campaign.source.line,
+                )
+            )
+    sends.sort(key=_send_order)
+    return Calendar(tuple(sends))

@@ -16,6 +16,7 @@ import click
 
 from reconciler.cli import EXIT_CHANGES, EXIT_OK, AppContext, pass_app
 from reconciler.cli.cmd_calendar import clash_window_option, quiet_hours_option
+from reconciler.cli.policy_options import check_policy, policy_options, raise_if_blocking
 
 if TYPE_CHECKING:
     from reconciler.calendar import QuietHours
@@ -80,6 +81,33 @@ def with_schedule_warnings(
     return replace(context.plan, coded_warnings=(*context.plan.coded_warnings, *found))
 
 
+def with_policy(
+    context: PlanContext,
+    policy_file: Path | None,
+    overrides: tuple[str, ...],
+    reasons: tuple[str, ...],
+    directory: Path | None,
+) -> Plan:
+    """The plan with its policy violations (none without a policy file)."""
+    from reconciler.cli.cmd_calendar import calendar_of
+    from reconciler.policy import default_policy_path
+
+    config_dir = directory or context.settings.config_dir
+    has_policy = policy_file is not None or overrides
+    if not has_policy and default_policy_path(config_dir) is None:
+        return context.plan
+    violations = check_policy(
+        policy_file,
+        config_dir,
+        context.loaded.campaigns,
+        overrides,
+        reasons,
+        calendar=calendar_of(context),
+        plan=context.plan,
+    )
+    return replace(context.plan, policy=tuple(violations))
+
+
 def register(group: click.Group) -> None:
     group.add_command(plan_command)
 
@@ -102,6 +130,7 @@ def register(group: click.Group) -> None:
 )
 @clash_window_option
 @quiet_hours_option
+@policy_options
 @pass_app
 def plan_command(
     app: AppContext,
@@ -116,6 +145,9 @@ def plan_command(
     sandbox: bool,
     clash_window: timedelta,
     quiet_hours: QuietHours,
+    policy_file: Path | None,
+    overrides: tuple[str, ...],
+    reasons: tuple[str, ...],
 ) -> int:
     """Show what apply would change: desired YAML vs state file vs live API."""
     from reconciler.planner import check_safety
@@ -135,9 +167,12 @@ def plan_command(
         )
         try:
             context.plan = with_schedule_warnings(context, clash_window, quiet_hours)
+            context.plan = with_policy(context, policy_file, overrides, reasons, directory)
             click.echo(render_plan(context.plan, fmt).rstrip("\n"))
-            # Shown first, refused after: a plan past the safety threshold is never saved.
+            # Shown first, refused after: a plan past the safety threshold, or one that
+            # breaks a policy rule at error level, is never saved.
             check_safety(context.plan, context.state, force=force)
+            raise_if_blocking(context.plan.policy)
             if out is not None:
                 write_plan_file(context.plan, out)
                 click.echo(
