@@ -38,6 +38,8 @@ __all__ = [
     "Send",
     "build_calendar",
     "config_calendar",
+    "find_clashes",
+    "nearest_overlaps",
     "parse_duration",
     "parse_quiet_hours",
     "schedule_warnings",
@@ -508,3 +510,58 @@ def config_calendar(campaigns: Sequence[LoadedCampaign]) -> Calendar:
             )
     sends.sort(key=_send_order)
     return Calendar(tuple(sends))
+
+
+def nearest_overlaps(sends: Sequence[Send]) -> dict[int, tuple[Send, timedelta]]:
+    """For each timed send (by `id`), the closest send of another campaign whose audience
+    may overlap, and how far apart they are. O(n log n): each send looks only at its
+    neighbours in time in each of its audience buckets (and the `list: all` sends)."""
+    timed = sorted(
+        (s for s in sends if s.at is not None and s.goes_out and s.audience), key=_send_order
+    )
+    buckets: dict[tuple[str, str], list[Send]] = {}
+    everyone: list[Send] = []
+    for send in timed:
+        assert send.audience is not None
+        if send.audience.is_everyone:
+            everyone.append(send)
+        for value in send.audience.values:
+            buckets.setdefault((send.audience.type, value), []).append(send)
+    times: dict[int, list[datetime]] = {}
+
+    def times_of(group: list[Send]) -> list[datetime]:
+        if id(group) not in times:
+            times[id(group)] = [s.at for s in group if s.at is not None]
+        return times[id(group)]
+
+    out: dict[int, tuple[Send, timedelta]] = {}
+    for send in timed:
+        assert send.audience is not None
+        groups = [buckets[(send.audience.type, v)] for v in send.audience.values]
+        groups.append(timed if send.audience.is_everyone else everyone)
+        for group in groups:
+            found = _nearest_in(group, times_of(group), send)
+            if found is not None and (id(send) not in out or found[1] < out[id(send)][1]):
+                out[id(send)] = found
+    return out
+
+
+def _nearest_in(
+    group: Sequence[Send], times: Sequence[datetime], send: Send
+) -> tuple[Send, timedelta] | None:
+    """The send of `group` closest in time to `send` that belongs to another campaign."""
+    assert send.at is not None
+    position = bisect.bisect_left(times, send.at)
+    best: tuple[Send, timedelta] | None = None
+    for step in (-1, 1):
+        index = position if step == 1 else position - 1
+        while 0 <= index < len(group):
+            other = group[index]
+            if (other.kind, other.name) != (send.kind, send.name):
+                assert other.at is not None
+                gap = abs(other.at - send.at)
+                if best is None or gap < best[1]:
+                    best = (other, gap)
+                break
+            index += step
+    return best

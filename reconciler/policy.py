@@ -3,9 +3,9 @@
 A policy file (SPEC "Send calendar and policies") lists rules; a rule holds when its `expr`
 is true. Scope `campaign` binds `campaign` (one campaign's canonical form) and `sends` (its
 timed sends: `at` a UTC timestamp, `local_hour`, `weekday` (0 = Sunday) and `local` in its
-own time zone, `time_zone`, `audience {type, values}`, `effect`, and `overlaps`: the sends
-of other campaigns whose audiences may overlap within 7 days, each `{kind, name, at, gap}`
-with `gap` a duration). Scope `plan` binds `plan`: `actions` (kind, name, action, reason,
+own time zone, `time_zone`, `audience {type, values}`, `effect`, and `nearest_overlap`:
+the closest send of another campaign whose audience may overlap, `{kind, name, at, gap}`
+with `gap` a duration, or null). Scope `plan` binds `plan`: `actions` (kind, name, action, reason,
 changes [{path, before, after}], sent: the live campaign is sending or sent) and `summary`.
 
 CEL library: `common-expression-language` (Rust `cel` crate bindings): `has()`, maps,
@@ -29,7 +29,7 @@ from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any
 
-from reconciler.calendar import Calendar, Send, config_calendar, find_clashes
+from reconciler.calendar import Calendar, Send, config_calendar, nearest_overlaps
 from reconciler.errors import CampaignctlError
 from reconciler.loader import LoadedCampaign
 from reconciler.model import KINDS
@@ -43,7 +43,6 @@ __all__ = [
     "Rule",
     "apply_overrides",
     "check_campaigns",
-    "check_plan",
     "default_policy_path",
     "load_policy",
 ]
@@ -54,8 +53,6 @@ SCOPES = ("campaign", "plan")
 MAX_EXPR_CHARS = 4000
 #: Seconds one rule may run over all campaigns (env CAMPAIGNCTL_POLICY_TIME_LIMIT).
 DEFAULT_TIME_LIMIT = 5.0
-#: `overlaps` of a send list other campaigns' sends this close, whatever the rule asks.
-OVERLAP_HORIZON = timedelta(days=7)
 _RULE_KEYS = {"name", "level", "kind", "scope", "expr", "message"}
 
 #: Fields an expression may name after `campaign.` / `plan.`: a typo is an error at load
@@ -241,31 +238,30 @@ def _check_fields(expr: str, scope: str, fail: Any) -> None:
 
 
 def campaign_bindings(
-    campaigns: Sequence[LoadedCampaign], calendar: Calendar | None
+    campaigns: Sequence[LoadedCampaign], calendar: Calendar | None, plan: Plan | None = None
 ) -> list[dict[str, Any]]:
-    """What a campaign rule sees, per campaign: `campaign` and `sends`."""
+    """What a campaign rule sees, per campaign: `campaign` and `sends`.
+
+    The canonical forms come from the plan's actions when there is one (computed already).
+    """
+    desired = {(a.kind, a.name): a.desired for a in plan.actions} if plan is not None else {}
     by_campaign: dict[tuple[str, str], list[Send]] = {}
-    overlaps: dict[int, list[dict[str, Any]]] = {}
+    nearest: dict[int, tuple[Send, timedelta]] = {}
     if calendar is not None:
         timed = [s for s in calendar.sends if s.at is not None and s.goes_out]
         for send in timed:
             by_campaign.setdefault((send.kind, send.name), []).append(send)
-        for clash in find_clashes(timed, OVERLAP_HORIZON):
-            for mine, other in ((clash.first, clash.second), (clash.second, clash.first)):
-                overlaps.setdefault(id(mine), []).append(
-                    {"kind": other.kind, "name": other.name, "at": other.at, "gap": clash.gap}
-                )
+        nearest = nearest_overlaps(timed)
     out = []
     for campaign in campaigns:
-        canonical = _plain(campaign.canonical())
-        sends = [
-            _send_binding(s, overlaps.get(id(s), [])) for s in by_campaign.get(campaign.key, [])
-        ]
+        # Canonical forms are plain JSON-like data already (model.canonical()).
+        canonical = desired.get(campaign.key) or campaign.canonical()
+        sends = [_send_binding(s, nearest.get(id(s))) for s in by_campaign.get(campaign.key, [])]
         out.append({"campaign": canonical, "sends": sends})
     return out
 
 
-def _send_binding(send: Send, overlaps: list[dict[str, Any]]) -> dict[str, Any]:
+def _send_binding(send: Send, nearest: tuple[Send, timedelta] | None) -> dict[str, Any]:
     local = send.local()
     assert local is not None
     return {
@@ -280,7 +276,16 @@ def _send_binding(send: Send, overlaps: list[dict[str, Any]]) -> dict[str, Any]:
             if send.audience
             else None
         ),
-        "overlaps": overlaps,
+        "nearest_overlap": (
+            None
+            if nearest is None
+            else {
+                "kind": nearest[0].kind,
+                "name": nearest[0].name,
+                "at": nearest[0].at,
+                "gap": nearest[1],
+            }
+        ),
     }
 
 
@@ -327,14 +332,32 @@ class _Outcome:
     error_index: int | None = None
 
 
-def _run_rule(expr: str, bindings: Sequence[Mapping[str, Any]]) -> _Outcome:
+class _Contexts:
+    """CEL contexts of the bindings, each converted once and shared by every rule (the
+    conversion of nested data costs more than evaluating a rule)."""
+
+    def __init__(self, bindings: Sequence[Mapping[str, Any]]) -> None:
+        self.bindings = bindings
+        self.cache: dict[int, Any] = {}
+
+    def get(self, index: int) -> Any:
+        import cel
+
+        context = self.cache.get(index)
+        if context is None:
+            context = self.cache[index] = cel.Context(dict(self.bindings[index]))
+        return context
+
+
+def _run_rule(expr: str, indexes: Sequence[int], contexts: _Contexts) -> _Outcome:
+    """Evaluate one rule on the bindings at `indexes`; outcomes hold binding indexes."""
     import cel
 
     program = cel.compile(expr)
     outcome = _Outcome()
-    for index, binding in enumerate(bindings):
+    for index in indexes:
         try:
-            result = program.execute(cel.Context(dict(binding)))
+            result = program.execute(contexts.get(index))
         except Exception as exc:  # the library raises KeyError, TypeError, RuntimeError...
             detail = str(exc).splitlines()[0] if str(exc) else ""
             if isinstance(exc, KeyError):
@@ -351,29 +374,68 @@ def _run_rule(expr: str, bindings: Sequence[Mapping[str, Any]]) -> _Outcome:
     return outcome
 
 
-def _worker(jobs: Sequence[tuple[str, Sequence[Mapping[str, Any]]]], conn: Connection) -> None:
-    for number, (expr, bindings) in enumerate(jobs):
-        conn.send((number, _run_rule(expr, bindings)))
+_Job = tuple[str, Sequence[int]]
+
+
+def _worker(jobs: Sequence[_Job], contexts: _Contexts, conn: Connection) -> None:
+    for number, (expr, indexes) in enumerate(jobs):
+        conn.send((number, _run_rule(expr, indexes, contexts)))
     conn.close()
 
 
-def _evaluate(
-    jobs: Sequence[tuple[str, Sequence[Mapping[str, Any]]]], time_limit: float
-) -> list[_Outcome]:
-    """Run each (expr, bindings) job; a job over `time_limit` seconds is stopped.
+#: Below this many bindings one worker does it all (a fork costs more than it saves).
+SHARD_MIN_BINDINGS = 2000
 
-    A forked worker runs the jobs in order and sends each outcome back; when one is late
-    the worker is killed (a CEL call in Rust cannot be interrupted otherwise) and a new one
-    goes on with the next job. Without fork (not Linux/macOS), jobs run here, unbounded.
+
+def _evaluate(
+    jobs: Sequence[_Job], bindings: Sequence[Mapping[str, Any]], time_limit: float
+) -> list[_Outcome]:
+    """Run the jobs over the bindings split between up to one worker per core.
+
+    Each shard gets every rule and a share of the bindings (converting them to CEL is half
+    the cost), under the same time limit per rule; outcomes are merged back in order.
     """
+    shards = min(os.cpu_count() or 1, 4) if len(bindings) >= SHARD_MIN_BINDINGS else 1
+    if shards == 1:
+        return _evaluate_shard(jobs, bindings, time_limit)
+    from concurrent.futures import ThreadPoolExecutor
+
+    parts = [
+        [(expr, [i for i in indexes if i % shards == shard]) for expr, indexes in jobs]
+        for shard in range(shards)
+    ]
+    with ThreadPoolExecutor(max_workers=shards) as pool:
+        results = list(pool.map(lambda part: _evaluate_shard(part, bindings, time_limit), parts))
+    merged: list[_Outcome] = []
+    for number in range(len(jobs)):
+        outcomes = [result[number] for result in results]
+        errors = [o for o in outcomes if o.error is not None]
+        if errors:
+            merged.append(min(errors, key=lambda o: -1 if o.error_index is None else o.error_index))
+        else:
+            merged.append(_Outcome(sorted(i for o in outcomes for i in o.failed)))
+    return merged
+
+
+def _evaluate_shard(
+    jobs: Sequence[_Job], bindings: Sequence[Mapping[str, Any]], time_limit: float
+) -> list[_Outcome]:
+    """Run each (expr, binding indexes) job; a job over `time_limit` seconds is stopped.
+
+    A forked worker (it inherits the bindings: nothing is pickled) runs the jobs in order
+    and sends each outcome back; when one is late the worker is killed (a CEL call in Rust
+    cannot be interrupted otherwise) and a new one goes on with the next job. Without fork
+    (not Linux/macOS), jobs run here, unbounded.
+    """
+    contexts = _Contexts(bindings)
     if "fork" not in multiprocessing.get_all_start_methods():
-        return [_run_rule(expr, bindings) for expr, bindings in jobs]
+        return [_run_rule(expr, indexes, contexts) for expr, indexes in jobs]
     context = multiprocessing.get_context("fork")
     outcomes: list[_Outcome] = []
     while len(outcomes) < len(jobs):
         remaining = jobs[len(outcomes) :]
         receiver, sender = context.Pipe(duplex=False)
-        worker = context.Process(target=_worker, args=(remaining, sender), daemon=True)
+        worker = context.Process(target=_worker, args=(remaining, contexts, sender), daemon=True)
         worker.start()
         sender.close()
         try:
@@ -419,43 +481,38 @@ def check_campaigns(
     limit = time_limit or time_limit_from_env()
     if calendar is None:
         calendar = config_calendar(campaigns)
-    bindings = campaign_bindings(campaigns, calendar)
-    jobs: list[tuple[str, Sequence[Mapping[str, Any]]]] = []
-    subjects: list[list[LoadedCampaign | None]] = []
+    bindings = campaign_bindings(campaigns, calendar, plan)
+    if plan is not None and any(rule.scope == "plan" for rule in policy.rules):
+        bindings.append(plan_binding(plan))  # 10,000 actions cost: only when a rule asks
+    jobs: list[_Job] = []
     rules: list[Rule] = []
     for rule in policy.rules:
         if rule.scope == "plan":
             if plan is None:
                 continue  # validate has no plan: plan rules wait for `plan`
-            jobs.append((rule.expr, [plan_binding(plan)]))
-            subjects.append([None])
+            jobs.append((rule.expr, [len(bindings) - 1]))
         else:
-            chosen = [i for i, c in enumerate(campaigns) if rule.kind in (None, c.kind)]
-            jobs.append((rule.expr, [bindings[i] for i in chosen]))
-            subjects.append([campaigns[i] for i in chosen])
+            jobs.append(
+                (rule.expr, [i for i, c in enumerate(campaigns) if rule.kind in (None, c.kind)])
+            )
         rules.append(rule)
+
+    def target(index: int) -> LoadedCampaign | None:
+        return campaigns[index] if index < len(campaigns) else None  # else: the plan
+
     violations: list[PolicyViolation] = []
-    for rule, targets, outcome in zip(rules, subjects, _evaluate(jobs, limit), strict=True):
+    for rule, outcome in zip(rules, _evaluate(jobs, bindings, limit), strict=True):
         if outcome.error is not None:
             on = ""
-            if outcome.error_index is not None and targets[outcome.error_index] is not None:
-                failed_on = targets[outcome.error_index]
-                assert failed_on is not None
+            failed_on = None if outcome.error_index is None else target(outcome.error_index)
+            if failed_on is not None:
                 on = f" on {failed_on.kind} {failed_on.name!r} ({failed_on.source.file}:"
                 on += f"{failed_on.source.line})"
             raise PolicyError(
                 f"rule {rule.name!r} could not be evaluated{on}: {outcome.error}", rule.where
             )
-        for index in outcome.failed:
-            violations.append(_violation(rule, targets[index]))
+        violations += [_violation(rule, target(index)) for index in outcome.failed]
     return violations
-
-
-def check_plan(policy: Policy, plan: Plan, campaigns: Sequence[LoadedCampaign],
-               calendar: Calendar | None, *, time_limit: float | None = None
-               ) -> list[PolicyViolation]:  # fmt: skip
-    """Every rule, campaign and plan ones, as `plan` runs them."""
-    return check_campaigns(policy, campaigns, calendar, plan=plan, time_limit=time_limit)
 
 
 def _violation(rule: Rule, campaign: LoadedCampaign | None) -> PolicyViolation:
