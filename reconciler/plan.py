@@ -22,6 +22,8 @@ __all__ = [
     "ChangePath",
     "FieldChange",
     "Plan",
+    "PlanWarning",
+    "PolicyViolation",
     "Reason",
     "TouchpointAction",
     "format_path",
@@ -219,6 +221,86 @@ class Action:
         )
 
 
+@dataclass(frozen=True)
+class PlanWarning:
+    """A warning with a stable machine code (`send_clash`, `quiet_hours`, `policy`...).
+
+    `campaigns` are the `{kind, name, file, line}` it is about. Its message is also in the
+    plan's plain `warnings` strings, so a reader of the older, string-only form misses
+    nothing.
+    """
+
+    code: str
+    message: str
+    campaigns: tuple[Mapping[str, Any], ...] = ()
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "code": self.code,
+            "message": self.message,
+            "campaigns": [dict(c) for c in self.campaigns],
+        }
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> PlanWarning:
+        return cls(
+            str(data["code"]),
+            str(data["message"]),
+            tuple(dict(c) for c in data.get("campaigns") or ()),
+        )
+
+
+@dataclass(frozen=True)
+class PolicyViolation:
+    """A policy rule that did not hold, for one campaign (scope campaign) or the plan.
+
+    `level` is advisory | soft | hard; an overridden soft violation carries the reason the
+    `--override` gave. `file`/`line` locate the campaign (or the rule, for a plan rule).
+    """
+
+    rule: str
+    level: str
+    kind: str | None
+    name: str | None
+    file: str | None
+    line: int | None
+    message: str
+    overridden: bool = False
+    reason: str | None = None
+
+    @property
+    def blocking(self) -> bool:
+        """True when this violation is an error: hard, or soft and not overridden."""
+        return self.level == "hard" or (self.level == "soft" and not self.overridden)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "rule": self.rule,
+            "level": self.level,
+            "kind": self.kind,
+            "name": self.name,
+            "file": self.file,
+            "line": self.line,
+            "message": self.message,
+            "overridden": self.overridden,
+            "reason": self.reason,
+        }
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> PolicyViolation:
+        return cls(
+            rule=str(data["rule"]),
+            level=str(data["level"]),
+            kind=data.get("kind"),
+            name=data.get("name"),
+            file=data.get("file"),
+            line=data.get("line"),
+            message=str(data.get("message", "")),
+            overridden=bool(data.get("overridden")),
+            reason=data.get("reason"),
+        )
+
+
 _CHANGING = frozenset(
     {
         ActionKind.CREATE,
@@ -246,6 +328,11 @@ class Plan:
     config_dir: str = ""
     warnings: tuple[str, ...] = ()
     managed: int | None = None
+    #: Warnings with a stable code (schedule clashes, advisory policy rules...); their
+    #: messages follow `warnings` in the JSON `warnings` strings.
+    coded_warnings: tuple[PlanWarning, ...] = ()
+    #: Policy rules that did not hold (advisory, soft overridden or not, hard).
+    policy: tuple[PolicyViolation, ...] = ()
 
     def __post_init__(self) -> None:
         ordered = tuple(sorted(self.actions, key=lambda a: a.sort_key))
@@ -310,9 +397,18 @@ class Plan:
             "state": {"lineage": self.state_lineage, "serial": self.state_serial},
             "config_dir": self.config_dir,
             "managed": self.managed,
-            "warnings": list(self.warnings),
+            # Strings, as ever: every warning's message, the coded ones last; the same
+            # coded ones with their code in `warning_details` (docs/plan-format.md).
+            "warnings": [*self.warnings, *(w.message for w in self.coded_warnings)],
+            "warning_details": [w.to_json() for w in self.coded_warnings],
+            "policy": [v.to_json() for v in self.policy],
             "actions": [action.to_json() for action in self.actions],
         }
+
+    @property
+    def all_warnings(self) -> tuple[str, ...]:
+        """Every warning's message: the plain ones, then the coded ones."""
+        return (*self.warnings, *(w.message for w in self.coded_warnings))
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> Plan:
@@ -328,13 +424,19 @@ class Plan:
             )
         try:
             state = data.get("state") or {}
+            coded = tuple(PlanWarning.from_json(w) for w in data.get("warning_details") or ())
+            plain = list(data.get("warnings") or ())
+            if coded:
+                plain = plain[: len(plain) - len(coded)]
             return cls(
                 actions=tuple(Action.from_json(a) for a in data.get("actions") or ()),
                 state_lineage=state.get("lineage"),
                 state_serial=state.get("serial"),
                 config_dir=data.get("config_dir") or "",
-                warnings=tuple(data.get("warnings") or ()),
+                warnings=tuple(plain),
                 managed=data.get("managed"),
+                coded_warnings=coded,
+                policy=tuple(PolicyViolation.from_json(v) for v in data.get("policy") or ()),
             )
         except (KeyError, TypeError, ValueError, AttributeError) as exc:
             raise PlanError(f"saved plan is malformed: {exc}") from None

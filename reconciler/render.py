@@ -18,6 +18,7 @@ from reconciler.plan import (
     ActionKind,
     FieldChange,
     Plan,
+    PolicyViolation,
     Reason,
     TouchpointAction,
     format_path,
@@ -92,6 +93,8 @@ def render_text(plan: Plan, *, color: bool = False) -> str:
     paint = _Paint(color)
     stateful = plan.state_lineage is not None
     lines: list[str] = [f"warning: {text_safe(w)}" for w in plan.warnings]
+    lines += [f"warning: {text_safe(w.message)}" for w in plan.coded_warnings]
+    lines += text_policy(plan.policy)
     changed = [a for a in plan.actions if a.is_change]
     if changed:
         if lines:
@@ -114,6 +117,53 @@ def render_text(plan: Plan, *, color: bool = False) -> str:
     if changed:
         lines += ["", paint(ActionKind.NO_OP, plan.summary_line())]
     return "\n".join(lines) + "\n"
+
+
+def text_policy(violations: Sequence[PolicyViolation]) -> list[str]:
+    """One line per policy violation: level, rule, where, message (and an override's reason)."""
+    return [text_safe(policy_line(v)) for v in violations]
+
+
+def policy_line(violation: PolicyViolation) -> str:
+    """`policy error: rule 'x' (soft): message (campaigns.d/a.yaml:3)`, words for people."""
+    if violation.overridden:
+        label = "policy overridden"
+    elif violation.blocking:
+        label = "policy error"
+    else:
+        label = "policy warning"
+    where = f"{violation.file}:{violation.line}" if violation.file else "the plan"
+    what = f"{violation.kind} {_quote(violation.name)}: " if violation.name else ""
+    line = (
+        f"{label}: rule {_quote(violation.rule)} ({violation.level}): {what}"
+        f"{violation.message} ({where})"
+    )
+    if violation.overridden:
+        line += f"; override reason: {violation.reason}"
+    return line
+
+
+def md_policy(violations: Sequence[PolicyViolation]) -> list[str]:
+    """The PR comment's policy section: violations, then overrides with their reasons."""
+    if not violations:
+        return []
+    lines = ["#### Policy", "", "| | rule | level | campaign | message |", "|---|---|---|---|---|"]
+    for v in violations:
+        mark = "✅ overridden" if v.overridden else ("⛔" if v.blocking else "⚠️")
+        where = f"{v.file}:{v.line}" if v.file else "plan"
+        lines.append(
+            f"| {mark} | {md_code(v.rule, table=True)} | {v.level} | "
+            f"{md_code(v.name or '', table=True)} ({md_code(where, table=True)}) | "
+            f"{md_text(v.message)} |"
+        )
+    overrides = [v for v in violations if v.overridden]
+    if overrides:
+        lines += ["", "**Overrides:**", ""]
+        lines += [
+            f"- {md_code(v.rule)} on {md_code(v.name or 'the plan')}: {md_text(v.reason or '')}"
+            for v in overrides
+        ]
+    return [*lines, ""]
 
 
 def _text_action(action: Action, paint: _Paint, *, stateful: bool) -> list[str]:
@@ -192,8 +242,10 @@ def render_markdown(plan: Plan, *, limit: int = MARKDOWN_LIMIT) -> str:
     unmanaged = [a for a in plan.actions if a.is_unmanaged]
     head = ["### campaignctl plan", ""]
     head += [f"> **Warning:** {md_text(w)}" for w in plan.warnings]
-    if plan.warnings:
+    head += [f"> **Warning** (`{w.code}`): {md_text(w.message)}" for w in plan.coded_warnings]
+    if plan.warnings or plan.coded_warnings:
         head.append("")
+    head += md_policy(plan.policy)
     if not changed:
         head += [NO_CHANGES, ""]
     else:

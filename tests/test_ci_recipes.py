@@ -241,9 +241,9 @@ def test_the_recipes_run_in_order_against_the_sandbox(
     # 2. Merged: apply creates them and writes the state the bot commits.
     runs = by_name(run_workflow("apply-on-merge.yml", workspace, context))
     assert [r.code for r in runs.values()] == [0, 0, 0], runs
-    assert "Apply complete: 5 created" in runs["Apply"].stdout
+    assert "Apply complete: 6 created" in runs["Apply"].stdout
     assert (workspace / "state" / "production.json").is_file()
-    assert len(sandbox.email_campaigns()) == 4 and len(sandbox.touchpoint_campaigns()) == 1
+    assert len(sandbox.email_campaigns()) == 5 and len(sandbox.touchpoint_campaigns()) == 1
 
     # 3. The next pull request without campaign changes plans nothing.
     runs = by_name(run_workflow("plan-on-pr.yml", workspace, context))

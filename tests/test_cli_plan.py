@@ -67,8 +67,10 @@ def test_plan_sandbox_plans_the_examples_with_no_account(
     monkeypatch.chdir(tmp_path)
     assert run(["plan", "--sandbox", "--detailed-exitcode"]) == 2
     out, err = capsys.readouterr()
-    assert "Plan: 5 to create, 0 to update, 0 to delete, 0 blocked." in out
+    assert "Plan: 6 to create, 0 to update, 0 to delete, 0 blocked." in out
     assert 'MessagingCampaign "Welcome journey" will be created' in out
+    # The examples hold one clash (the VIP preview, 13.5 h before the `list: all` send).
+    assert out.startswith("warning: send clash: EmailCampaign 'Spring sale VIP preview'")
     assert err == ""
     assert not (tmp_path / "state").exists(), "--sandbox must not write a state file"
 

@@ -565,7 +565,7 @@ def test_examples_are_created_on_the_sandbox(
     state = str(tmp_path / "state.json")
     assert run(["--state", state, "apply", examples, "--auto-approve"]) == 0
     out = capsys.readouterr().out
-    assert "Apply complete: 5 created, 0 updated, 0 deleted, 0 blocked, 0 failed." in out
+    assert "Apply complete: 6 created, 0 updated, 0 deleted, 0 blocked, 0 failed." in out
     assert run(["--state", state, "plan", examples, "--detailed-exitcode"]) == 0
 
 

@@ -154,6 +154,7 @@ def _show_click_error(exc: click.ClickException) -> None:
 def _register_commands() -> None:
     from reconciler.cli import (
         cmd_apply,
+        cmd_calendar,
         cmd_gitops,
         cmd_plan,
         cmd_sandbox,
@@ -161,7 +162,15 @@ def _register_commands() -> None:
         cmd_validate,
     )
 
-    for module in (cmd_validate, cmd_sandbox, cmd_plan, cmd_apply, cmd_state, cmd_gitops):
+    for module in (
+        cmd_validate,
+        cmd_sandbox,
+        cmd_plan,
+        cmd_calendar,
+        cmd_apply,
+        cmd_state,
+        cmd_gitops,
+    ):
         module.register(cli)
 
 

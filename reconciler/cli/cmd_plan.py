@@ -7,16 +7,22 @@ import json
 import os
 import sys
 from collections.abc import Iterator
+from dataclasses import replace
+from datetime import timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import click
 
 from reconciler.cli import EXIT_CHANGES, EXIT_OK, AppContext, pass_app
+from reconciler.cli.cmd_calendar import clash_window_option, quiet_hours_option
+from reconciler.cli.policy_options import check_policy, policy_options, raise_if_blocking
 
 if TYPE_CHECKING:
+    from reconciler.calendar import QuietHours
     from reconciler.plan import Plan
     from reconciler.settings import Settings
+    from reconciler.workflow import PlanContext
 
 # The plan pipeline is imported inside the commands: `--help` and `validate` stay light.
 
@@ -101,6 +107,47 @@ def settings_for(app: AppContext, *, sandbox: bool) -> Iterator[Settings]:
         yield settings
 
 
+def with_schedule_warnings(
+    context: PlanContext, window: timedelta, quiet_hours: QuietHours
+) -> Plan:
+    """The plan with its send clashes and night sends as coded warnings (see calendar)."""
+    from reconciler.calendar import schedule_warnings
+    from reconciler.cli.cmd_calendar import calendar_of
+
+    calendar = calendar_of(context, window=window, quiet_hours=quiet_hours)
+    found = schedule_warnings(calendar)
+    if not found:
+        return context.plan
+    return replace(context.plan, coded_warnings=(*context.plan.coded_warnings, *found))
+
+
+def with_policy(
+    context: PlanContext,
+    policy_file: Path | None,
+    overrides: tuple[str, ...],
+    reasons: tuple[str, ...],
+    directory: Path | None,
+) -> Plan:
+    """The plan with its policy violations (none without a policy file)."""
+    from reconciler.cli.cmd_calendar import calendar_of
+    from reconciler.policy import default_policy_path
+
+    config_dir = directory or context.settings.config_dir
+    has_policy = policy_file is not None or overrides
+    if not has_policy and default_policy_path(config_dir) is None:
+        return context.plan
+    violations = check_policy(
+        policy_file,
+        config_dir,
+        context.loaded.campaigns,
+        overrides,
+        reasons,
+        calendar=calendar_of(context),
+        plan=context.plan,
+    )
+    return replace(context.plan, policy=tuple(violations))
+
+
 def register(group: click.Group) -> None:
     group.add_command(plan_command)
 
@@ -121,6 +168,9 @@ def register(group: click.Group) -> None:
 @click.option(
     "--sandbox", is_flag=True, help="Plan against an embedded, empty sandbox (no account)."
 )
+@clash_window_option
+@quiet_hours_option
+@policy_options
 @pass_app
 def plan_command(
     app: AppContext,
@@ -133,6 +183,11 @@ def plan_command(
     force: bool,
     allow_delete_executed: bool,
     sandbox: bool,
+    clash_window: timedelta,
+    quiet_hours: QuietHours,
+    policy_file: Path | None,
+    overrides: tuple[str, ...],
+    reasons: tuple[str, ...],
 ) -> int:
     """Show what apply would change: desired YAML vs state file vs live API."""
     from reconciler.planner import check_safety
@@ -153,9 +208,13 @@ def plan_command(
             allow_delete_executed=allow_delete_executed,
         )
         try:
+            context.plan = with_schedule_warnings(context, clash_window, quiet_hours)
+            context.plan = with_policy(context, policy_file, overrides, reasons, directory)
             click.echo(render_plan(context.plan, fmt).rstrip("\n"))
-            # Shown first, refused after: a plan past the safety threshold is never saved.
+            # Shown first, refused after: a plan past the safety threshold, or one that
+            # breaks a policy rule at error level, is never saved.
             check_safety(context.plan, context.state, force=force)
+            raise_if_blocking(context.plan.policy)
             if out is not None:
                 write_plan_file(context.plan, out)
                 click.echo(

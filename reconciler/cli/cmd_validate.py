@@ -8,10 +8,19 @@ from pathlib import Path
 
 import click
 
+from reconciler.cli.policy_options import check_policy, policy_options, raise_if_blocking
 from reconciler.errors import ConfigError, ConfigIssue
 from reconciler.loader import LoadError, LoadResult, load_directory
 from reconciler.model import KINDS, json_schema
-from reconciler.render import github_data, github_property, text_line_start, text_safe
+from reconciler.plan import PolicyViolation
+from reconciler.render import (
+    github_data,
+    github_property,
+    policy_line,
+    text_line_start,
+    text_policy,
+    text_safe,
+)
 from reconciler.settings import DEFAULT_CONFIG_DIR
 
 FORMATS = ("text", "json", "github")
@@ -33,12 +42,22 @@ def register(group: click.Group) -> None:
     show_default=True,
     help="text for people, json for tools, github for workflow annotations.",
 )
+@policy_options
 @click.pass_context
-def validate(ctx: click.Context, directory: str | None, output_format: str) -> None:
+def validate(
+    ctx: click.Context,
+    directory: str | None,
+    output_format: str,
+    policy_file: Path | None,
+    overrides: tuple[str, ...],
+    reasons: tuple[str, ...],
+) -> None:
     """Check the campaign YAML in DIR offline, reporting every error with its position.
 
     DIR defaults to --config-dir, else campaigns.d. Exit 0 when valid, 1 when not; warnings
-    (such as a send_time in the past) do not make it fail.
+    (such as a send_time in the past) do not make it fail. With a policy (--policy FILE, or
+    policy.yaml beside DIR), its campaign rules are checked too: advisory ones warn, soft
+    ones fail unless --override RULE --reason TEXT, hard ones fail.
     """
     config_dir = Path(directory or getattr(ctx.obj, "config_dir", None) or DEFAULT_CONFIG_DIR)
     try:
@@ -51,10 +70,24 @@ def validate(ctx: click.Context, directory: str | None, output_format: str) -> N
             raise
         _emit(sorted([*error.issues, *warnings]), output_format)
         ctx.exit(1)
+    violations = check_policy(policy_file, config_dir, result.campaigns, overrides, reasons)
     if output_format == "text":
         _text_ok(config_dir, result)
+        for line in text_policy(violations):
+            click.echo(line, err=True)
     else:
-        _emit(result.warnings, output_format)
+        _emit([*result.warnings, *(_policy_issue(v) for v in violations)], output_format)
+    if output_format == "text":
+        raise_if_blocking(violations)
+    elif any(v.blocking for v in violations):
+        ctx.exit(1)
+
+
+def _policy_issue(violation: PolicyViolation) -> ConfigIssue:
+    """A violation as an issue of the campaign's file, for JSON and GitHub annotations."""
+    severity = "error" if violation.blocking else "warning"
+    message = policy_line(violation)
+    return ConfigIssue(violation.file or "", violation.line or 1, 1, (), message, severity)
 
 
 def _text_ok(config_dir: Path, result: LoadResult) -> None:
