@@ -27,7 +27,15 @@ from reconciler.errors import (
     ValidationFailed,
 )
 from reconciler.live import EMAIL_KIND, LiveCampaign
-from reconciler.providers.http import ApiClient, ErrorCodes, RetryConfig, basic_auth, list_all
+from reconciler.providers.http import (
+    ApiClient,
+    ErrorCodes,
+    RetryConfig,
+    basic_auth,
+    list_all,
+    quote,
+    shielded,
+)
 from reconciler.settings import ENV_API_KEY, ENV_API_USER
 
 __all__ = [
@@ -235,7 +243,7 @@ def decode_fields(raw: Mapping[str, Any]) -> dict[str, Any]:
 def decode_campaign(raw: Any) -> LiveCampaign:
     """Return a LiveCampaign for one campaign object of a response."""
     if not isinstance(raw, Mapping) or c.is_empty(raw.get("campaign_id")):
-        raise InvalidResponse(f"expected a campaign object with a campaign_id, got {raw!r:.200}")
+        raise InvalidResponse(f"expected a campaign object with a campaign_id, got {quote(raw)}")
     fields = decode_fields(raw)
     if "name" not in fields:
         raise _bad(raw, "name", "empty")
@@ -381,6 +389,7 @@ class EmailProvider:
     def __repr__(self) -> str:
         return f"EmailProvider({self.base_url!r}, api_user={self.api_user!r}, api_key='**********')"
 
+    @shielded
     def list_campaigns(self, name: str | None = None) -> list[LiveCampaign]:
         """Return every campaign (the vendor's `name` filter matches substrings), API order.
 
@@ -398,11 +407,13 @@ class EmailProvider:
                 out.append(campaign)
         return out
 
+    @shielded
     def get_campaign(self, remote_id: str) -> LiveCampaign:
         """Return one campaign; NotFound when it does not exist."""
         body = self._client.request("GET", f"{CAMPAIGNS_PATH}/{remote_id}")
         return decode_campaign(_result(body, "GET", f"{CAMPAIGNS_PATH}/{remote_id}"))
 
+    @shielded
     def create_campaign(self, desired: Mapping[str, Any]) -> LiveCampaign:
         """Create a campaign from its canonical dict and return it as the API reports it.
 
@@ -412,11 +423,13 @@ class EmailProvider:
         body = self._client.request("POST", CAMPAIGNS_PATH, body=encode_campaign(desired))
         return decode_campaign(_result(body, "POST", CAMPAIGNS_PATH))
 
+    @shielded
     def update_campaign(self, remote_id: str, fields: Mapping[str, Any]) -> None:
         """Send only the given fields (canonical values; None clears). 32110: ExecutedError."""
         path = f"{CAMPAIGNS_PATH}/{remote_id}"
         _expect_count(self._client.request("PUT", path, body=encode_fields(fields)), "PUT", path)
 
+    @shielded
     def delete_campaign(self, remote_id: str) -> None:
         """Delete a campaign; NotFound when it does not exist."""
         path = f"{CAMPAIGNS_PATH}/{remote_id}"
@@ -429,7 +442,7 @@ class EmailProvider:
 def _result(body: Any, method: str, path: str) -> Any:
     if not isinstance(body, Mapping) or "result" not in body:
         raise InvalidResponse(
-            f'expected {{"result": {{campaign}}}}, got {body!r:.200}', method=method, path=path
+            f'expected {{"result": {{campaign}}}}, got {quote(body)}', method=method, path=path
         )
     return body["result"]
 
@@ -441,5 +454,5 @@ def _expect_count(body: Any, method: str, path: str) -> None:
         raise NotFound("not found: the API changed nothing (count 0)", method=method, path=path)
     if not isinstance(count, int):
         raise InvalidResponse(
-            f'expected {{"count": 1}}, got {body!r:.200}', method=method, path=path
+            f'expected {{"count": 1}}, got {quote(body)}', method=method, path=path
         )

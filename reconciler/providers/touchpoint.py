@@ -36,6 +36,8 @@ from reconciler.providers.http import (
     RetryConfig,
     api_key_auth,
     map_concurrently,
+    quote,
+    shielded,
 )
 
 __all__ = [
@@ -92,7 +94,7 @@ DEFAULT_STATUS: Final = "draft"
 
 def _require_id(raw: Any, what: str) -> str:
     if not isinstance(raw, Mapping) or not isinstance(raw.get("_id"), str) or not raw["_id"]:
-        raise InvalidResponse(f"expected a {what} object with an _id, got {raw!r:.200}")
+        raise InvalidResponse(f"expected a {what} object with an _id, got {quote(raw)}")
     return str(raw["_id"])
 
 
@@ -116,7 +118,7 @@ def decode_campaign(raw: Any, touchpoints: tuple[LiveTouchpoint, ...] = ()) -> L
     remote_id = _require_id(raw, "campaign")
     name = raw.get("name")
     if not isinstance(name, str) or not name:
-        raise InvalidResponse(f"campaign {remote_id} has no name: {raw!r:.200}")
+        raise InvalidResponse(f"campaign {remote_id} has no name: {quote(raw)}")
     fields = c.drop_empty(
         {"kind": MESSAGING_KIND, "name": name, "channel_type": raw.get("channel_type")}
     )
@@ -178,7 +180,7 @@ def read_page(body: Any, path: str) -> tuple[list[Any], Mapping[str, Any] | None
         items = []
     if not isinstance(items, list):
         raise InvalidResponse(
-            f'expected {{"data": [...]}}, got {body!r:.200}', method="GET", path=path
+            f'expected {{"data": [...]}}, got {quote(body)}', method="GET", path=path
         )
     pagination = body.get("pagination")
     return (
@@ -322,6 +324,7 @@ class TouchpointProvider:
     def _list(self, path: str, params: Mapping[str, Any], documented: str) -> list[Any]:
         return list_generously(self._client, path, params, documented=documented)
 
+    @shielded
     def list_campaigns(self, name: str | None = None) -> list[LiveCampaign]:
         """Return every campaign with its touchpoints in creation order.
 
@@ -343,21 +346,25 @@ class TouchpointProvider:
                 out.append(decode_campaign(raw, tuple(grouped.get(remote_id, ()))))
         return out
 
+    @shielded
     def get_campaign(self, remote_id: str) -> LiveCampaign:
         """Return one campaign with its touchpoints; NotFound when it does not exist."""
         raw = self._client.request("GET", f"{CAMPAIGNS_PATH}/{remote_id}")
         rows = self._list(TOUCHPOINTS_PATH, {"campaign_id": remote_id}, "offset")
         return decode_campaign(raw, tuple(group_touchpoints(rows).get(remote_id, ())))
 
+    @shielded
     def create_campaign(self, name: str, channel_type: str) -> LiveCampaign:
         """Create a draft campaign; an unknown outcome raises OutcomeUnknown."""
         body = {"name": name, "channel_type": channel_type}
         return decode_campaign(self._client.request("POST", CAMPAIGNS_PATH, body=body))
 
+    @shielded
     def delete_campaign(self, remote_id: str) -> None:
         """Delete a campaign and, with it, its touchpoints (200 or 204, any body)."""
         self._client.request("DELETE", f"{CAMPAIGNS_PATH}/{remote_id}")
 
+    @shielded
     def create_touchpoint(self, campaign_id: str, tp: Mapping[str, Any]) -> LiveTouchpoint:
         """Append a touchpoint (`name`, `type`, `message`) to a campaign.
 
@@ -366,15 +373,18 @@ class TouchpointProvider:
         body = {**encode_touchpoint(tp), "campaign_id": campaign_id}
         return decode_touchpoint(self._client.request("POST", TOUCHPOINTS_PATH, body=body))
 
+    @shielded
     def update_touchpoint(self, remote_id: str, fields: Mapping[str, Any]) -> LiveTouchpoint:
         """PUT any of `name`, `type`, `message`; the API keeps the fields left out."""
         path = f"{TOUCHPOINTS_PATH}/{remote_id}"
         return decode_touchpoint(self._client.request("PUT", path, body=encode_touchpoint(fields)))
 
+    @shielded
     def delete_touchpoint(self, remote_id: str) -> None:
         """Remove a touchpoint (200 or 204, any body)."""
         self._client.request("DELETE", f"{TOUCHPOINTS_PATH}/{remote_id}")
 
+    @shielded
     def validate_touchpoint(self, remote_id: str) -> tuple[bool, list[str]]:
         """Return (valid, the API's error sentences) for a touchpoint."""
         body = self._client.request(
@@ -384,11 +394,12 @@ class TouchpointProvider:
         errors = body.get("errors") if isinstance(body, Mapping) else None
         if not isinstance(valid, bool) or not isinstance(errors, list | None):
             raise InvalidResponse(
-                f'expected {{"valid": bool, "errors": [...]}}, got {body!r:.200}',
+                f'expected {{"valid": bool, "errors": [...]}}, got {quote(body)}',
                 method="POST",
                 path=VALIDATE_PATH,
             )
-        return valid, [str(e) for e in errors or ()]
+        # The API's sentences reach the output: mask anything of ours a server echoed.
+        return valid, [self._client.redact(str(e)) for e in errors or ()]
 
     def close(self) -> None:
         self._client.close()
