@@ -33,7 +33,14 @@ from urllib.parse import urlsplit
 import requests
 from pydantic import SecretStr
 from requests.adapters import HTTPAdapter
-from urllib3.exceptions import ConnectTimeoutError, MaxRetryError, SSLError
+from urllib3.exceptions import (
+    ConnectTimeoutError,
+    DecodeError,
+    MaxRetryError,
+    ProtocolError,
+    ReadTimeoutError,
+    SSLError,
+)
 from urllib3.response import BaseHTTPResponse
 from urllib3.util.retry import Retry
 
@@ -68,6 +75,7 @@ __all__ = [
     "api_key_auth",
     "basic_auth",
     "bearer_auth",
+    "body_deadline",
     "error_for_response",
     "error_for_transport",
     "interpret_answer",
@@ -78,8 +86,10 @@ __all__ = [
     "map_concurrently",
     "mask_headers",
     "one_line",
+    "pages_for",
     "parse_body",
     "quote",
+    "read_bounded",
     "redact_error",
     "secret_forms",
     "shielded",
@@ -103,6 +113,11 @@ LIST_WORKERS: Final = 32
 #: 200,000 objects: a `total` beyond this is a broken answer, not a list to fetch.
 MAX_PAGES: Final = 2000
 LOG_BODY_LIMIT: Final = 2000
+#: No answer body, after decompression, may be larger: a gzip bomb stops here.
+MAX_BODY_BYTES: Final = 64 * 1024 * 1024
+READ_CHUNK: Final = 64 * 1024
+#: An answer's body must have arrived within this many read timeouts (`body_deadline`).
+BODY_DEADLINE_FACTOR: Final = 4
 #: A value of an answer quoted in an error is cut to this many characters before masking,
 #: and the masked message to ERROR_MESSAGE_LIMIT: the first cut never shows.
 QUOTE_LIMIT: Final = 4000
@@ -400,6 +415,9 @@ def parse_body(content: bytes) -> tuple[Any, str | None]:
         return json.loads(content), None
     except ValueError as exc:  # JSONDecodeError and UnicodeDecodeError
         return _NOT_JSON, str(exc)
+    except RecursionError:
+        # 100,000 nested arrays exhaust the parser's stack: a broken answer, not a crash.
+        return _NOT_JSON, "nested too deeply to read"
 
 
 def _code(value: Any) -> int | str | None:
@@ -653,6 +671,65 @@ def _clip(text: str) -> str:
     return text if len(text) <= LOG_BODY_LIMIT else text[:LOG_BODY_LIMIT] + "...(truncated)"
 
 
+# --------------------------------------------------------------------------- bounded reads
+
+
+def body_deadline(timeout: float) -> float:
+    """Seconds one answer's body may take in all, from its headers to its last byte.
+
+    The read timeout bounds each wait for a byte, not the sum: a server dripping one byte
+    per second would hold a run for as long as it liked. BODY_DEADLINE_FACTOR read
+    timeouts (2 minutes at the default 30 s) is far beyond any honest page of 100
+    campaigns, and short enough that a stuck run fails rather than hangs.
+    """
+    return BODY_DEADLINE_FACTOR * timeout
+
+
+def _too_large(limit: int) -> InvalidResponse:
+    return InvalidResponse(
+        f"the API's answer is larger than {limit // (1024 * 1024)} MiB "
+        f"({limit} bytes, after decompression); refused",
+        hint="a campaign list page is a few kilobytes: check the API URL, or report it",
+    )
+
+
+def read_bounded(
+    raw: BaseHTTPResponse, *, limit: int, deadline: float, declared: str | None = None
+) -> bytes:
+    """Return a streamed answer's body, decompressed, refusing one past `limit` bytes or
+    one still arriving at `deadline` (time.monotonic()).
+
+    Read with `read1`, which returns as soon as any bytes arrive and inflates at most the
+    amount asked for, so neither a gzip bomb nor a drip-fed answer gets past a check.
+    Transport failures come out as requests exceptions (as `Session.send` raises them),
+    an undecodable body as InvalidResponse.
+    """
+    if declared is not None and declared.strip().isdigit() and int(declared) > limit:
+        raise _too_large(limit)
+    chunks: list[bytes] = []
+    size = 0
+    try:
+        while True:
+            chunk = raw.read1(READ_CHUNK, decode_content=True)
+            if not chunk:
+                return b"".join(chunks)
+            size += len(chunk)
+            if size > limit:
+                raise _too_large(limit)
+            if time.monotonic() > deadline:
+                raise requests.exceptions.ReadTimeout(
+                    f"the answer was still arriving after {BODY_DEADLINE_FACTOR} read "
+                    f"timeouts ({size} bytes so far)"
+                )
+            chunks.append(chunk)
+    except DecodeError as exc:
+        raise InvalidResponse(f"the API's answer cannot be decompressed ({exc})") from None
+    except ReadTimeoutError as exc:
+        raise requests.exceptions.ReadTimeout(exc) from None
+    except (ProtocolError, OSError) as exc:
+        raise requests.exceptions.ConnectionError(exc) from None
+
+
 # --------------------------------------------------------------------------- client
 
 
@@ -673,6 +750,7 @@ class ApiClient:
         auth_hint: str | None = None,
         option: str = "--api-url",
         error_codes: ErrorCodes = _NO_CODES,
+        max_body: int = MAX_BODY_BYTES,
     ) -> None:
         self.base_url = check_url(base_url, option)
         self._codes = error_codes
@@ -683,6 +761,9 @@ class ApiClient:
         self.session = make_session(
             self.base_url, auth, timeout=timeout, retry=self._retry, option=option
         )
+        #: Bounds on one answer's body, after decompression and in total time.
+        self.max_body = max_body
+        self.body_deadline = body_deadline(timeout)
 
     def __repr__(self) -> str:
         return f"ApiClient({self.base_url!r}, auth={self._auth!r})"
@@ -718,19 +799,33 @@ class ApiClient:
         started = time.monotonic()
         try:
             env = self.session.merge_environment_settings(prepared.url, {}, None, None, None)
+            env["stream"] = True  # the body is read here, bounded in size and time
             response = self.session.send(prepared, allow_redirects=False, **env)
+            try:
+                content = read_bounded(
+                    response.raw,
+                    limit=self.max_body,
+                    deadline=time.monotonic() + self.body_deadline,
+                    declared=response.headers.get("Content-Length"),
+                )
+            finally:
+                response.close()
         except requests.RequestException as exc:
             error = error_for_transport(
                 exc, method, path, idempotent=safe, host=self.host, redact=self._auth.redact
             )
             log.debug("<-- %s %s failed after %.0f ms: %s", method, path, _ms(started), error)
             raise error from None
-        self._log_response(response, started)
+        except InvalidResponse as exc:
+            exc.method, exc.path, exc.status = method, path, response.status_code
+            exc.where = f"{method} {path}"
+            raise
+        self._log_response(response, content, started)
         return interpret_answer(
             method,
             path,
             response.status_code,
-            response.content,
+            content,
             response.headers,
             idempotent=safe,
             auth_hint=self._auth_hint,
@@ -751,7 +846,7 @@ class ApiClient:
             _clip(self._auth.redact(text[: LOG_BODY_LIMIT * 4])),
         )
 
-    def _log_response(self, response: requests.Response, started: float) -> None:
+    def _log_response(self, response: requests.Response, content: bytes, started: float) -> None:
         if not log.isEnabledFor(logging.DEBUG):
             return
         log.debug(
@@ -760,9 +855,7 @@ class ApiClient:
             response.request.method,
             response.request.path_url,
             _ms(started),
-            _clip(
-                self._auth.redact(response.content[: LOG_BODY_LIMIT * 4].decode("utf-8", "replace"))
-            ),
+            _clip(self._auth.redact(content[: LOG_BODY_LIMIT * 4].decode("utf-8", "replace"))),
         )
 
     def redact(self, text: str) -> str:
@@ -854,6 +947,11 @@ def _page(
     return items, total
 
 
+def pages_for(total: int, page_size: int) -> int:
+    """How many pages of `page_size` hold `total` items (at least one): pure arithmetic."""
+    return max(1, -(-total // max(1, page_size)))
+
+
 def list_all(
     client: ApiClient,
     path: str,
@@ -868,13 +966,14 @@ def list_all(
     the live API with one paged list"): 10,000 objects are 101 requests, 4 round trips deep.
     """
     first, total = _page(client, path, params, 0, items_key)
-    offsets = list(range(PAGE_LIMIT, total, PAGE_LIMIT))
-    if len(offsets) >= MAX_PAGES:
+    # Checked by arithmetic before any list is built: a `total` of 5e9 allocates nothing.
+    if pages_for(total, PAGE_LIMIT) > MAX_PAGES:
         raise InvalidResponse(
             f"the API reports {total} objects, more than {MAX_PAGES * PAGE_LIMIT} can be listed",
             method="GET",
             path=path,
         )
+    offsets = list(range(PAGE_LIMIT, total, PAGE_LIMIT))
     rest = map_concurrently(
         lambda offset: _page(client, path, params, offset, items_key)[0], offsets, workers
     )

@@ -36,6 +36,7 @@ from reconciler.providers.http import (
     RetryConfig,
     api_key_auth,
     map_concurrently,
+    pages_for,
     quote,
     shielded,
 )
@@ -267,10 +268,12 @@ class _Lister:
     def _by_offset(self, total: int, page_size: int) -> list[Any]:
         if page_size == 0 or total <= page_size:
             return []
-        # The server may cap the page below what was asked: step by what it sent.
+        # The server may cap the page below what was asked: step by what it sent. The
+        # page count is checked by arithmetic before any list is built from `total`.
+        pages = pages_for(total, page_size)
+        if pages > MAX_PAGES:
+            raise _too_many(self.path, pages)
         offsets = list(range(page_size, total, page_size))
-        if len(offsets) >= MAX_PAGES:
-            raise _too_many(self.path, len(offsets) + 1)
         style = self._style("offset")
         results = map_concurrently(
             lambda o: self.fetch(o // page_size + 1, o, style)[0], offsets, LIST_WORKERS
