@@ -9,13 +9,15 @@ from __future__ import annotations
 
 import json
 import tracemalloc
+from pathlib import Path
 from typing import Any
 
 import pytest
-from hostile import Answer, HostileServer, gzip_bomb, hostile
+from conftest import run_cli
+from hostile import Answer, HostileServer, Request, gzip_bomb, hostile
 from pydantic import SecretStr
 
-from reconciler.errors import InvalidResponse, OutcomeUnknown, ServerError
+from reconciler.errors import InvalidResponse, OutcomeUnknown, ServerError, StateError
 from reconciler.providers import EmailProvider, TouchpointProvider
 from reconciler.providers.http import MAX_BODY_BYTES, ApiClient, RetryConfig, basic_auth
 
@@ -150,3 +152,202 @@ def test_json_nested_100k_deep_is_an_invalid_response_not_a_recursion_error(
     assert not isinstance(caught.value, RecursionError)
     if status == 200:
         assert "nested too deeply" in str(caught.value)
+
+
+# --------------------------------------------------------------------------- item 10
+
+HOSTILE_IDS = ["../../_admin/reset?x=", "7/../8", "7?x=1", "a b", "", "x" * 65, "ab%2F.."]
+
+
+@pytest.mark.parametrize("campaign_id", ["../../_admin/reset?x=", "7", 7.5, -1, 0, True, [7]])
+def test_an_email_id_that_is_not_a_positive_integer_is_refused(
+    hostile: HostileServer, campaign_id: Any
+) -> None:
+    hostile.answer_always(as_json({"result": [email_row(campaign_id)], "total": 1}))
+    with pytest.raises(InvalidResponse, match="campaign_id must be a positive integer"):
+        email(hostile).list_campaigns()
+
+
+@pytest.mark.parametrize("remote_id", [*HOSTILE_IDS, "0", "-3"])
+def test_an_email_state_id_that_is_not_an_id_is_never_put_in_a_url(
+    hostile: HostileServer, remote_id: str
+) -> None:
+    provider = email(hostile)
+    for call in (
+        lambda: provider.get_campaign(remote_id),
+        lambda: provider.update_campaign(remote_id, {"subject": "x"}),
+        lambda: provider.delete_campaign(remote_id),
+    ):
+        with pytest.raises(StateError, match="refusing to send the email campaign id"):
+            call()
+    assert hostile.requests == []
+
+
+@pytest.mark.parametrize("remote_id", HOSTILE_IDS)
+def test_an_imbrace_id_that_is_not_opaque_is_never_put_in_a_url(
+    hostile: HostileServer, remote_id: str
+) -> None:
+    provider = touchpoint(hostile)
+    for call in (
+        lambda: provider.get_campaign(remote_id),
+        lambda: provider.delete_campaign(remote_id),
+        lambda: provider.update_touchpoint(remote_id, {"name": "x"}),
+        lambda: provider.delete_touchpoint(remote_id),
+        lambda: provider.validate_touchpoint(remote_id),
+        lambda: provider.create_touchpoint(remote_id, {"name": "x", "type": "message"}),
+    ):
+        with pytest.raises(StateError, match="refusing to send the iMBrace id"):
+            call()
+    assert hostile.requests == []
+
+
+@pytest.mark.parametrize("remote_id", ["../../_admin/reset?x=", "a/b", 42, "x" * 65])
+def test_an_imbrace_answer_with_a_path_for_an_id_is_refused(
+    hostile: HostileServer, remote_id: Any
+) -> None:
+    hostile.answer_always(as_json(tp_row(remote_id, name="journey")))
+    provider = touchpoint(hostile)
+    with pytest.raises(InvalidResponse, match="_id must be 1 to 64"):
+        provider.create_campaign("journey", "whatsapp")
+    hostile.answer_always(as_json({"data": [tp_row(remote_id)]}))
+    with pytest.raises(InvalidResponse, match="_id must be 1 to 64"):
+        provider.list_campaigns()
+    assert not any("_admin" in r.path for r in hostile.requests)
+
+
+EMAIL_BAD_FIELDS = [
+    ("name", 123),
+    ("name", {"a": 1}),
+    ("status", {}),
+    ("status", "running"),
+    ("campaign_type", "x"),
+    ("campaign_type", []),
+    ("to", 5),
+    ("to", [{"type": [], "value": ["a"]}]),
+    ("to", [{"type": "tag", "value": [{}]}]),
+    ("reply_to", 5),
+    ("reply_to", ["a"]),
+    ("sender_id", {"a": 1}),
+    ("template_invoke_name", ["x"]),
+    ("send_time", 5),
+    ("run_time", {"x": 1}),
+    ("time_zone", ["x"]),
+    ("google_track", [1]),
+    ("google_track", {"campaign_name": {"a": 1}}),
+    ("warm_up", {"a": 1}),
+    ("warm_up", [{"rate": {}}]),
+    ("ab_test", "x"),
+    ("ab_test", {"percent": "x"}),
+    ("ab_test", {"subjects": [{}]}),
+    ("ab_test", {"win_condition": "x"}),
+]
+
+
+@pytest.mark.parametrize(("field", "value"), EMAIL_BAD_FIELDS)
+def test_an_email_field_of_the_wrong_type_is_an_invalid_response_naming_campaign_and_field(
+    hostile: HostileServer, field: str, value: Any
+) -> None:
+    hostile.answer_always(as_json({"result": [email_row(7, **{field: value})], "total": 1}))
+    with pytest.raises(InvalidResponse) as caught:
+        email(hostile).list_campaigns()
+    message = str(caught.value)
+    assert "campaign 7" in message
+    shown = {"run_time": "send_time"}.get(field, field)
+    assert shown in message
+
+
+IMBRACE_BAD_FIELDS = [
+    ("campaign", "name", 123),
+    ("campaign", "status", {"a": 1}),
+    ("campaign", "channel_type", ["sms"]),
+    ("touchpoint", "type", ["message"]),
+    ("touchpoint", "name", 5),
+]
+
+
+@pytest.mark.parametrize(("what", "field", "value"), IMBRACE_BAD_FIELDS)
+def test_an_imbrace_field_of_the_wrong_type_is_an_invalid_response_naming_it(
+    hostile: HostileServer, what: str, field: str, value: Any
+) -> None:
+    campaign = tp_row("c" * 24, **({field: value} if what == "campaign" else {}))
+    tp = {"_id": "t" * 24, "campaign_id": "c" * 24, "name": "hello", "type": "message"}
+    if what == "touchpoint":
+        tp[field] = value
+
+    def script(request: Request) -> Answer:
+        rows = [tp] if "touchpoints" in request.path else [campaign]
+        return as_json({"data": rows})
+
+    hostile.script = script
+    with pytest.raises(InvalidResponse) as caught:
+        touchpoint(hostile).list_campaigns()
+    message = str(caught.value)
+    assert f"{what} {'c' * 24 if what == 'campaign' else 't' * 24}" in message
+    assert f"field {field}" in message
+
+
+def test_an_email_create_answered_with_another_name_is_refused(hostile: HostileServer) -> None:
+    hostile.answer_always(as_json({"result": email_row(9, "someone-else")}))
+    desired = {
+        "kind": "EmailCampaign",
+        "name": "spring",
+        "campaign_type": "normal",
+        "to": {"type": "tag", "value": ["lapsed"]},
+    }
+    with pytest.raises(InvalidResponse, match="named 'someone-else'; nothing recorded"):
+        email(hostile).create_campaign(desired)
+
+
+def test_an_imbrace_create_answered_with_another_name_is_refused(hostile: HostileServer) -> None:
+    hostile.answer_always(as_json(tp_row("c" * 24, name="someone-else")))
+    with pytest.raises(InvalidResponse, match="named 'someone-else'; nothing recorded"):
+        touchpoint(hostile).create_campaign("journey", "whatsapp")
+    hostile.answer_always(as_json({"_id": "t" * 24, "name": "other", "type": "message"}))
+    with pytest.raises(InvalidResponse, match="named 'other'; nothing recorded"):
+        touchpoint(hostile).create_touchpoint("c" * 24, {"name": "hello", "type": "message"})
+
+
+EMAIL_YAML = (
+    "kind: EmailCampaign\nname: {name}\ncampaign_type: normal\n"
+    "to: {{type: tag, value: [lapsed]}}\nsender_id: 53\ntemplate_invoke_name: tpl\n"
+    "subject: Hello\n"
+)
+
+
+def test_a_create_answered_with_an_id_the_state_holds_is_never_recorded(
+    hostile: HostileServer,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("CAMPAIGNCTL_API_URL", hostile.url)
+    monkeypatch.setenv("ENGAGELAB_API_USER", USER)
+    monkeypatch.setenv("ENGAGELAB_API_KEY", KEY)
+    config = tmp_path / "campaigns.d"
+    config.mkdir()
+    (config / "spring.yaml").write_text(EMAIL_YAML.format(name="spring"))
+    live: list[dict[str, Any]] = []
+
+    def script(request: Request) -> Answer:
+        if request.method == "GET":
+            return as_json({"result": live, "total": len(live)})
+        if request.method == "POST":
+            name = json.loads(request.body)["name"]
+            # Every create is answered with campaign 7, whatever it was asked to create.
+            row = email_row(7, name)
+            live[:] = [row]
+            return as_json({"result": row})
+        return as_json({"count": 1})
+
+    hostile.script = script
+    code, out, err = run_cli(capsys, "apply", "--auto-approve")
+    assert code == 0, out + err
+    state = tmp_path / "state" / "default.json"
+    assert '"spring"' in state.read_text()
+
+    (config / "autumn.yaml").write_text(EMAIL_YAML.format(name="autumn"))
+    code, out, err = run_cli(capsys, "apply", "--auto-approve")
+    assert code != 0
+    assert "already manages; nothing recorded" in out + err
+    assert '"autumn"' not in state.read_text()
