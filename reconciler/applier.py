@@ -479,6 +479,7 @@ class _Runner:
                 if attempt == 2:
                     raise
                 continue
+            _check_created(action, live, self._journal.knows_remote_id(action.kind, live.remote_id))
             step.remote_id = live.remote_id
             return live
         raise AssertionError("unreachable")  # pragma: no cover
@@ -553,6 +554,13 @@ class _Runner:
             touched.append((name, remote_id))
         for desired in ops.creates:
             created = self._create_touchpoint(progress, desired)
+            if created.remote_id in progress.ids.values():
+                # Another touchpoint's id: recording it would make two names one object.
+                raise _StepFailed(
+                    f"the API answered the create of touchpoint {desired['name']!r} with "
+                    f"{created.remote_id}, the id of another touchpoint of this campaign; "
+                    "nothing recorded"
+                )
             progress.applied(desired["name"], created.remote_id, desired, created)
             touched.append((desired["name"], created.remote_id))
         problems = []
@@ -587,6 +595,25 @@ class _Runner:
         return next(
             (tp for tp in campaign.touchpoints if tp.name == name and tp.remote_id not in known),
             None,
+        )
+
+
+def _check_created(action: Action, live: LiveCampaign, known: bool) -> None:
+    """Trust a create's answer only when it names what was sent and an id that is new.
+
+    An answer carrying an id the state already holds (another campaign's) or another name
+    would record a second name for one live campaign: a later delete would remove the
+    wrong one. The provider checks the name too; this is where the state is known.
+    """
+    if live.name != action.name:
+        raise _StepFailed(
+            f"the API answered the create of {action.name!r} with a campaign named "
+            f"{live.name!r} ({live.remote_id}); nothing recorded"
+        )
+    if known:
+        raise _StepFailed(
+            f"the API answered the create of {action.name!r} with {live.remote_id}, the id "
+            "of a campaign the state already manages; nothing recorded"
         )
 
 

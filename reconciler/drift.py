@@ -10,6 +10,7 @@ manages, and campaigns whose status moved since the last apply.
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from enum import StrEnum
@@ -17,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 from reconciler.canonical import EMAIL_WRITE_ONLY, is_empty, same_value
 from reconciler.live import EMAIL_KIND, MESSAGING_KIND, LiveCampaign
-from reconciler.render import MARKDOWN_LIMIT, utf16_length
+from reconciler.render import MARKDOWN_LIMIT, md_code, md_html, md_text, text_safe, utf16_length
 
 if TYPE_CHECKING:
     from reconciler.loader import LoadedCampaign
@@ -355,12 +356,17 @@ def _value(value: Any) -> str:
 
 def render_drift_text(drift: Drift) -> str:
     """Return a terminal report: one line per item, its changes indented under it."""
+    # Every line is made safe whole (render.text_safe): its fixed words hold no control
+    # character, so this escapes exactly the data (names, ids, messages, paths, values),
+    # and no live value can move the cursor, recolour the terminal or start a new line.
     lines: list[str] = []
     for item in drift.items:
         label = f"{item.kind}/{item.name}"
-        lines.append(f"{_TEXT_MARK[item.drift]} {label} [{item.remote_id}]: {item.message}")
+        head = f"{_TEXT_MARK[item.drift]} {label} [{item.remote_id}]: {item.message}"
+        lines.append(text_safe(head))
         for change in item.changes:
-            lines.append(f"    {change.dotted}: {_value(change.before)} -> {_value(change.after)}")
+            line = f"    {change.dotted}: {_value(change.before)} -> {_value(change.after)}"
+            lines.append(text_safe(line))
     if lines:
         lines.append("")
     lines.append(_summary_line(drift))
@@ -375,10 +381,6 @@ _TEXT_MARK = {
 }
 
 
-def _md_escape(text: str) -> str:
-    return text.replace("|", "\\|").replace("<", "&lt;").replace(">", "&gt;").replace("\n", " ")
-
-
 def render_drift_markdown(drift: Drift, *, limit: int = MARKDOWN_LIMIT) -> str:
     """Return a Markdown report (summary, table, details) of at most `limit` characters.
 
@@ -390,8 +392,8 @@ def render_drift_markdown(drift: Drift, *, limit: int = MARKDOWN_LIMIT) -> str:
         return "\n".join(head)
     head += ["| drift | kind | name | remote id | what |", "|---|---|---|---|---|"]
     rows = [
-        f"| {item.drift} | {item.kind} | {_md_escape(item.name)} | `{item.remote_id}` "
-        f"| {_md_escape(item.message)} |"
+        f"| {item.drift} | {item.kind} | {md_text(item.name)} | "
+        f"{md_code(item.remote_id, table=True)} | {md_text(item.message)} |"
         for item in drift.items
     ]
     details = [_md_details(item) for item in drift.items if item.changes]
@@ -399,13 +401,23 @@ def render_drift_markdown(drift: Drift, *, limit: int = MARKDOWN_LIMIT) -> str:
 
 
 def _md_details(item: DriftItem) -> str:
-    lines = [f"<details><summary>{_md_escape(item.kind)}/{_md_escape(item.name)}</summary>", ""]
-    lines.append("```diff")
+    # Inside the fence nothing is markup; controls are made visible so that no value starts
+    # a line of its own, and the fence is longer than any backtick run (as render.py does).
+    body: list[str] = []
     for change in item.changes:
-        lines.append(f"- {change.dotted}: {_value(change.before)}")
-        lines.append(f"+ {change.dotted}: {_value(change.after)}")
-    lines += ["```", "", "</details>"]
+        body.append(text_safe(f"- {change.dotted}: {_value(change.before)}"))
+        body.append(text_safe(f"+ {change.dotted}: {_value(change.after)}"))
+    fence = "`" * max(3, max((_backtick_run(line) for line in body), default=0) + 1)
+    # HTML-escaped; `@` split by a word joiner, as md_text does: no mention from a name.
+    summary = f"{md_html(item.kind)}/{md_html(item.name)}".replace("@", "@\u2060")
+    lines = [f"<details><summary>{summary}</summary>", "", f"{fence}diff", *body, fence]
+    lines += ["", "</details>"]
     return "\n".join(lines)
+
+
+def _backtick_run(line: str) -> int:
+    """The longest run of backticks in a line."""
+    return max((len(run) for run in re.findall(r"`+", line)), default=0)
 
 
 def _fit(head: list[str], rows: list[str], details: list[str], limit: int) -> str:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import ipaddress
 import os
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -27,6 +28,7 @@ __all__ = [
     "check_url",
     "is_loopback_host",
     "resolve_url",
+    "shown_url",
 ]
 
 DEFAULT_CONFIG_DIR = "campaigns.d"
@@ -49,19 +51,41 @@ def is_loopback_host(host: str | None) -> bool:
         return False
 
 
-def check_url(url: str, option: str = "--api-url") -> str:
-    """Return the URL without a trailing slash; refuse plain http:// to a non-loopback host."""
-    parts = urlsplit(url)
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise InsecureUrlError(f"{option} must be an http(s) URL, got {url!r}", where=option)
-    if parts.username is not None or parts.password is not None:
-        # Credentials come from the environment only: a URL is printed in logs and errors.
+#: `scheme://userinfo@` (any scheme) or a bare `userinfo@host`: what `shown_url` masks.
+_USERINFO = re.compile(r"^(?P<scheme>[A-Za-z][A-Za-z0-9+.-]*://)?[^/?#@]*@")
+
+
+def shown_url(url: str) -> str:
+    """The URL as an error may quote it: any `user:password@` part replaced by `***@`."""
+    return _USERINFO.sub(lambda m: f"{m.group('scheme') or ''}***@", url.strip(), count=1)
+
+
+def _refuse_credentials(url: str, option: str) -> None:
+    # Credentials come from the environment only: a URL is printed in logs and errors.
+    # Checked before anything else, whatever the scheme, and never echoed.
+    if _USERINFO.match(url.strip()):
         raise InsecureUrlError(
-            f"{option} must not carry credentials (user:password@)",
+            f"{option} must not carry credentials (user:password@); got {shown_url(url)!r}",
             where=option,
             hint="credentials come from the environment: "
             f"{ENV_API_USER} / {ENV_API_KEY}, {ENV_IMBRACE_API_KEY}",
         )
+
+
+def check_url(url: str, option: str = "--api-url") -> str:
+    """Return the URL without a trailing slash; refuse plain http:// to a non-loopback host.
+
+    A URL carrying credentials (`https://user:pw@`, `ftp://u:p@`, `user@host`) is refused,
+    and no error quotes them.
+    """
+    _refuse_credentials(url, option)
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise InsecureUrlError(
+            f"{option} must be an http(s) URL, got {shown_url(url)!r}", where=option
+        )
+    if parts.username is not None or parts.password is not None:
+        _refuse_credentials(f"{parts.scheme}://{parts.netloc}", option)
     if parts.scheme == "http" and not is_loopback_host(parts.hostname):
         raise InsecureUrlError(
             f"plain http:// is refused for {parts.hostname}",
@@ -85,10 +109,12 @@ def resolve_url(
     chosen = shortcuts.get(value.strip().lower())
     if chosen is not None:
         return check_url(chosen, option)
+    _refuse_credentials(value, option)
     if "://" not in value:
         names = ", ".join(sorted(shortcuts))
         raise InsecureUrlError(
-            f"{option} must be an http(s) URL or one of {names}, got {value!r}", where=option
+            f"{option} must be an http(s) URL or one of {names}, got {shown_url(value)!r}",
+            where=option,
         )
     return check_url(value, option)
 

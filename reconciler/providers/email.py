@@ -11,9 +11,11 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import re
 from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import Any, Final
+from urllib.parse import quote as url_quote
 
 from pydantic import SecretStr
 
@@ -24,10 +26,19 @@ from reconciler.errors import (
     ExecutedError,
     InvalidResponse,
     NotFound,
+    StateError,
     ValidationFailed,
 )
 from reconciler.live import EMAIL_KIND, LiveCampaign
-from reconciler.providers.http import ApiClient, ErrorCodes, RetryConfig, basic_auth, list_all
+from reconciler.providers.http import (
+    ApiClient,
+    ErrorCodes,
+    RetryConfig,
+    basic_auth,
+    list_all,
+    quote,
+    shielded,
+)
 from reconciler.settings import ENV_API_KEY, ENV_API_USER
 
 __all__ = [
@@ -36,6 +47,7 @@ __all__ = [
     "ERROR_CODES",
     "REGION_URLS",
     "EmailProvider",
+    "campaign_path",
     "decode_ab_test",
     "decode_campaign",
     "decode_fields",
@@ -47,6 +59,7 @@ __all__ = [
     "decode_warm_up",
     "encode_campaign",
     "encode_fields",
+    "is_email_id",
 ]
 
 #: The API's documented host (Singapore), and the regional hosts `--api-url` takes by name.
@@ -81,6 +94,15 @@ def _text(value: Any) -> str | None:
     """A string field: "" and null are one "unset" (SPEC "Absent, null, "" and []")."""
     if c.is_empty(value):
         return None
+    if not isinstance(value, str):
+        raise ValueError(f"expected a string, got {quote(value)}")
+    return value
+
+
+def _scalar_text(value: Any) -> str:
+    """A list item the API writes as a string or a number (a tag, a sender id)."""
+    if isinstance(value, bool) or not isinstance(value, str | int):
+        raise ValueError(f"expected a string, got {quote(value)}")
     return str(value)
 
 
@@ -113,21 +135,27 @@ def decode_to(value: Any) -> dict[str, Any] | None:
     if c.is_empty(value):
         return None
     entry = c.canonical_to(value)
-    if not isinstance(entry, Mapping) or not isinstance(entry.get("value"), list):
-        raise ValueError(f"expected one {{type, value}} entry, got {value!r}")
-    return {"type": entry.get("type"), "value": [str(v) for v in entry["value"]]}
+    if (
+        not isinstance(entry, Mapping)
+        or not isinstance(entry.get("value"), list)
+        or not isinstance(entry.get("type"), str)
+    ):
+        raise ValueError(f"expected one {{type, value}} entry, got {quote(value)}")
+    return {"type": entry["type"], "value": [_scalar_text(v) for v in entry["value"]]}
 
 
 def decode_sender_id(value: Any) -> str | None:
     """`sender_id`: an int in responses, a string in requests -> the string."""
-    return None if c.is_empty(value) else c.canonical_sender_id(value)
+    return None if c.is_empty(value) else c.canonical_sender_id(_scalar_text(value))
 
 
 def decode_google_track(value: Any) -> dict[str, str] | None:
     """`google_track`: null, {} and the all-"" object all mean none; else its non-empty keys."""
     if isinstance(value, Mapping):
-        value = {k: v for k, v in value.items() if k in GOOGLE_TRACK_KEYS}
+        value = {k: _text(v) for k, v in value.items() if k in GOOGLE_TRACK_KEYS}
     result = c.canonical_google_track(value)
+    if result is not None and not isinstance(result, Mapping):
+        raise ValueError(f"expected an object, got {quote(value)}")
     return dict(result) if isinstance(result, Mapping) else result
 
 
@@ -137,14 +165,17 @@ def decode_warm_up(value: Any) -> list[dict[str, Any]] | None:
     if entries is None:
         return None
     if not isinstance(entries, list):
-        raise ValueError(f"expected a list of warm-up rules, got {value!r}")
+        raise ValueError(f"expected a list of warm-up rules, got {quote(value)}")
     out = []
     for entry in entries:
         if not isinstance(entry, Mapping):
-            raise ValueError(f"expected a warm-up rule object, got {entry!r}")
+            raise ValueError(f"expected a warm-up rule object, got {quote(entry)}")
         rule = {k: entry[k] for k in WARM_UP_KEYS if k in entry}
         if "rate" in rule:
             rule["rate"] = _int(rule["rate"])
+        for key, item in rule.items():
+            if isinstance(item, bool) or not isinstance(item, str | int | float | None):
+                raise ValueError(f"warm_up {key} must be a string or a number, got {quote(item)}")
         out.append(rule)
     return out
 
@@ -154,28 +185,41 @@ def decode_ab_test(value: Any, time_zone: int | None) -> dict[str, Any] | None:
     if c.is_empty(value):
         return None
     if not isinstance(value, Mapping):
-        raise ValueError(f"expected an object, got {value!r}")
+        raise ValueError(f"expected an object, got {quote(value)}")
     out: dict[str, Any] = {}
     if not c.is_empty(value.get("percent")):
-        out["percent"] = _int(value["percent"])
+        out["percent"] = _whole(value["percent"], "percent")
     condition = value.get("win_condition")
     if isinstance(condition, Mapping):
         out["win_condition"] = {k: condition[k] for k in WIN_CONDITION_KEYS if k in condition}
         if "after_time" in out["win_condition"]:
-            out["win_condition"]["after_time"] = _int(out["win_condition"]["after_time"])
+            after = out["win_condition"]["after_time"]
+            out["win_condition"]["after_time"] = _whole(after, "after_time")
+        for key in ("time_unit", "compare"):
+            if key in out["win_condition"]:
+                out["win_condition"][key] = _scalar_text(out["win_condition"][key])
+    elif not c.is_empty(condition):
+        raise ValueError(f"win_condition must be an object, got {quote(condition)}")
     per_item: dict[str, Callable[[Any], Any]] = {
-        "template_invoke_names": str,
-        "sender_ids": c.canonical_sender_id,
-        "send_times": lambda v: c.canonical_send_time(v, time_zone),
-        "subjects": str,
+        "template_invoke_names": _scalar_text,
+        "sender_ids": lambda v: c.canonical_sender_id(_scalar_text(v)),
+        "send_times": lambda v: c.canonical_send_time(_scalar_text(v), time_zone),
+        "subjects": _scalar_text,
     }
     for key, convert in per_item.items():
         items = value.get(key)
         if not c.is_empty(items):
             if not isinstance(items, list):
-                raise ValueError(f"{key} must be a list, got {items!r}")
+                raise ValueError(f"{key} must be a list, got {quote(items)}")
             out[key] = [convert(item) for item in items]
     return out or None
+
+
+def _whole(value: Any, what: str) -> int:
+    number = _int(value)
+    if isinstance(number, bool) or not isinstance(number, int):
+        raise ValueError(f"{what} must be an integer, got {quote(value)}")
+    return number
 
 
 #: One decoder per readable field; each takes the raw campaign and its decoded time zone.
@@ -186,7 +230,9 @@ _FIELD_DECODERS: Final[dict[str, Callable[[Mapping[str, Any], int | None], Any]]
     "reply_to": lambda raw, tz: _text(raw.get("reply_to")),
     "sender_id": lambda raw, tz: decode_sender_id(raw.get("sender_id")),
     "template_invoke_name": lambda raw, tz: _text(raw.get("template_invoke_name")),
-    "send_time": decode_send_time,
+    "send_time": lambda raw, tz: decode_send_time(
+        {k: _text(raw.get(k)) for k in ("send_time", "run_time")}, tz
+    ),
     "time_zone": lambda raw, tz: tz,
     "google_track": lambda raw, tz: decode_google_track(raw.get("google_track")),
     "warm_up": lambda raw, tz: decode_warm_up(raw.get("warm_up")),
@@ -206,7 +252,8 @@ _EXTRA_KEYS: Final = (
 
 
 def _bad(raw: Mapping[str, Any], field: str, problem: object) -> InvalidResponse:
-    campaign = raw.get("campaign_id", "?")
+    campaign = raw.get("campaign_id")
+    campaign = campaign if is_email_id(campaign) else "?"
     return InvalidResponse(
         f"campaign {campaign}: field {field} has an undocumented value: {problem}",
         path=f"{CAMPAIGNS_PATH}/{campaign}",
@@ -227,15 +274,50 @@ def decode_fields(raw: Mapping[str, Any]) -> dict[str, Any]:
     for name, decode in _FIELD_DECODERS.items():
         try:
             fields[name] = decode(raw, time_zone)
-        except (ValueError, TypeError, KeyError) as exc:
+        except (ValueError, TypeError, KeyError, AttributeError) as exc:
+            # Every field of an answer is untrusted: a wrong type is the answer's fault.
             raise _bad(raw, name, exc) from None
     return c.drop_empty(fields)
+
+
+def is_email_id(value: Any) -> bool:
+    """True for what the API issues as a campaign id: a positive int (never a bool)."""
+    return isinstance(value, int) and not isinstance(value, bool) and 0 < value < 2**63
+
+
+_STATE_ID = re.compile(r"[1-9][0-9]{0,18}")
+
+
+def campaign_path(remote_id: str) -> str:
+    """The URL path of one campaign; refuses a remote id (the state's, say) that is not one.
+
+    A state file is hand-editable: `../../_admin/reset?x=` must never become a path. The
+    segment is also percent-encoded, as defence in depth.
+    """
+    if not isinstance(remote_id, str) or not _STATE_ID.fullmatch(remote_id):
+        raise StateError(
+            f"refusing to send the email campaign id {quote(remote_id)}: the API's ids are "
+            "positive integers",
+            hint="a remote id comes from the API or the state file: check `campaignctl state "
+            "list` and fix or remove the record",
+        )
+    return f"{CAMPAIGNS_PATH}/{url_quote(remote_id, safe='')}"
+
+
+def _plain(value: Any) -> bool:
+    return isinstance(value, str | int | float) and not isinstance(value, bool)
 
 
 def decode_campaign(raw: Any) -> LiveCampaign:
     """Return a LiveCampaign for one campaign object of a response."""
     if not isinstance(raw, Mapping) or c.is_empty(raw.get("campaign_id")):
-        raise InvalidResponse(f"expected a campaign object with a campaign_id, got {raw!r:.200}")
+        raise InvalidResponse(f"expected a campaign object with a campaign_id, got {quote(raw)}")
+    if not is_email_id(raw["campaign_id"]):
+        # It goes into URL paths: only the positive integer the API documents is an id.
+        raise InvalidResponse(
+            f"campaign_id must be a positive integer, got {quote(raw['campaign_id'])}",
+            path=CAMPAIGNS_PATH,
+        )
     fields = decode_fields(raw)
     if "name" not in fields:
         raise _bad(raw, "name", "empty")
@@ -248,7 +330,8 @@ def decode_campaign(raw: Any) -> LiveCampaign:
         name=fields["name"],
         status=status,
         fields=fields,
-        extra={k: raw[k] for k in _EXTRA_KEYS if raw.get(k) is not None},
+        # Display only, still untrusted: only plain values are kept.
+        extra={k: raw[k] for k in _EXTRA_KEYS if _plain(raw.get(k))},
     )
 
 
@@ -381,6 +464,7 @@ class EmailProvider:
     def __repr__(self) -> str:
         return f"EmailProvider({self.base_url!r}, api_user={self.api_user!r}, api_key='**********')"
 
+    @shielded
     def list_campaigns(self, name: str | None = None) -> list[LiveCampaign]:
         """Return every campaign (the vendor's `name` filter matches substrings), API order.
 
@@ -398,28 +482,43 @@ class EmailProvider:
                 out.append(campaign)
         return out
 
+    @shielded
     def get_campaign(self, remote_id: str) -> LiveCampaign:
         """Return one campaign; NotFound when it does not exist."""
-        body = self._client.request("GET", f"{CAMPAIGNS_PATH}/{remote_id}")
-        return decode_campaign(_result(body, "GET", f"{CAMPAIGNS_PATH}/{remote_id}"))
+        path = campaign_path(remote_id)
+        return decode_campaign(_result(self._client.request("GET", path), "GET", path))
 
+    @shielded
     def create_campaign(self, desired: Mapping[str, Any]) -> LiveCampaign:
         """Create a campaign from its canonical dict and return it as the API reports it.
 
         An unknown outcome (5xx, timeout, dropped connection) raises OutcomeUnknown: the
         caller looks the campaign up by name before trying again.
         """
-        body = self._client.request("POST", CAMPAIGNS_PATH, body=encode_campaign(desired))
-        return decode_campaign(_result(body, "POST", CAMPAIGNS_PATH))
+        sent = encode_campaign(desired)
+        body = self._client.request("POST", CAMPAIGNS_PATH, body=sent)
+        live = decode_campaign(_result(body, "POST", CAMPAIGNS_PATH))
+        if live.name != sent.get("name"):
+            # Never record another campaign as the one just created.
+            raise InvalidResponse(
+                f"the API answered the create of {sent.get('name')!r} with campaign "
+                f"{live.remote_id} named {live.name!r}; nothing recorded",
+                method="POST",
+                path=CAMPAIGNS_PATH,
+                hint="look the campaign up in the vendor's console, then rerun",
+            )
+        return live
 
+    @shielded
     def update_campaign(self, remote_id: str, fields: Mapping[str, Any]) -> None:
         """Send only the given fields (canonical values; None clears). 32110: ExecutedError."""
-        path = f"{CAMPAIGNS_PATH}/{remote_id}"
+        path = campaign_path(remote_id)
         _expect_count(self._client.request("PUT", path, body=encode_fields(fields)), "PUT", path)
 
+    @shielded
     def delete_campaign(self, remote_id: str) -> None:
         """Delete a campaign; NotFound when it does not exist."""
-        path = f"{CAMPAIGNS_PATH}/{remote_id}"
+        path = campaign_path(remote_id)
         _expect_count(self._client.request("DELETE", path), "DELETE", path)
 
     def close(self) -> None:
@@ -429,7 +528,7 @@ class EmailProvider:
 def _result(body: Any, method: str, path: str) -> Any:
     if not isinstance(body, Mapping) or "result" not in body:
         raise InvalidResponse(
-            f'expected {{"result": {{campaign}}}}, got {body!r:.200}', method=method, path=path
+            f'expected {{"result": {{campaign}}}}, got {quote(body)}', method=method, path=path
         )
     return body["result"]
 
@@ -441,5 +540,5 @@ def _expect_count(body: Any, method: str, path: str) -> None:
         raise NotFound("not found: the API changed nothing (count 0)", method=method, path=path)
     if not isinstance(count, int):
         raise InvalidResponse(
-            f'expected {{"count": 1}}, got {body!r:.200}', method=method, path=path
+            f'expected {{"count": 1}}, got {quote(body)}', method=method, path=path
         )

@@ -17,21 +17,30 @@ opened is retried for every method, since no byte of the request left this machi
 from __future__ import annotations
 
 import base64
+import contextlib
+import functools
 import html
 import json
 import logging
 import re
 import time
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Any, Final, TypeVar
+from typing import Any, Final, ParamSpec, TypeVar
 from urllib.parse import urlsplit
 
 import requests
 from pydantic import SecretStr
 from requests.adapters import HTTPAdapter
-from urllib3.exceptions import ConnectTimeoutError, MaxRetryError, SSLError
+from urllib3.exceptions import (
+    ConnectTimeoutError,
+    DecodeError,
+    MaxRetryError,
+    ProtocolError,
+    ReadTimeoutError,
+    SSLError,
+)
 from urllib3.response import BaseHTTPResponse
 from urllib3.util.retry import Retry
 
@@ -39,6 +48,7 @@ from reconciler import __version__
 from reconciler.errors import (
     ApiError,
     AuthError,
+    CampaignctlError,
     ConflictError,
     ConnectionFailed,
     ExecutedError,
@@ -65,16 +75,24 @@ __all__ = [
     "api_key_auth",
     "basic_auth",
     "bearer_auth",
+    "body_deadline",
     "error_for_response",
     "error_for_transport",
     "interpret_answer",
     "list_all",
+    "make_redactor",
     "make_retry",
     "make_session",
     "map_concurrently",
     "mask_headers",
     "one_line",
+    "pages_for",
     "parse_body",
+    "quote",
+    "read_bounded",
+    "redact_error",
+    "secret_forms",
+    "shielded",
     "text_of_error_body",
     "vendor_error",
 ]
@@ -95,17 +113,96 @@ LIST_WORKERS: Final = 32
 #: 200,000 objects: a `total` beyond this is a broken answer, not a list to fetch.
 MAX_PAGES: Final = 2000
 LOG_BODY_LIMIT: Final = 2000
+#: No answer body, after decompression, may be larger: a gzip bomb stops here.
+MAX_BODY_BYTES: Final = 64 * 1024 * 1024
+READ_CHUNK: Final = 64 * 1024
+#: An answer's body must have arrived within this many read timeouts (`body_deadline`).
+BODY_DEADLINE_FACTOR: Final = 4
+#: A value of an answer quoted in an error is cut to this many characters before masking,
+#: and the masked message to ERROR_MESSAGE_LIMIT: the first cut never shows.
+QUOTE_LIMIT: Final = 4000
+ERROR_MESSAGE_LIMIT: Final = 600
 MASK: Final = "***"
 
 
 # --------------------------------------------------------------------------- auth
 
 
+def _identity(text: str) -> str:
+    return text
+
+
+def _char_pattern(char: str) -> str:
+    """Every way one character of a secret may be written in an answer that quotes it.
+
+    As is; percent-encoded (`%2F`); JSON- or Python-escaped (`\\u002f`, `\\x2f`, `\\/`, with
+    any number of backslashes, since a repr of an escaped string doubles them); an HTML
+    character reference (`&#47;`, `&#x2f;`); `+` for a space. Letter case is left to the
+    caller's IGNORECASE: hex digits and the raw key alike.
+    """
+    code = ord(char)
+    alternatives = [re.escape(char), "".join(f"%{byte:02x}" for byte in char.encode())]
+    if code < 0x10000:
+        alternatives.append(rf"\\+u{code:04x}")
+    if code < 0x100:
+        alternatives.append(rf"\\+x{code:02x}")
+    alternatives += [f"&#0*{code};", f"&#x0*{code:x};"]
+    if char == "/":
+        alternatives.append(r"\\+/")
+    if char == " ":
+        alternatives.append(r"\+")
+    return "(?:" + "|".join(alternatives) + ")"
+
+
+def _base64_forms(value: str) -> set[str]:
+    """The base64 of a value as a server may re-encode it: standard and URL-safe, no padding."""
+    raw = value.encode()
+    return {
+        base64.b64encode(raw).decode("ascii").rstrip("="),
+        base64.urlsafe_b64encode(raw).decode("ascii").rstrip("="),
+    }
+
+
+def secret_forms(value: str) -> set[str]:
+    """Every form of one secret that must never be printed, as plain strings.
+
+    The value itself; if it is base64 (a `Basic` token), the same without padding and in
+    the URL-safe alphabet; and the value's own base64, standard and URL-safe. Escaped and
+    percent-encoded spellings of each are matched by `make_redactor`, not listed here.
+    """
+    if not value:
+        return set()
+    forms = {value, value.rstrip("="), value.rstrip("=").replace("+", "-").replace("/", "_")}
+    forms |= _base64_forms(value)
+    return {form for form in forms if form}
+
+
+def make_redactor(values: Iterable[str]) -> Callable[[str], str]:
+    """Return the one function that masks every form of every secret value in a text.
+
+    Forms: see `secret_forms`; each is matched character by character in any spelling of
+    `_char_pattern` (so `s3cr%33t`, `s3cr\\u0033t` and `S3CR3T` are all caught), longest
+    first, so a `Basic` token is masked whole rather than around the key inside it.
+    """
+    forms = sorted({form for value in values for form in secret_forms(value)}, key=len)
+    if not forms:
+        return _identity
+    pattern = re.compile(
+        "|".join("".join(_char_pattern(ch) for ch in form) for form in reversed(forms)),
+        re.IGNORECASE,
+    )
+
+    def redact(text: str) -> str:
+        return pattern.sub(MASK, text)
+
+    return redact
+
+
 class SecretAuth(requests.auth.AuthBase):
     """Sets one credential header (`Authorization: Basic ...`, `x-api-key: ...`).
 
     The credential never shows in a repr; `redact` masks it, and every value it encodes,
-    in any text that quotes a request or an answer.
+    in any of their forms (`make_redactor`), in any text that quotes a request or an answer.
     """
 
     def __init__(
@@ -121,6 +218,7 @@ class SecretAuth(requests.auth.AuthBase):
         self._credential = credential
         #: Every value that must never be printed: the header credential and what it encodes.
         self.secrets: tuple[SecretStr, ...] = (credential, *secrets)
+        self._redact = make_redactor(s.get_secret_value() for s in self.secrets)
 
     def __call__(self, request: requests.PreparedRequest) -> requests.PreparedRequest:
         value = self._credential.get_secret_value()
@@ -131,12 +229,8 @@ class SecretAuth(requests.auth.AuthBase):
         return f"SecretAuth({self.header!r}, {self.scheme!r}, {MASK!r})"
 
     def redact(self, text: str) -> str:
-        """Return the text with every secret value replaced by the mask."""
-        for secret in self.secrets:
-            value = secret.get_secret_value()
-            if value:
-                text = text.replace(value, MASK)
-        return text
+        """Return the text with every form of every secret value replaced by the mask."""
+        return self._redact(text)
 
 
 def basic_auth(user: str, key: SecretStr) -> SecretAuth:
@@ -313,10 +407,6 @@ _HINTS: Final[dict[type[ApiError], str]] = {
 _NOT_JSON: Final = object()
 
 
-def _identity(text: str) -> str:
-    return text
-
-
 def parse_body(content: bytes) -> tuple[Any, str | None]:
     """Return (parsed JSON or None for an empty body, None) or (_NOT_JSON, the parse error)."""
     if not content.strip():
@@ -325,6 +415,9 @@ def parse_body(content: bytes) -> tuple[Any, str | None]:
         return json.loads(content), None
     except ValueError as exc:  # JSONDecodeError and UnicodeDecodeError
         return _NOT_JSON, str(exc)
+    except RecursionError:
+        # 100,000 nested arrays exhaust the parser's stack: a broken answer, not a crash.
+        return _NOT_JSON, "nested too deeply to read"
 
 
 def _code(value: Any) -> int | str | None:
@@ -538,7 +631,8 @@ def interpret_answer(
     if error is not None:
         raise error
     if parse_error is not None:
-        snippet = redact(content[:80].decode("utf-8", "replace"))
+        # Masked before the cut, so the cut never leaves part of a secret behind.
+        snippet = _cut(redact(content[:QUOTE_LIMIT].decode("utf-8", "replace")), 80)
         raise InvalidResponse(
             f"the API answered HTTP {status} with a body that is not JSON ({parse_error}); "
             f"it begins {snippet!r}",
@@ -560,8 +654,80 @@ def _retry_after(headers: Mapping[str, str]) -> float | None:
         return None
 
 
+def _cut(text: str, limit: int) -> str:
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def quote(value: Any) -> str:
+    """A value of an answer quoted in an error: its repr, cut to QUOTE_LIMIT characters.
+
+    The cut is generous on purpose: `ApiClient.shield` masks secrets in the whole message
+    and only then cuts it to ERROR_MESSAGE_LIMIT, so no part of a secret survives a cut.
+    """
+    return _cut(repr(value), QUOTE_LIMIT)
+
+
 def _clip(text: str) -> str:
     return text if len(text) <= LOG_BODY_LIMIT else text[:LOG_BODY_LIMIT] + "...(truncated)"
+
+
+# --------------------------------------------------------------------------- bounded reads
+
+
+def body_deadline(timeout: float) -> float:
+    """Seconds one answer's body may take in all, from its headers to its last byte.
+
+    The read timeout bounds each wait for a byte, not the sum: a server dripping one byte
+    per second would hold a run for as long as it liked. BODY_DEADLINE_FACTOR read
+    timeouts (2 minutes at the default 30 s) is far beyond any honest page of 100
+    campaigns, and short enough that a stuck run fails rather than hangs.
+    """
+    return BODY_DEADLINE_FACTOR * timeout
+
+
+def _too_large(limit: int) -> InvalidResponse:
+    return InvalidResponse(
+        f"the API's answer is larger than {limit // (1024 * 1024)} MiB "
+        f"({limit} bytes, after decompression); refused",
+        hint="a campaign list page is a few kilobytes: check the API URL, or report it",
+    )
+
+
+def read_bounded(
+    raw: BaseHTTPResponse, *, limit: int, deadline: float, declared: str | None = None
+) -> bytes:
+    """Return a streamed answer's body, decompressed, refusing one past `limit` bytes or
+    one still arriving at `deadline` (time.monotonic()).
+
+    Read with `read1`, which returns as soon as any bytes arrive and inflates at most the
+    amount asked for, so neither a gzip bomb nor a drip-fed answer gets past a check.
+    Transport failures come out as requests exceptions (as `Session.send` raises them),
+    an undecodable body as InvalidResponse.
+    """
+    if declared is not None and declared.strip().isdigit() and int(declared) > limit:
+        raise _too_large(limit)
+    chunks: list[bytes] = []
+    size = 0
+    try:
+        while True:
+            chunk = raw.read1(READ_CHUNK, decode_content=True)
+            if not chunk:
+                return b"".join(chunks)
+            size += len(chunk)
+            if size > limit:
+                raise _too_large(limit)
+            if time.monotonic() > deadline:
+                raise requests.exceptions.ReadTimeout(
+                    f"the answer was still arriving after {BODY_DEADLINE_FACTOR} read "
+                    f"timeouts ({size} bytes so far)"
+                )
+            chunks.append(chunk)
+    except DecodeError as exc:
+        raise InvalidResponse(f"the API's answer cannot be decompressed ({exc})") from None
+    except ReadTimeoutError as exc:
+        raise requests.exceptions.ReadTimeout(exc) from None
+    except (ProtocolError, OSError) as exc:
+        raise requests.exceptions.ConnectionError(exc) from None
 
 
 # --------------------------------------------------------------------------- client
@@ -584,6 +750,7 @@ class ApiClient:
         auth_hint: str | None = None,
         option: str = "--api-url",
         error_codes: ErrorCodes = _NO_CODES,
+        max_body: int = MAX_BODY_BYTES,
     ) -> None:
         self.base_url = check_url(base_url, option)
         self._codes = error_codes
@@ -594,6 +761,9 @@ class ApiClient:
         self.session = make_session(
             self.base_url, auth, timeout=timeout, retry=self._retry, option=option
         )
+        #: Bounds on one answer's body, after decompression and in total time.
+        self.max_body = max_body
+        self.body_deadline = body_deadline(timeout)
 
     def __repr__(self) -> str:
         return f"ApiClient({self.base_url!r}, auth={self._auth!r})"
@@ -629,19 +799,33 @@ class ApiClient:
         started = time.monotonic()
         try:
             env = self.session.merge_environment_settings(prepared.url, {}, None, None, None)
+            env["stream"] = True  # the body is read here, bounded in size and time
             response = self.session.send(prepared, allow_redirects=False, **env)
+            try:
+                content = read_bounded(
+                    response.raw,
+                    limit=self.max_body,
+                    deadline=time.monotonic() + self.body_deadline,
+                    declared=response.headers.get("Content-Length"),
+                )
+            finally:
+                response.close()
         except requests.RequestException as exc:
             error = error_for_transport(
                 exc, method, path, idempotent=safe, host=self.host, redact=self._auth.redact
             )
             log.debug("<-- %s %s failed after %.0f ms: %s", method, path, _ms(started), error)
             raise error from None
-        self._log_response(response, started)
+        except InvalidResponse as exc:
+            exc.method, exc.path, exc.status = method, path, response.status_code
+            exc.where = f"{method} {path}"
+            raise
+        self._log_response(response, content, started)
         return interpret_answer(
             method,
             path,
             response.status_code,
-            response.content,
+            content,
             response.headers,
             idempotent=safe,
             auth_hint=self._auth_hint,
@@ -659,10 +843,10 @@ class ApiClient:
             prepared.method,
             prepared.url,
             self._auth.redact(str(mask_headers(prepared.headers))),
-            self._auth.redact(_clip(text)),
+            _clip(self._auth.redact(text[: LOG_BODY_LIMIT * 4])),
         )
 
-    def _log_response(self, response: requests.Response, started: float) -> None:
+    def _log_response(self, response: requests.Response, content: bytes, started: float) -> None:
         if not log.isEnabledFor(logging.DEBUG):
             return
         log.debug(
@@ -671,11 +855,54 @@ class ApiClient:
             response.request.method,
             response.request.path_url,
             _ms(started),
-            self._auth.redact(_clip(response.content.decode("utf-8", "replace"))),
+            _clip(self._auth.redact(content[: LOG_BODY_LIMIT * 4].decode("utf-8", "replace"))),
         )
+
+    def redact(self, text: str) -> str:
+        """Mask every form of this client's secrets (`make_redactor`)."""
+        return self._auth.redact(text)
+
+    @contextlib.contextmanager
+    def shield(self) -> Iterator[None]:
+        """Mask this client's secrets in any campaignctl error raised inside, then cut it.
+
+        Providers wrap every public call in it, so an error that quotes an answer (a decode
+        error's `got {...}`, a vendor message) never prints a secret the server echoed.
+        """
+        try:
+            yield
+        except CampaignctlError as exc:
+            raise redact_error(exc, self._auth.redact) from None
 
     def close(self) -> None:
         self.session.close()
+
+
+def redact_error(exc: CampaignctlError, redact: Callable[[str], str]) -> CampaignctlError:
+    """Mask secrets in an error's message and hint (in place), then cut the message."""
+    exc.message = one_line(redact(exc.message), ERROR_MESSAGE_LIMIT)
+    exc.args = (exc.message,)
+    if exc.hint:
+        exc.hint = redact(exc.hint)
+    if exc.where:
+        exc.where = redact(exc.where)
+    return exc
+
+
+_P = ParamSpec("_P")
+_Ret = TypeVar("_Ret")
+
+
+def shielded(method: Callable[_P, _Ret]) -> Callable[_P, _Ret]:
+    """Run a provider method inside its client's `shield` (the provider's `_client`)."""
+
+    @functools.wraps(method)
+    def wrapper(*args: _P.args, **kwargs: _P.kwargs) -> _Ret:
+        client: ApiClient = args[0]._client  # type: ignore[attr-defined]
+        with client.shield():
+            return method(*args, **kwargs)
+
+    return wrapper
 
 
 def _ms(started: float) -> float:
@@ -713,11 +940,16 @@ def _page(
         items = []
     if not isinstance(items, list) or not isinstance(total, int) or total < 0:
         raise InvalidResponse(
-            f'expected {{"{items_key}": [...], "total": N}}, got {body!r:.200}',
+            f'expected {{"{items_key}": [...], "total": N}}, got {quote(body)}',
             method="GET",
             path=path,
         )
     return items, total
+
+
+def pages_for(total: int, page_size: int) -> int:
+    """How many pages of `page_size` hold `total` items (at least one): pure arithmetic."""
+    return max(1, -(-total // max(1, page_size)))
 
 
 def list_all(
@@ -734,13 +966,14 @@ def list_all(
     the live API with one paged list"): 10,000 objects are 101 requests, 4 round trips deep.
     """
     first, total = _page(client, path, params, 0, items_key)
-    offsets = list(range(PAGE_LIMIT, total, PAGE_LIMIT))
-    if len(offsets) >= MAX_PAGES:
+    # Checked by arithmetic before any list is built: a `total` of 5e9 allocates nothing.
+    if pages_for(total, PAGE_LIMIT) > MAX_PAGES:
         raise InvalidResponse(
             f"the API reports {total} objects, more than {MAX_PAGES * PAGE_LIMIT} can be listed",
             method="GET",
             path=path,
         )
+    offsets = list(range(PAGE_LIMIT, total, PAGE_LIMIT))
     rest = map_concurrently(
         lambda offset: _page(client, path, params, offset, items_key)[0], offsets, workers
     )

@@ -12,8 +12,10 @@ accepted in every shape SPEC lists (paged with `pagination.has_next`, limit/offs
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from typing import Any, Final
+from urllib.parse import quote as url_quote
 
 from pydantic import SecretStr
 
@@ -24,6 +26,7 @@ from reconciler.errors import (
     InvalidResponse,
     NotFound,
     RateLimited,
+    StateError,
     ValidationFailed,
 )
 from reconciler.live import MESSAGING_KIND, LiveCampaign, LiveTouchpoint
@@ -36,6 +39,9 @@ from reconciler.providers.http import (
     RetryConfig,
     api_key_auth,
     map_concurrently,
+    pages_for,
+    quote,
+    shielded,
 )
 
 __all__ = [
@@ -52,6 +58,8 @@ __all__ = [
     "decode_touchpoint",
     "encode_touchpoint",
     "group_touchpoints",
+    "id_path",
+    "is_imbrace_id",
     "read_page",
 ]
 
@@ -90,10 +98,58 @@ DEFAULT_STATUS: Final = "draft"
 # --------------------------------------------------------------------------- decoding
 
 
+#: What an iMBrace id may be before it goes into a URL path: opaque, no `/`, `.`, `?` or
+#: `%` (the sandbox issues a prefix and 24 hex digits, the SDK documents none).
+_ID: Final = re.compile(r"[A-Za-z0-9_-]{1,64}")
+
+
+def is_imbrace_id(value: Any) -> bool:
+    """True for a string that may be an iMBrace id: `[A-Za-z0-9_-]{1,64}`."""
+    return isinstance(value, str) and _ID.fullmatch(value) is not None
+
+
+def id_path(prefix: str, remote_id: str) -> str:
+    """The URL path of one object; refuses a remote id (the state's, say) that is not one.
+
+    A state file is hand-editable and an answer untrusted: `../../_admin/reset?x=` must
+    never become an authenticated PUT there. The segment is percent-encoded as well.
+    """
+    if not is_imbrace_id(remote_id):
+        raise StateError(
+            f"refusing to send the iMBrace id {quote(remote_id)}: ids are 1 to 64 letters, "
+            "digits, _ or -",
+            hint="a remote id comes from the API or the state file: check `campaignctl state "
+            "list` and fix or remove the record",
+        )
+    return f"{prefix}/{url_quote(remote_id, safe='')}"
+
+
 def _require_id(raw: Any, what: str) -> str:
-    if not isinstance(raw, Mapping) or not isinstance(raw.get("_id"), str) or not raw["_id"]:
-        raise InvalidResponse(f"expected a {what} object with an _id, got {raw!r:.200}")
+    if not isinstance(raw, Mapping) or c.is_empty(raw.get("_id")):
+        raise InvalidResponse(f"expected a {what} object with an _id, got {quote(raw)}")
+    if not is_imbrace_id(raw["_id"]):
+        raise InvalidResponse(
+            f"a {what}'s _id must be 1 to 64 letters, digits, _ or -, got {quote(raw['_id'])}"
+        )
     return str(raw["_id"])
+
+
+def _optional_text(raw: Mapping[str, Any], key: str, what: str, remote_id: str) -> str | None:
+    """A string field of an answer, None when absent or empty; any other type is refused."""
+    value = raw.get(key)
+    if c.is_empty(value):
+        return None
+    if not isinstance(value, str):
+        raise InvalidResponse(
+            f"{what} {remote_id}: field {key} must be a string, got {quote(value)}"
+        )
+    return value
+
+
+def _timestamp(raw: Mapping[str, Any], key: str) -> str | None:
+    # Display only: a timestamp of another shape is dropped, never trusted.
+    value = raw.get(key)
+    return value if isinstance(value, str) and value else None
 
 
 def decode_touchpoint(raw: Any) -> LiveTouchpoint:
@@ -101,9 +157,9 @@ def decode_touchpoint(raw: Any) -> LiveTouchpoint:
     remote_id = _require_id(raw, "touchpoint")
     return LiveTouchpoint(
         remote_id=remote_id,
-        name=str(raw.get("name") or ""),
-        type=raw.get("type") or None,
-        created_at=raw.get("created_at") or None,
+        name=_optional_text(raw, "name", "touchpoint", remote_id) or "",
+        type=_optional_text(raw, "type", "touchpoint", remote_id),
+        created_at=_timestamp(raw, "created_at"),
     )
 
 
@@ -114,20 +170,19 @@ def decode_campaign(raw: Any, touchpoints: tuple[LiveTouchpoint, ...] = ()) -> L
     channel_type; touchpoint messages are write-only and never appear.
     """
     remote_id = _require_id(raw, "campaign")
-    name = raw.get("name")
-    if not isinstance(name, str) or not name:
-        raise InvalidResponse(f"campaign {remote_id} has no name: {raw!r:.200}")
-    fields = c.drop_empty(
-        {"kind": MESSAGING_KIND, "name": name, "channel_type": raw.get("channel_type")}
-    )
+    name = _optional_text(raw, "name", "campaign", remote_id)
+    if name is None:
+        raise InvalidResponse(f"campaign {remote_id} has no name: {quote(raw)}")
+    channel_type = _optional_text(raw, "channel_type", "campaign", remote_id)
+    fields = c.drop_empty({"kind": MESSAGING_KIND, "name": name, "channel_type": channel_type})
     return LiveCampaign(
         kind=MESSAGING_KIND,
         remote_id=remote_id,
         name=name,
-        status=str(raw.get("status") or DEFAULT_STATUS),
+        status=_optional_text(raw, "status", "campaign", remote_id) or DEFAULT_STATUS,
         fields=fields,
         touchpoints=touchpoints,
-        extra={k: raw[k] for k in ("created_at", "updated_at") if raw.get(k)},
+        extra={k: v for k in ("created_at", "updated_at") if (v := _timestamp(raw, k))},
     )
 
 
@@ -138,7 +193,7 @@ def group_touchpoints(rows: list[Any]) -> dict[str, list[LiveTouchpoint]]:
     for raw in rows:
         touchpoint = decode_touchpoint(raw)
         campaign_id = raw.get("campaign_id")
-        if isinstance(campaign_id, str) and touchpoint.remote_id not in seen:
+        if is_imbrace_id(campaign_id) and touchpoint.remote_id not in seen:
             seen.add(touchpoint.remote_id)
             grouped.setdefault(campaign_id, []).append(touchpoint)
     return grouped
@@ -178,7 +233,7 @@ def read_page(body: Any, path: str) -> tuple[list[Any], Mapping[str, Any] | None
         items = []
     if not isinstance(items, list):
         raise InvalidResponse(
-            f'expected {{"data": [...]}}, got {body!r:.200}', method="GET", path=path
+            f'expected {{"data": [...]}}, got {quote(body)}', method="GET", path=path
         )
     pagination = body.get("pagination")
     return (
@@ -265,10 +320,12 @@ class _Lister:
     def _by_offset(self, total: int, page_size: int) -> list[Any]:
         if page_size == 0 or total <= page_size:
             return []
-        # The server may cap the page below what was asked: step by what it sent.
+        # The server may cap the page below what was asked: step by what it sent. The
+        # page count is checked by arithmetic before any list is built from `total`.
+        pages = pages_for(total, page_size)
+        if pages > MAX_PAGES:
+            raise _too_many(self.path, pages)
         offsets = list(range(page_size, total, page_size))
-        if len(offsets) >= MAX_PAGES:
-            raise _too_many(self.path, len(offsets) + 1)
         style = self._style("offset")
         results = map_concurrently(
             lambda o: self.fetch(o // page_size + 1, o, style)[0], offsets, LIST_WORKERS
@@ -322,6 +379,7 @@ class TouchpointProvider:
     def _list(self, path: str, params: Mapping[str, Any], documented: str) -> list[Any]:
         return list_generously(self._client, path, params, documented=documented)
 
+    @shielded
     def list_campaigns(self, name: str | None = None) -> list[LiveCampaign]:
         """Return every campaign with its touchpoints in creation order.
 
@@ -343,40 +401,56 @@ class TouchpointProvider:
                 out.append(decode_campaign(raw, tuple(grouped.get(remote_id, ()))))
         return out
 
+    @shielded
     def get_campaign(self, remote_id: str) -> LiveCampaign:
         """Return one campaign with its touchpoints; NotFound when it does not exist."""
-        raw = self._client.request("GET", f"{CAMPAIGNS_PATH}/{remote_id}")
-        rows = self._list(TOUCHPOINTS_PATH, {"campaign_id": remote_id}, "offset")
+        raw = self._client.request("GET", id_path(CAMPAIGNS_PATH, remote_id))
+        rows = self._list(TOUCHPOINTS_PATH, {"campaign_id": remote_id}, "offset")  # id checked
         return decode_campaign(raw, tuple(group_touchpoints(rows).get(remote_id, ())))
 
+    @shielded
     def create_campaign(self, name: str, channel_type: str) -> LiveCampaign:
         """Create a draft campaign; an unknown outcome raises OutcomeUnknown."""
         body = {"name": name, "channel_type": channel_type}
-        return decode_campaign(self._client.request("POST", CAMPAIGNS_PATH, body=body))
+        live = decode_campaign(self._client.request("POST", CAMPAIGNS_PATH, body=body))
+        _check_created("campaign", name, live.name, live.remote_id, CAMPAIGNS_PATH)
+        return live
 
+    @shielded
     def delete_campaign(self, remote_id: str) -> None:
         """Delete a campaign and, with it, its touchpoints (200 or 204, any body)."""
-        self._client.request("DELETE", f"{CAMPAIGNS_PATH}/{remote_id}")
+        self._client.request("DELETE", id_path(CAMPAIGNS_PATH, remote_id))
 
+    @shielded
     def create_touchpoint(self, campaign_id: str, tp: Mapping[str, Any]) -> LiveTouchpoint:
         """Append a touchpoint (`name`, `type`, `message`) to a campaign.
 
         409 campaign_completed raises ExecutedError.
         """
+        id_path(CAMPAIGNS_PATH, campaign_id)  # checked: it names the campaign to change
         body = {**encode_touchpoint(tp), "campaign_id": campaign_id}
-        return decode_touchpoint(self._client.request("POST", TOUCHPOINTS_PATH, body=body))
+        live = decode_touchpoint(self._client.request("POST", TOUCHPOINTS_PATH, body=body))
+        if live.name:  # an answer without the name is read generously
+            _check_created(
+                "touchpoint", str(tp.get("name")), live.name, live.remote_id, TOUCHPOINTS_PATH
+            )
+        return live
 
+    @shielded
     def update_touchpoint(self, remote_id: str, fields: Mapping[str, Any]) -> LiveTouchpoint:
         """PUT any of `name`, `type`, `message`; the API keeps the fields left out."""
-        path = f"{TOUCHPOINTS_PATH}/{remote_id}"
+        path = id_path(TOUCHPOINTS_PATH, remote_id)
         return decode_touchpoint(self._client.request("PUT", path, body=encode_touchpoint(fields)))
 
+    @shielded
     def delete_touchpoint(self, remote_id: str) -> None:
         """Remove a touchpoint (200 or 204, any body)."""
-        self._client.request("DELETE", f"{TOUCHPOINTS_PATH}/{remote_id}")
+        self._client.request("DELETE", id_path(TOUCHPOINTS_PATH, remote_id))
 
+    @shielded
     def validate_touchpoint(self, remote_id: str) -> tuple[bool, list[str]]:
         """Return (valid, the API's error sentences) for a touchpoint."""
+        id_path(TOUCHPOINTS_PATH, remote_id)  # checked: it is sent to the API
         body = self._client.request(
             "POST", VALIDATE_PATH, body={"touchpoint_id": remote_id}, idempotent=True
         )
@@ -384,14 +458,27 @@ class TouchpointProvider:
         errors = body.get("errors") if isinstance(body, Mapping) else None
         if not isinstance(valid, bool) or not isinstance(errors, list | None):
             raise InvalidResponse(
-                f'expected {{"valid": bool, "errors": [...]}}, got {body!r:.200}',
+                f'expected {{"valid": bool, "errors": [...]}}, got {quote(body)}',
                 method="POST",
                 path=VALIDATE_PATH,
             )
-        return valid, [str(e) for e in errors or ()]
+        # The API's sentences reach the output: mask anything of ours a server echoed.
+        return valid, [self._client.redact(str(e)) for e in errors or ()]
 
     def close(self) -> None:
         self._client.close()
+
+
+def _check_created(what: str, sent: str, answered: str, remote_id: str, path: str) -> None:
+    """A create answered with another object's name is refused: never record it as ours."""
+    if answered != sent:
+        raise InvalidResponse(
+            f"the API answered the create of {what} {sent!r} with {what} {remote_id} "
+            f"named {answered!r}; nothing recorded",
+            method="POST",
+            path=path,
+            hint="look it up in the iMBrace console, then rerun",
+        )
 
 
 def _mapping(raw: Any) -> Mapping[str, Any]:
