@@ -573,7 +573,7 @@ def test_pure_python_fallback_gives_the_same_result(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
     """Without ruamel.yaml.clib the pure-Python composer is used: same models, same positions."""
-    import reconciler.loader as loader_module
+    from reconciler.loader import yaml_values
 
     examples = Path(__file__).resolve().parent.parent / "campaigns.d"
     fast = [c.canonical() for c in load_directory(examples).campaigns]
@@ -582,7 +582,7 @@ def test_pure_python_fallback_gives_the_same_result(
     )
     with pytest.raises(ConfigError) as fast_error:
         load_directory(tmp_path)
-    monkeypatch.setattr(loader_module, "_CLoader", None)
+    monkeypatch.setattr(yaml_values, "_CLoader", None)
     assert [c.canonical() for c in load_directory(examples).campaigns] == fast
     with pytest.raises(ConfigError) as slow_error:
         load_directory(tmp_path)
