@@ -102,7 +102,7 @@ class ApplyResult:
     elapsed: float = 0.0
 
     def counts(self) -> dict[str, int]:
-        """Campaign counts (SPEC "Counting"): a replace is one create and one delete."""
+        """Campaign counts (semantics.md "Counting"): a replace is one create and one delete."""
         out = {k: 0 for k in ("created", "updated", "deleted", "adopted", "state_only")}
         out.update({"blocked": 0, "failed": 0, "skipped": 0})
         for step in self.steps:
@@ -655,7 +655,7 @@ def _touchpoint_body(desired: Mapping[str, Any], *, update: bool = False) -> dic
     """What a touchpoint create/update sends besides the name: its type and message.
 
     An update without a message sends the empty one: PATCH keeps what a body leaves out, and
-    a message the last apply set and the YAML dropped must be cleared (SPEC "Settled details").
+    a message the last apply set and the YAML dropped is cleared (semantics.md "Managed fields").
     """
     body: dict[str, Any] = {"type": desired.get("type")}
     if desired.get("message") is not None:

@@ -45,7 +45,7 @@ __all__ = [
     "schedule_warnings",
 ]
 
-#: Default clash window and quiet hours (SPEC "Send calendar and policies").
+#: Default clash window and quiet hours (docs/reference/commands.md "calendar").
 DEFAULT_CLASH_WINDOW = timedelta(hours=24)
 DEFAULT_QUIET_HOURS = "21-08"
 

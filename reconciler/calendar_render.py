@@ -163,7 +163,8 @@ def render_ics(calendar: Calendar, *, now: datetime) -> str:
         event.add("categories", [str(send.effect)])
         event.add("status", "CANCELLED" if send.effect == Effect.CANCELLED else "CONFIRMED")
         cal.add_component(event)
-    return cal.to_ical().decode("utf-8")
+    ical: bytes = cal.to_ical()
+    return ical.decode("utf-8")
 
 
 def ics_uid(send: Send) -> str:

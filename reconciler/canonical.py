@@ -1,6 +1,6 @@
 """reconciler.canonical: one pure function per documented variant of a value.
 
-The vendor's docs disagree with themselves (api/README.md lists every case); each quirk is
+The vendor's docs disagree with themselves (docs/reference/vendors.md "Email quirks"); each quirk is
 mapped to one canonical value here, once. The model calls these on YAML input and the
 providers on API responses, so the planner only ever compares canonical values.
 """
@@ -43,16 +43,16 @@ __all__ = [
     "stable_json",
 ]
 
-#: api/README.md "campaign_type": the field table is the truth (1 = A/B, 2 = normal); the
+#: vendors.md "Email quirks", campaign_type: the field table is the truth (1 = A/B, 2 = normal); the
 #: request examples say the opposite. This is the one place the mapping lives.
 CAMPAIGN_TYPE_WIRE: dict[str, int] = {"ab": 1, "normal": 2}
 _CAMPAIGN_TYPE_FROM_WIRE = {v: k for k, v in CAMPAIGN_TYPE_WIRE.items()}
 
-#: api/README.md "time_zone": default +8.
+#: docs/reference/vendors.md "Campaign fields", time_zone: default +8.
 DEFAULT_TIME_ZONE = 8
 
 #: What each API puts into a field that a create leaves out or an update clears, per kind
-#: (api/README.md and the responses: the email API stores and returns `time_zone` "+8"
+#: (vendors.md "Email quirks" and the responses: the email API stores and returns `time_zone` "+8"
 #: when none was sent, or when it was sent empty). A field at its vendor default and the
 #: same field unset are one value: clearing it is no change, and no drift. Read the email
 #: API's other fields and the touchpoint API before adding a row: the empty forms it
@@ -82,7 +82,7 @@ EMAIL_WRITE_ONLY: frozenset[str] = frozenset({"subject", "attachments"})
 
 
 def is_empty(value: Any) -> bool:
-    """Return True for the values SPEC treats as one "unset": None, "", [] and {}."""
+    """Return True for the values semantics.md "Unset values" names: None, "", [] and {}."""
     return value is None or value == "" or value == [] or value == {} or value == ()
 
 
@@ -102,7 +102,7 @@ def same_value(kind: str, field: str, a: Any, b: Any) -> bool:
 
 
 def drop_empty(mapping: Mapping[str, Any]) -> dict[str, Any]:
-    """Return the mapping without its empty values (SPEC "Absent, null, "" and []")."""
+    """Return the mapping without its empty values (docs/reference/semantics.md "Unset values")."""
     return {k: v for k, v in mapping.items() if not is_empty(v)}
 
 
@@ -127,7 +127,7 @@ _TZ_RE = re.compile(r"^\s*([+-]?)(\d{1,2})(?::?00)?\s*$")
 def canonical_time_zone(value: Any) -> int:
     """Map 8, "8", "+8", "-5", "+08:00" to an int hour offset in [-12, 14].
 
-    api/README.md: requests send "8" (string), responses give "+8", the table says int.
+    vendors.md "Email quirks": requests send "8" (string), responses give "+8", the table says int.
     """
     if isinstance(value, bool):
         raise ValueError('time_zone must be an hour offset such as 8, "+8" or -5')
@@ -174,7 +174,7 @@ def canonical_send_time(value: Any, time_zone: int | None = None) -> str:
 
     Accepts both documented forms (`2022-10-19 19:35:20` and `2022-10-26T17:10:20+0800`,
     the latter as responses' `run_time` gives it). A time without an offset is already in
-    the campaign's zone (SPEC "Settled details"); one with an offset is converted into it.
+    the campaign's zone (semantics.md "send_time"); one with an offset is converted into it.
     """
     parsed = parse_send_time(value)
     if parsed.tzinfo is not None:
@@ -213,7 +213,7 @@ def send_time_to_wire_run_time(send_time: str, time_zone: int | None) -> str:
 def canonical_to(value: Any) -> Any:
     """Map the `to` object or a one-element list of it to the bare object.
 
-    api/README.md: requests send `[{type, value}]`; one response example returns the object.
+    vendors.md "Email quirks": requests send `[{type, value}]`; a response example sends the object.
     A list of another length is left as is for the model to reject with a clear message.
     """
     if isinstance(value, list | tuple) and len(value) == 1:
@@ -280,7 +280,7 @@ def canonical_google_track(value: Any) -> Any:
 def canonical_message(value: Any) -> Any:
     """Map a touchpoint message to an object: a string is shorthand for `{text: ...}`.
 
-    The empty string is "unset" (SPEC "Settled details"), not a message with empty text.
+    The empty string is "unset" (semantics.md "Unset values"), not a message with empty text.
     """
     if value == "":
         return None

@@ -2,7 +2,7 @@
 
 Pure: state records + live campaigns (+ optionally the desired config, for
 `lifecycle.ignore_changes`) -> a `Drift` report. No I/O, clock or environment. Four kinds of
-drift (SPEC "drift", issue 6): readable live fields that differ from the record's
+drift (docs/reference/commands.md "drift"): readable live fields that differ from the record's
 `last_applied`, managed campaigns gone from the API, live campaigns that no state record
 manages, and campaigns whose status moved since the last apply.
 """
@@ -145,7 +145,7 @@ def compute_drift(
 ) -> Drift:
     """Compare each state record with the live campaign of its remote id.
 
-    A field counts only if the last apply set it (SPEC "Settled details": a field absent
+    A field counts only if the last apply set it (semantics.md "Managed fields": a field absent
     from the last apply is not managed, so a value set in the vendor's UI is not drift);
     write-only fields never come back from the API and are skipped. Fields a desired
     campaign lists in `lifecycle.ignore_changes` are skipped too: they are edited in the
@@ -227,7 +227,7 @@ def _record_drift(
 def readable_last_applied(record: ManagedRecord) -> dict[str, Any]:
     """Return the part of `last_applied` the API can show: write-only fields left out.
 
-    Touchpoints keep name and type only; their message is write-only (SPEC "Touchpoint API").
+    Touchpoints keep name and type only; their message is write-only (vendors.md "Resources").
     """
     out: dict[str, Any] = {}
     for key, value in record.last_applied.items():
@@ -288,7 +288,7 @@ def diff_values(path: tuple[str | int, ...], before: Any, after: Any) -> list[Dr
     """Return the leaf-level differences between two canonical values.
 
     Mappings recurse per key and lists of equal length per index; anything else that
-    differs is one change. Empty values are one "unset" (SPEC "Absent, null, \"\" and []").
+    differs is one change. Empty values are one "unset" (semantics.md "Unset values").
     """
     if is_empty(before) and is_empty(after):
         return []

@@ -7,9 +7,9 @@ state records in one commit under the lock, so a crash can leave a file the stat
 know (the next plan adopts it by name), never a record without its file (which the next
 plan would delete).
 
-Write-only values (api/README.md: `subject`, `attachments`, touchpoint `message`) never come
+Write-only values (semantics.md "Write-only fields": `subject`, attachments, `message`) never come
 back from the API. Where the model can do without them they are left out, with a comment:
-absent from the YAML and from the record, they are not managed (SPEC "Settled details"),
+absent from the YAML and from the record, they are not managed (semantics.md "Managed fields"),
 so the vendor's value stays. Where the model requires one (a `message` touchpoint's text,
 the `subject` of an A/B test of templates) the document gets `PLACEHOLDER` and the record
 the hash of that placeholder: the YAML validates and the next plan is a no-op, nothing is
@@ -62,7 +62,7 @@ PLACEHOLDER = IMPORT_PLACEHOLDER
 #: The reason of a campaign skipped because the state manages it already.
 ALREADY_MANAGED = "already managed in state"
 
-#: Top-level order of an imported EmailCampaign, as in the SPEC's example.
+#: Top-level order of an imported EmailCampaign, as the README's YAML reference lists them.
 EMAIL_ORDER: tuple[str, ...] = (
     "kind",
     "name",

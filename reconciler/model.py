@@ -1,8 +1,8 @@
 """reconciler.model: pydantic models of the YAML kinds, in canonical form, and their schema.
 
-Every rule of api/README.md is enforced here, offline. Values are canonicalised on the way in
-(reconciler.canonical), so a model's ``canonical()`` is the one form the planner diffs, the
-state records and the providers send.
+Every rule of vendors.md "Campaign fields" is enforced here, offline. Values are canonicalised
+on the way in (reconciler.canonical), so a model's ``canonical()`` is the one form the planner
+diffs, the state records and the providers send.
 """
 
 from __future__ import annotations
@@ -86,7 +86,7 @@ class ResolvedFile:
 AttachmentResolver = Callable[[str], ResolvedFile]
 
 
-#: SPEC "Settled details": absent, null, "" and [] are one value for an optional field.
+#: semantics.md "Unset values": absent, null, "" and [] are one value for an optional field.
 _UNSET_SPELLINGS: tuple[Any, ...] = (None, "", [])
 
 
@@ -127,7 +127,7 @@ NonBlankStr = Annotated[
     AfterValidator(_not_blank),
 ]
 
-#: api/README.md "reply_to": one address. The API's own check (HTTP 400, code 32115):
+#: vendors.md "Campaign fields", reply_to: one address. The API's own check (HTTP 400, code 32115):
 #: local@domain.tld, no whitespace and exactly one "@", so "a@b.co, c@d.co" is refused.
 _EMAIL_ADDRESS = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s]+")
 #: The same two rules for editors, as JSON Schema patterns.
@@ -672,7 +672,7 @@ def json_schema(kind: str | None = None) -> dict[str, Any]:
 
 
 def _accept_wire_variants(props: dict[str, Any]) -> None:
-    """Widen the schema to the variants the model accepts (api/README.md), so that editors
+    """Widen the schema to the variants the model accepts (vendors.md "Email quirks"), so editors
     do not flag valid YAML: campaign_type 2|1, `to` as a one-element list, a numeric
     sender_id, a string time_zone."""
     props["campaign_type"].pop("type", None)

@@ -4,7 +4,7 @@ Pure: no I/O, no clock, no environment. Every value it compares is canonical (th
 the providers normalise on the way in), so an unchanged campaign plans `no-op` by plain
 equality; DeepDiff is only asked to explain the pairs that differ.
 
-Three-way diff (SPEC "Plan semantics", "Settled details"):
+Three-way diff (docs/reference/semantics.md "Three-way diff"):
 - managed fields = fields of the desired canonical form ∪ fields of the state's last-applied
   record, minus `lifecycle.ignore_changes`; a field in neither is unmanaged and never diffed;
 - readable fields compare desired against live; write-only fields (email `subject` and
@@ -65,7 +65,7 @@ __all__ = [
     "touchpoint_ids_after",
 ]
 
-#: SPEC "Safety": deletes + replaces may reach 30% of the managed campaigns...
+#: semantics.md "Safety": deletes + replaces may reach 30% of the managed campaigns...
 SAFE_DESTROY_RATIO = 0.3
 #: ...a rule that applies from this many managed campaigns up.
 MIN_MANAGED_FOR_RATIO = 10
@@ -410,8 +410,8 @@ def _readable(obj: LiveCampaign) -> Mapping[str, Any]:
     return {**obj.fields, "name": obj.name}
 
 
-#: Fields that only one campaign type may carry (api/README.md: ab_test A/B only, warm_up
-#: normal only).
+#: Fields that only one campaign type may carry (vendors.md "Campaign fields": ab_test A/B
+#: only, warm_up normal only).
 _TYPE_ONLY_FIELDS = frozenset({"ab_test", "warm_up"})
 
 
@@ -880,7 +880,7 @@ def _touchpoints_text(pending: Sequence[TouchpointAction]) -> str:
 
 
 def check_safety(plan: Plan, state: StateLike | None, *, force: bool) -> None:
-    """Raise UnsafePlan when the plan destroys too much (SPEC "Safety"), unless `force`.
+    """Raise UnsafePlan when the plan destroys too much (semantics.md "Safety"), unless `force`.
 
     Too much: deletes + replaces above 30% of the managed campaigns when at least 10 are
     managed, or every managed campaign deleted (an empty or wrong config directory).

@@ -1,6 +1,6 @@
 """reconciler.policy: a team's rules as CEL expressions, checked on `validate` and `plan`.
 
-A policy file (SPEC "Send calendar and policies") lists rules; a rule holds when its `expr`
+A policy file (docs/reference/commands.md "Policies") lists rules; a rule holds when its `expr`
 is true. Scope `campaign` binds `campaign` (one campaign's canonical form) and `sends` (its
 timed sends: `at` a UTC timestamp, `local_hour`, `weekday` (0 = Sunday) and `local` in its
 own time zone, `time_zone`, `audience {type, values}`, `effect`, and `nearest_overlap`:

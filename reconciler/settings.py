@@ -1,6 +1,6 @@
 """reconciler.settings: global options + environment -> one frozen Settings.
 
-Credentials come from the environment only (SPEC "Commands") and are held as SecretStr so
+Credentials come from the environment only (commands.md "Credentials") and are held as SecretStr so
 that no repr, log line or exception can show them.
 """
 
@@ -35,7 +35,7 @@ DEFAULT_CONFIG_DIR = "campaigns.d"
 DEFAULT_STATE = "state/default.json"
 ENV_API_USER = "ENGAGELAB_API_USER"
 ENV_API_KEY = "ENGAGELAB_API_KEY"
-#: The iMBrace SDK's server-to-server key, sent as `x-api-key` (SPEC "Touchpoint campaigns").
+#: The iMBrace SDK's server-to-server key, sent as `x-api-key` (commands.md "Credentials").
 ENV_IMBRACE_API_KEY = "IMBRACE_API_KEY"
 
 
@@ -159,7 +159,7 @@ class Settings:
                 shortcuts=engagelab.REGION_URLS,
                 option="--api-url",
             ),
-            # Another vendor: never defaults to --api-url (SPEC "Touchpoint campaigns").
+            # Another vendor: never defaults to --api-url (commands.md "Environment").
             touchpoint_api_url=resolve_url(
                 touchpoint_api_url,
                 default=imbrace.DEFAULT_GATEWAY,

@@ -56,7 +56,7 @@ def _uses_kind(kind: str, loaded: LoadResult | None, state: State | None) -> boo
 
 
 def needs_touchpoint(loaded: LoadResult | None, state: State | None) -> bool:
-    """True when a MessagingCampaign is in the config or in the state (SPEC "Touchpoint API")."""
+    """True when a MessagingCampaign is in the config or the state (semantics.md "Touchpoints")."""
     return _uses_kind(MESSAGING_KIND, loaded, state)
 
 

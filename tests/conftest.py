@@ -8,7 +8,9 @@ asks for it; `sandbox_env` also points the CLI at it through the environment.
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -74,6 +76,43 @@ def in_tmp_path(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """Run the test from tmp_path, as a user runs campaignctl from their repository."""
     monkeypatch.chdir(tmp_path)
     return tmp_path
+
+
+@dataclass(frozen=True)
+class Workspace:
+    """A test's own config directory (made, empty) and state file path (not made yet)."""
+
+    root: Path
+    config: Path
+    state: Path
+
+    def write(self, filename: str, text: str) -> Path:
+        """Write one file into the config directory; return its path."""
+        path = self.config / filename
+        path.write_text(text, encoding="utf-8")
+        return path
+
+
+@pytest.fixture
+def workspace(tmp_path: Path) -> Workspace:
+    """`campaigns.d/` and `state.json` under tmp_path: where a CLI test keeps its files."""
+    config = tmp_path / "campaigns.d"
+    config.mkdir()
+    return Workspace(root=tmp_path, config=config, state=tmp_path / "state.json")
+
+
+def wait_until(condition: Callable[[], bool], timeout_s: float = 10.0) -> bool:
+    """Poll condition until it holds (True) or timeout_s passes (False).
+
+    A bounded wait for an event that has no notification (a request the sandbox logs once
+    its answer is written, a file another process makes); never a measure of speed.
+    """
+    deadline = time.monotonic() + timeout_s
+    while not condition():
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.005)
+    return True
 
 
 def run_cli(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:

@@ -14,7 +14,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import builders
 import pytest
+from builders import journey_yaml
 from pydantic import SecretStr
 
 from reconciler.applier import ApplyResult, Outcome, StepResult, apply_plan
@@ -24,6 +26,7 @@ from reconciler.loader import load_directory
 from reconciler.plan import Action, ActionKind, Plan, Reason, TouchpointAction
 from reconciler.planner import compute_plan
 from reconciler.providers import Providers, open_providers
+from reconciler.providers.email import EmailProvider
 from reconciler.sandbox import Sandbox
 from reconciler.settings import Settings
 from reconciler.state import State, StateStore
@@ -35,25 +38,8 @@ TOUCHPOINTS = "/channel-service/v1/touchpoints"
 
 
 def email_yaml(name: str, **extra: str) -> str:
-    fields = {
-        "subject": f"Hello from {name}",
-        "reply_to": "team@example.com",
-        "send_time": '"2027-03-01 10:00:00"',
-        **extra,
-    }
-    body = "\n".join(f"{k}: {v}" for k, v in fields.items() if v)
-    return (
-        f"kind: EmailCampaign\nname: {name}\ncampaign_type: normal\n"
-        f"to: {{type: tag, value: [lapsed]}}\nsender_id: 53\ntemplate_invoke_name: tpl\n{body}\n"
-    )
-
-
-def journey_yaml(name: str, touchpoints: list[tuple[str, str]], channel: str = "whatsapp") -> str:
-    lines = [f"kind: MessagingCampaign\nname: {name}\nchannel_type: {channel}\ntouchpoints:"]
-    lines += [f"  - {{name: {tp}, type: message, message: {text!r}}}" for tp, text in touchpoints]
-    if not touchpoints:
-        lines[0] = lines[0].replace("touchpoints:", "touchpoints: []")
-    return "\n".join(lines) + "\n"
+    fields = {"subject": f"Hello from {name}", "reply_to": "team@example.com", **extra}
+    return builders.email_yaml(name, kind=True, **fields)
 
 
 @dataclass
@@ -667,16 +653,25 @@ def test_parallelism_must_be_positive(rig: Rig) -> None:
         apply_plan(Plan(), email=None, touchpoint=None, store=StateStore(None), parallelism=0)
 
 
-def test_independent_campaigns_run_concurrently(rig: Rig) -> None:
+def test_independent_campaigns_run_concurrently(rig: Rig, monkeypatch: pytest.MonkeyPatch) -> None:
     for i in range(16):
         rig.write(f"c{i}.yaml", email_yaml(f"C{i}"))
-    rig.sandbox.set_latency(100)
+    # Each create waits until 8 creates are in flight together: run one at a time, the
+    # barrier breaks (after its timeout) and the creates fail. No clock decides the outcome.
+    barrier = threading.Barrier(8, timeout=20)
+    real_create = EmailProvider.create_campaign
+
+    def create_in_step(self: EmailProvider, desired: Any) -> Any:
+        barrier.wait()
+        return real_create(self, desired)
+
+    monkeypatch.setattr(EmailProvider, "create_campaign", create_in_step)
 
     _, result = rig.apply(parallelism=8)
 
-    # 16 creates of 100 ms each: 1.6 s one at a time, 0.2 s ideally with 8 workers
+    assert outcomes(result) == {f"C{i}": "applied" for i in range(16)}
     assert result.counts()["created"] == 16
-    assert result.elapsed < 0.8
+    assert rig.sandbox.request_count("POST") == 16
 
 
 def test_failed_validation_after_an_update_counts_the_update_and_the_failure(rig: Rig) -> None:

@@ -9,10 +9,11 @@ from __future__ import annotations
 
 import io
 import json
-from pathlib import Path
 from typing import Any
 
+import builders
 import pytest
+from conftest import Workspace
 
 from reconciler import render
 from reconciler.cli import cmd_apply, run
@@ -34,20 +35,15 @@ NAME = "Spring newsletter"
 
 
 def email_yaml(subject: str = "Hello", lifecycle: str = "") -> str:
-    return (
-        f"name: {NAME}\ncampaign_type: normal\nto: {{type: tag, value: [lapsed]}}\n"
-        f"sender_id: 53\ntemplate_invoke_name: tpl\nsubject: {subject}\n"
-        f'send_time: "2027-03-01 10:00:00"\n{lifecycle}'
-    )
+    return builders.email_yaml(NAME, subject=subject, extra=lifecycle)
 
 
 class Env:
-    def __init__(self, sandbox: Sandbox, tmp_path: Path, capsys: pytest.CaptureFixture[str]):
+    def __init__(self, sandbox: Sandbox, workspace: Workspace, capsys: pytest.CaptureFixture[str]):
         self.sandbox = sandbox
-        self.config = tmp_path / "campaigns.d"
-        self.config.mkdir()
+        self.config = workspace.config
         self.file = self.config / "spring.yaml"
-        self.state = tmp_path / "state.json"
+        self.state = workspace.state
         self.capsys = capsys
 
     def run(self, *args: str) -> tuple[int, str, str]:
@@ -69,8 +65,8 @@ class Env:
 
 
 @pytest.fixture
-def env(sandbox_env: Sandbox, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> Env:
-    return Env(sandbox_env, tmp_path, capsys)
+def env(sandbox_env: Sandbox, workspace: Workspace, capsys: pytest.CaptureFixture[str]) -> Env:
+    return Env(sandbox_env, workspace, capsys)
 
 
 STATE_RM = f"campaignctl state rm '{NAME}'"

@@ -8,6 +8,8 @@ from collections import Counter
 from pathlib import Path
 
 import pytest
+from builders import email_yaml
+from conftest import Workspace
 
 from reconciler.cli import cmd_apply, run
 from reconciler.sandbox import Sandbox
@@ -16,24 +18,17 @@ from reconciler.state import StateStore
 EMAIL_CAMPAIGNS = "/v1/marketing/campaigns"
 
 
-def email_yaml(name: str, subject: str = "Hello") -> str:
-    return (
-        f"name: {name}\ncampaign_type: normal\nto: {{type: tag, value: [lapsed]}}\n"
-        f"sender_id: 53\ntemplate_invoke_name: tpl\nsubject: {subject}\n"
-        f'send_time: "2027-03-01 10:00:00"\n'
-    )
-
-
 class Env:
-    def __init__(self, sandbox: Sandbox, tmp_path: Path, capsys: pytest.CaptureFixture[str]):
+    def __init__(self, sandbox: Sandbox, workspace: Workspace, capsys: pytest.CaptureFixture[str]):
         self.sandbox = sandbox
-        self.config = tmp_path / "campaigns.d"
-        self.config.mkdir()
-        self.state = tmp_path / "state.json"
+        self.config = workspace.config
+        self.state = workspace.state
         self.capsys = capsys
 
     def write(self, name: str, subject: str = "Hello") -> None:
-        (self.config / f"{name}.yaml").write_text(email_yaml(name, subject), encoding="utf-8")
+        (self.config / f"{name}.yaml").write_text(
+            email_yaml(name, subject=subject), encoding="utf-8"
+        )
 
     def run(self, *args: str) -> tuple[int, str, str]:
         self.capsys.readouterr()
@@ -52,8 +47,8 @@ class Env:
 
 
 @pytest.fixture
-def env(sandbox_env: Sandbox, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> Env:
-    return Env(sandbox_env, tmp_path, capsys)
+def env(sandbox_env: Sandbox, workspace: Workspace, capsys: pytest.CaptureFixture[str]) -> Env:
+    return Env(sandbox_env, workspace, capsys)
 
 
 class _Answer(io.StringIO):

@@ -7,6 +7,8 @@ import shutil
 from pathlib import Path
 
 import pytest
+from builders import email_yaml
+from conftest import Workspace
 
 from reconciler.cli import run
 from reconciler.sandbox import Sandbox
@@ -14,19 +16,10 @@ from reconciler.sandbox import Sandbox
 REPO = Path(__file__).resolve().parents[1]
 
 
-def email_yaml(name: str, subject: str = "Hello") -> str:
-    return (
-        f"name: {name}\ncampaign_type: normal\nto: {{type: tag, value: [lapsed]}}\n"
-        f"sender_id: 53\ntemplate_invoke_name: tpl\nsubject: {subject}\n"
-        'send_time: "2027-03-01 10:00:00"\n'
-    )
-
-
 class Cli:
-    def __init__(self, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-        self.config = tmp_path / "campaigns.d"
-        self.config.mkdir()
-        self.state = tmp_path / "state.json"
+    def __init__(self, workspace: Workspace, capsys: pytest.CaptureFixture[str]) -> None:
+        self.config = workspace.config
+        self.state = workspace.state
         self.capsys = capsys
 
     def write(self, *names: str) -> None:
@@ -53,8 +46,8 @@ class Cli:
 
 
 @pytest.fixture
-def cli(sandbox_env: Sandbox, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> Cli:
-    return Cli(tmp_path, capsys)
+def cli(sandbox_env: Sandbox, workspace: Workspace, capsys: pytest.CaptureFixture[str]) -> Cli:
+    return Cli(workspace, capsys)
 
 
 # --------------------------------------------------------------------------- quick start

@@ -17,6 +17,7 @@ from collections import Counter
 from pathlib import Path
 
 import pytest
+from conftest import wait_until
 
 from reconciler.sandbox import Sandbox
 
@@ -113,9 +114,10 @@ def test_sigkill_at_several_points_then_rerun_converges(sandbox: Sandbox, tmp_pa
     sandbox.faults.add("POST", "/v1/marketing/campaigns", "429", count=3, retry_after=0)
     kills = journals = 0
 
-    # First kill: 0.3 s after start, before (or at) the first request.
+    # First kill: as soon as the run holds the state lock, before (or at) the first request.
     proc = start_apply(config, env)
-    time.sleep(0.3)
+    lock = state.with_name(state.name + ".lock")
+    assert wait_until(lambda: lock.exists() or proc.poll() is not None, WAIT_S)
     proc.kill()
     proc.communicate(timeout=WAIT_S)
     # Then kills after a growing number of POSTs (creates, touchpoints, validations).

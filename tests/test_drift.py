@@ -6,6 +6,8 @@ import json
 from pathlib import Path
 from typing import Any
 
+from builders import state_of
+
 from reconciler.canonical import hash_write_only
 from reconciler.drift import (
     MARKDOWN_LIMIT,
@@ -41,13 +43,6 @@ def live_of(fields: dict[str, Any], remote_id: str = "1", status: int | str = 0)
     return LiveCampaign(fields["kind"], remote_id, fields["name"], status, readable)
 
 
-def state_with(*records: ManagedRecord) -> State:
-    state = State()
-    for record in records:
-        state.put(record)
-    return state
-
-
 def record_of(fields: dict[str, Any], remote_id: str = "1", status: int | str = 0) -> ManagedRecord:
     return ManagedRecord(
         kind=fields["kind"],
@@ -59,7 +54,7 @@ def record_of(fields: dict[str, Any], remote_id: str = "1", status: int | str = 
 
 
 def test_unchanged_campaign_is_no_drift() -> None:
-    drift = compute_drift(state_with(record_of(EMAIL_FIELDS)), [live_of(EMAIL_FIELDS)])
+    drift = compute_drift(state_of(record_of(EMAIL_FIELDS)), [live_of(EMAIL_FIELDS)])
     assert not drift.has_drift
     assert drift.managed == 1
     assert "No drift" in render_drift_text(drift)
@@ -71,7 +66,7 @@ def test_edited_field_is_fields_changed_with_path_before_after() -> None:
         "reply_to": "b@example.com",
         "to": {"type": "tag", "value": ["vip", "new"]},
     }
-    drift = compute_drift(state_with(record_of(EMAIL_FIELDS)), [live_of(edited)])
+    drift = compute_drift(state_of(record_of(EMAIL_FIELDS)), [live_of(edited)])
     (item,) = drift.items
     assert item.drift == DriftKind.fields_changed
     assert [(c.path, c.before, c.after) for c in item.changes] == [
@@ -83,33 +78,33 @@ def test_edited_field_is_fields_changed_with_path_before_after() -> None:
 def test_field_the_last_apply_did_not_set_is_not_drift() -> None:
     # The vendor fills time_zone and google_track; the last apply never set them.
     live = live_of({**EMAIL_FIELDS, "time_zone": 8, "google_track": {"campaign_source": "x"}})
-    assert not compute_drift(state_with(record_of(EMAIL_FIELDS)), [live]).has_drift
+    assert not compute_drift(state_of(record_of(EMAIL_FIELDS)), [live]).has_drift
 
 
 def test_cleared_field_is_drift_and_write_only_fields_are_not() -> None:
     live = live_of({**EMAIL_FIELDS, "reply_to": None})
-    (item,) = compute_drift(state_with(record_of(EMAIL_FIELDS)), [live]).items
+    (item,) = compute_drift(state_of(record_of(EMAIL_FIELDS)), [live]).items
     assert [(c.path, c.after) for c in item.changes] == [(("reply_to",), None)]
     assert "subject" not in render_drift_json(
-        compute_drift(state_with(record_of(EMAIL_FIELDS)), [live])
+        compute_drift(state_of(record_of(EMAIL_FIELDS)), [live])
     )
 
 
 def test_equivalent_empty_values_are_not_drift() -> None:
     record = record_of({**EMAIL_FIELDS, "warm_up": []})
     assert not compute_drift(
-        state_with(record), [live_of({**EMAIL_FIELDS, "warm_up": None})]
+        state_of(record), [live_of({**EMAIL_FIELDS, "warm_up": None})]
     ).has_drift
 
 
 def test_deleted_remotely() -> None:
-    drift = compute_drift(state_with(record_of(EMAIL_FIELDS, "1")), [])
+    drift = compute_drift(state_of(record_of(EMAIL_FIELDS, "1")), [])
     (item,) = drift.items
     assert (item.drift, item.remote_id, item.name) == (DriftKind.deleted_remotely, "1", "Promo")
 
 
 def test_same_name_with_another_id_is_deleted_plus_unmanaged() -> None:
-    drift = compute_drift(state_with(record_of(EMAIL_FIELDS, "1")), [live_of(EMAIL_FIELDS, "2")])
+    drift = compute_drift(state_of(record_of(EMAIL_FIELDS, "1")), [live_of(EMAIL_FIELDS, "2")])
     assert [(i.drift, i.remote_id) for i in drift.items] == [
         (DriftKind.deleted_remotely, "1"),
         (DriftKind.unmanaged, "2"),
@@ -118,7 +113,7 @@ def test_same_name_with_another_id_is_deleted_plus_unmanaged() -> None:
 
 def test_status_changed_since_last_apply() -> None:
     drift = compute_drift(
-        state_with(record_of(EMAIL_FIELDS, status=0)), [live_of(EMAIL_FIELDS, status=2)]
+        state_of(record_of(EMAIL_FIELDS, status=0)), [live_of(EMAIL_FIELDS, status=2)]
     )
     (item,) = drift.items
     assert item.drift == DriftKind.status_changed
@@ -129,7 +124,7 @@ def test_status_changed_since_last_apply() -> None:
 def test_unmanaged_live_campaign() -> None:
     other = {**EMAIL_FIELDS, "name": "Made in the UI"}
     drift = compute_drift(
-        state_with(record_of(EMAIL_FIELDS)), [live_of(EMAIL_FIELDS), live_of(other, "9")]
+        state_of(record_of(EMAIL_FIELDS)), [live_of(EMAIL_FIELDS), live_of(other, "9")]
     )
     (item,) = drift.items
     assert (item.drift, item.name, item.remote_id) == (DriftKind.unmanaged, "Made in the UI", "9")
@@ -138,7 +133,7 @@ def test_unmanaged_live_campaign() -> None:
 def test_kinds_do_not_share_remote_ids() -> None:
     messaging = {"kind": MESSAGING_KIND, "name": "Promo", "channel_type": "sms", "touchpoints": []}
     drift = compute_drift(
-        state_with(record_of(EMAIL_FIELDS, "1")), [live_of(messaging, "1", "draft")]
+        state_of(record_of(EMAIL_FIELDS, "1")), [live_of(messaging, "1", "draft")]
     )
     assert {i.drift for i in drift.items} == {DriftKind.deleted_remotely, DriftKind.unmanaged}
 
@@ -159,7 +154,7 @@ def test_touchpoint_renamed_remotely_is_drift_but_messages_are_not_compared() ->
         {"kind": MESSAGING_KIND, "name": "Journey", "channel_type": "whatsapp"},
         (LiveTouchpoint("tp_1", "Hello", "message"),),
     )
-    assert not compute_drift(state_with(record), [same]).has_drift
+    assert not compute_drift(state_of(record), [same]).has_drift
     renamed = LiveCampaign(
         MESSAGING_KIND,
         "cmp_1",
@@ -168,7 +163,7 @@ def test_touchpoint_renamed_remotely_is_drift_but_messages_are_not_compared() ->
         same.fields,
         (LiveTouchpoint("tp_1", "Hi", "message"),),
     )
-    (item,) = compute_drift(state_with(record), [renamed]).items
+    (item,) = compute_drift(state_of(record), [renamed]).items
     assert [(c.path, c.before, c.after) for c in item.changes] == [
         (("touchpoints", 0, "name"), "Hello", "Hi")
     ]
@@ -182,13 +177,13 @@ def test_lifecycle_ignore_changes_is_not_drift(tmp_path: Path) -> None:
     )
     desired = load_directory(tmp_path).campaigns
     live = live_of({**EMAIL_FIELDS, "reply_to": "ui@example.com"})
-    assert compute_drift(state_with(record_of(EMAIL_FIELDS)), [live]).has_drift
-    assert not compute_drift(state_with(record_of(EMAIL_FIELDS)), [live], desired).has_drift
+    assert compute_drift(state_of(record_of(EMAIL_FIELDS)), [live]).has_drift
+    assert not compute_drift(state_of(record_of(EMAIL_FIELDS)), [live], desired).has_drift
 
 
 def test_json_is_stable_and_documented_shape() -> None:
     drift = compute_drift(
-        state_with(record_of(EMAIL_FIELDS)), [live_of({**EMAIL_FIELDS, "reply_to": "x@y.z"})]
+        state_of(record_of(EMAIL_FIELDS)), [live_of({**EMAIL_FIELDS, "reply_to": "x@y.z"})]
     )
     data = json.loads(render_drift_json(drift))
     assert data["format_version"] == 1
@@ -206,7 +201,7 @@ def test_json_is_stable_and_documented_shape() -> None:
 
 def test_text_and_markdown_name_each_item() -> None:
     drift = compute_drift(
-        state_with(record_of(EMAIL_FIELDS, "1"), record_of({**EMAIL_FIELDS, "name": "Gone"}, "2")),
+        state_of(record_of(EMAIL_FIELDS, "1"), record_of({**EMAIL_FIELDS, "name": "Gone"}, "2")),
         [live_of({**EMAIL_FIELDS, "reply_to": "x@y.z"}, "1")],
     )
     text = render_drift_text(drift)
@@ -225,7 +220,7 @@ def test_markdown_fits_one_github_comment_at_5000_drifted_campaigns() -> None:
         live_of({**EMAIL_FIELDS, "name": f"Campaign {i:05d}", "reply_to": f"n{i}@x.y"}, str(i))
         for i in range(5000)
     ]
-    drift = compute_drift(state_with(*records), live)
+    drift = compute_drift(state_of(*records), live)
     assert len(drift.items) == 5000
     markdown = render_drift_markdown(drift)
     assert len(markdown) <= MARKDOWN_LIMIT < 65_536
@@ -236,7 +231,7 @@ def test_markdown_fits_one_github_comment_at_5000_drifted_campaigns() -> None:
 
 def test_markdown_keeps_everything_when_it_fits() -> None:
     drift = compute_drift(
-        state_with(record_of(EMAIL_FIELDS)), [live_of({**EMAIL_FIELDS, "reply_to": "x@y.z"})]
+        state_of(record_of(EMAIL_FIELDS)), [live_of({**EMAIL_FIELDS, "reply_to": "x@y.z"})]
     )
     assert "Truncated" not in render_drift_markdown(drift)
 
@@ -250,7 +245,7 @@ def test_markdown_escapes_names_that_would_break_the_table() -> None:
 def test_refreshed_statuses_records_only_moved_statuses() -> None:
     from reconciler.drift import refreshed_statuses
 
-    state = state_with(
+    state = state_of(
         record_of(EMAIL_FIELDS, "1", status=0), record_of({**EMAIL_FIELDS, "name": "B"}, "2")
     )
     live = [

@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import re
 
-from test_drift import EMAIL_FIELDS, live_of, record_of, state_with
+from builders import state_of as state_with
+from test_drift import EMAIL_FIELDS, live_of, record_of
 
 from reconciler.drift import compute_drift, render_drift_markdown, render_drift_text
 

@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from builders import state_of
 
 from reconciler.canonical import content_hash
 from reconciler.errors import CampaignctlError
@@ -64,13 +65,6 @@ def write_files(plan_items: Any, directory: Path) -> None:
     directory.mkdir(parents=True, exist_ok=True)
     for item in plan_items:
         (directory / item.filename).write_text(item.text, encoding="utf-8")
-
-
-def state_of(records: list[ManagedRecord]) -> State:
-    state = State()
-    for record in records:
-        state.put(record)
-    return state
 
 
 # --------------------------------------------------------------------------- names
@@ -205,7 +199,7 @@ def test_unknown_status_word_is_an_error() -> None:
 def test_already_managed_is_skipped_and_a_second_import_is_empty() -> None:
     live = [email("1", "A"), email("2", "B")]
     first = plan_import(live, State(), now=NOW)
-    again = plan_import(live, state_of([i.record for i in first.imported]), now=NOW)
+    again = plan_import(live, state_of(*[i.record for i in first.imported]), now=NOW)
     assert not again.imported
     assert [s.reason for s in again.skipped] == ["already managed in state"] * 2
     assert not again.has_errors
@@ -221,7 +215,7 @@ def test_two_live_campaigns_with_one_name_are_never_guessed() -> None:
 
 
 def test_name_that_state_gives_to_another_id_is_an_error() -> None:
-    state = state_of([ManagedRecord(EMAIL_KIND, "A", "999")])
+    state = state_of(*[ManagedRecord(EMAIL_KIND, "A", "999")])
     plan = plan_import([email("1", "A")], state, now=NOW)
     assert not plan.imported
     assert plan.has_errors and "999" in plan.skipped[0].reason
@@ -272,7 +266,7 @@ def test_written_files_load_and_plan_all_no_op(tmp_path: Path) -> None:
     write_files(plan.imported, tmp_path / "campaigns.d")
     loaded = load_directory(tmp_path / "campaigns.d")
     assert len(loaded.campaigns) == len(live)
-    state = state_of([i.record for i in plan.imported])
+    state = state_of(*[i.record for i in plan.imported])
     result = compute_plan(loaded.campaigns, state, live)
     assert {a.action for a in result.actions} == {ActionKind.NO_OP}
     assert not result.has_changes
@@ -285,7 +279,7 @@ def test_replacing_a_placeholder_plans_an_update(tmp_path: Path) -> None:
     path = tmp_path / plan.imported[0].filename
     path.write_text(path.read_text().replace(PLACEHOLDER, "Hi! Welcome."), encoding="utf-8")
     loaded = load_directory(tmp_path)
-    result = compute_plan(loaded.campaigns, state_of([plan.imported[0].record]), live)
+    result = compute_plan(loaded.campaigns, state_of(*[plan.imported[0].record]), live)
     (action,) = result.actions
     assert action.action == ActionKind.UPDATE
     assert [tp.name for tp in action.touchpoints if tp.action == ActionKind.UPDATE] == [
@@ -367,5 +361,5 @@ def test_any_values_survive_the_yaml_round_trip_and_plan_no_op(
     write_files(plan.imported, directory)
     loaded = load_directory(directory)
     assert sorted(c.name for c in loaded.campaigns) == [name, name]
-    result = compute_plan(loaded.campaigns, state_of([i.record for i in plan.imported]), live)
+    result = compute_plan(loaded.campaigns, state_of(*[i.record for i in plan.imported]), live)
     assert {a.action for a in result.actions} == {ActionKind.NO_OP}

@@ -10,7 +10,6 @@ from __future__ import annotations
 import hashlib
 import os
 import tempfile
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -20,7 +19,7 @@ from hypothesis import strategies as st
 
 from reconciler.cli import run
 from reconciler.errors import ConfigError
-from reconciler.loader import MAX_FILE_BYTES, load_directory
+from reconciler.loader import MAX_FILE_BYTES, MAX_NODES_PER_FILE, load_directory
 
 NORMAL = """\
 name: Base
@@ -350,9 +349,7 @@ def test_bad_input(case: Case, tmp_path: Path, capsys: pytest.CaptureFixture[str
     root.mkdir()
     (tmp_path / "outside.txt").write_text("secret")
     write_tree(root, case)
-    started = time.perf_counter()
     code, out, err = validate(capsys, str(root))
-    assert time.perf_counter() - started < 2.0
     assert code == 1, out + err
     assert "Traceback" not in out + err
     where = f"{root / case.file if case.file else root}:{case.line}:"
@@ -373,10 +370,11 @@ def test_bad_input_columns_are_one_based(tmp_path: Path) -> None:
 
 def test_billion_laughs_fails_fast(tmp_path: Path) -> None:
     (tmp_path / "c.yaml").write_text(BILLION_LAUGHS)
-    started = time.perf_counter()
-    with pytest.raises(ConfigError):
+    with pytest.raises(ConfigError) as caught:
         load_directory(tmp_path)
-    assert time.perf_counter() - started < 0.5
+    # Stopped by counting the values it built, not by running out of time or memory.
+    (issue,) = caught.value.issues
+    assert f"more than {MAX_NODES_PER_FILE} values after alias expansion" in issue.message
 
 
 def test_all_errors_of_a_run_are_reported_sorted(
@@ -573,7 +571,7 @@ def test_pure_python_fallback_gives_the_same_result(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
     """Without ruamel.yaml.clib the pure-Python composer is used: same models, same positions."""
-    import reconciler.loader as loader_module
+    from reconciler.loader import yaml_values
 
     examples = Path(__file__).resolve().parent.parent / "campaigns.d"
     fast = [c.canonical() for c in load_directory(examples).campaigns]
@@ -582,7 +580,7 @@ def test_pure_python_fallback_gives_the_same_result(
     )
     with pytest.raises(ConfigError) as fast_error:
         load_directory(tmp_path)
-    monkeypatch.setattr(loader_module, "_CLoader", None)
+    monkeypatch.setattr(yaml_values, "_CLoader", None)
     assert [c.canonical() for c in load_directory(examples).campaigns] == fast
     with pytest.raises(ConfigError) as slow_error:
         load_directory(tmp_path)

@@ -9,6 +9,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from builders import email_yaml
+from conftest import Workspace as Files
 
 from reconciler.cli import run
 from reconciler.sandbox import Sandbox
@@ -17,24 +19,15 @@ from reconciler.state import StateStore
 PROTECTED = "lifecycle: {prevent_destroy: true}\n"
 
 
-def campaign_yaml(name: str, extra: str = "") -> str:
-    return (
-        f"name: {name}\ncampaign_type: normal\nto: {{type: tag, value: [lapsed]}}\n"
-        f'sender_id: 53\ntemplate_invoke_name: tpl\nsend_time: "2027-03-01 10:00:00"\n{extra}'
-    )
-
-
 class Workspace:
-    def __init__(self, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-        self.config = tmp_path / "campaigns.d"
-        self.config.mkdir()
-        self.state = tmp_path / "state.json"
+    def __init__(self, files: Files, capsys: pytest.CaptureFixture[str]) -> None:
+        self.files = files
+        self.config = files.config
+        self.state = files.state
         self.capsys = capsys
 
     def write(self, name: str, extra: str = "") -> Path:
-        path = self.config / f"{name}.yaml"
-        path.write_text(campaign_yaml(name, extra), encoding="utf-8")
-        return path
+        return self.files.write(f"{name}.yaml", email_yaml(name, subject=None, extra=extra))
 
     def run(self, *args: str) -> tuple[int, str, str]:
         self.capsys.readouterr()
@@ -49,8 +42,8 @@ class Workspace:
 
 
 @pytest.fixture
-def ws(sandbox_env: Sandbox, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> Workspace:
-    return Workspace(tmp_path, capsys)
+def ws(sandbox_env: Sandbox, workspace: Files, capsys: pytest.CaptureFixture[str]) -> Workspace:
+    return Workspace(workspace, capsys)
 
 
 def test_a_protected_campaign_removed_from_yaml_cannot_be_deleted(

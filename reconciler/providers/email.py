@@ -1,6 +1,6 @@
 """reconciler.providers.email: the EngageLab Email campaigns API <-> canonical campaigns.
 
-Decoding maps every documented response variant (api/README.md section 1) to the canonical
+Decoding maps every documented response variant (vendors.md "Email quirks") to the canonical
 form of docs/ARCHITECTURE.md with one small function per field, so that a campaign created
 from a model reads back equal to that model's canonical form minus the write-only fields:
 an unchanged campaign always plans `no-op`. Encoding sends the variant the field table
@@ -69,7 +69,7 @@ REGION_URLS: Final[Mapping[str, str]] = {
     "tr": "https://emailapi-tr.engagelab.com",
 }
 CAMPAIGNS_PATH: Final = "/v1/marketing/campaigns"
-#: The documented error codes (api/README.md "Errors"); 32112 comes with HTTP 401 though it
+#: The documented error codes (vendors.md "Email errors"); 32112 comes with HTTP 401 though it
 #: is a validation error, so the code, not the status, decides.
 ERROR_CODES: Final[ErrorCodes] = {
     30000: AuthError,
@@ -91,7 +91,7 @@ WIN_CONDITION_KEYS: Final = ("time_unit", "after_time", "compare")
 
 
 def _text(value: Any) -> str | None:
-    """A string field: "" and null are one "unset" (SPEC "Absent, null, "" and []")."""
+    """A string field: "" and null are one "unset" (docs/reference/semantics.md "Unset values")."""
     if c.is_empty(value):
         return None
     if not isinstance(value, str):
@@ -266,7 +266,7 @@ def decode_fields(raw: Mapping[str, Any]) -> dict[str, Any]:
     Raises InvalidResponse naming the campaign and the field for a value no variant covers.
     """
     try:
-        # `time_tone` is how the field table misspells it (api/README.md).
+        # `time_tone` is how the field table misspells it (vendors.md "Email quirks").
         time_zone = decode_time_zone(raw.get("time_zone", raw.get("time_tone")))
     except ValueError as exc:
         raise _bad(raw, "time_zone", exc) from None
@@ -389,7 +389,7 @@ _ENCODERS: Final[dict[str, Callable[[Any], Any]]] = {
 }
 
 #: What "clear this field" is on the wire: the API's PUT keeps every key a body leaves out
-#: (SPEC "Settled details"), so a cleared field must be sent, as its empty value. For
+#: (semantics.md "Managed fields"), so a cleared field must be sent, as its empty value. For
 #: google_track that is the vendor's own empty form (all five keys ""), and time_zone goes
 #: back to the API's default (`canonical.VENDOR_DEFAULTS`, where the planner reads it too).
 _EMPTY: Final[dict[str, Any]] = {

@@ -6,7 +6,7 @@ every call, a pooled adapter mounted on the base URL, the retry policy as a urll
 (configuration, not loops), the masked `-v` exchange log, and the translation of
 requests/urllib3 exceptions and API error bodies into `reconciler.errors`.
 
-Retry policy (SPEC "Apply semantics", "Settled details"): 429 is retried for every method,
+Retry policy (docs/reference/semantics.md "Retries"): 429 is retried for every method,
 POST included, because the server refused before doing anything (`Retry-After` honoured);
 5xx and dropped/timed-out connections are retried for GET, PUT, PATCH and DELETE only. A
 POST that got a 5xx, a timeout or a dropped connection becomes `OutcomeUnknown`, never a
@@ -367,7 +367,7 @@ def make_session(
 ) -> TimeoutSession:
     """Return a Session for one API: auth, User-Agent, timeout, pooled retrying adapter.
 
-    Plain http:// to a non-loopback host raises InsecureUrlError (SPEC "Commands"). For a
+    Plain http:// to a non-loopback host raises InsecureUrlError (commands.md "Credentials"). For a
     loopback URL the proxy variables are ignored, so the sandbox is reached directly.
     """
     base = check_url(base_url, option)
@@ -962,8 +962,8 @@ def list_all(
 ) -> list[Any]:
     """Return every item of a paged list (limit/offset + total), in the API's order.
 
-    Page one says `total`; the other pages are then fetched concurrently (SPEC "Plan reads
-    the live API with one paged list"): 10,000 objects are 101 requests, 4 round trips deep.
+    Page one says `total`; the other pages are then fetched concurrently (docs/reference/vendors.md
+    "Email routes and auth"): 10,000 objects are 101 requests, 4 round trips deep.
     """
     first, total = _page(client, path, params, 0, items_key)
     # Checked by arithmetic before any list is built: a `total` of 5e9 allocates nothing.

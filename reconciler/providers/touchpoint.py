@@ -1,12 +1,12 @@
 """reconciler.providers.touchpoint: iMBrace campaigns and touchpoints; every iMBrace fact.
 
 The vendor documents this API only through its SDK (PyPI `imbrace`, `client.campaign`); the
-routes below are the ones that SDK calls (SPEC "Touchpoint campaigns: the iMBrace
-channel-service API"). Gateway hosts, routes, the auth header, paging, answer and error
+routes below are the ones that SDK calls (docs/reference/vendors.md
+"Channel-service routes and auth"). Gateway hosts, routes, the auth header, paging, answer and error
 shapes, error codes: a correction from the real vendor is a change to this file alone.
 
 Read generously, write exactly: requests carry exactly the documented form; answers are
-accepted in every shape SPEC lists (paged with `pagination.has_next`, limit/offset with only
+accepted in every shape of vendors.md "Reading answers" (`pagination.has_next`, limit/offset, only
 `total`, or one bare page; deletes with or without a body; errors of any shape).
 """
 
@@ -82,7 +82,7 @@ CAMPAIGNS_PATH: Final = f"{SERVICE_PREFIX}/campaign"
 TOUCHPOINTS_PATH: Final = f"{SERVICE_PREFIX}/touchpoints"
 VALIDATE_PATH: Final = f"{TOUCHPOINTS_PATH}/_validate"
 TOUCHPOINT_FIELDS: Final = ("name", "type", "message")
-#: The error codes the sandbox uses, after SPEC; the real vendor's are unknown (its SDK
+#: The sandbox's error codes (vendors.md "Channel-service errors"); the vendor's are unknown (SDK
 #: reports only a status and a body), so the status decides whenever the code is not here.
 ERROR_CODES: Final[ErrorCodes] = {
     "unauthorized": AuthError,
@@ -223,7 +223,7 @@ def _int(value: Any) -> int | None:
 def read_page(body: Any, path: str) -> tuple[list[Any], Mapping[str, Any] | None, int | None]:
     """Return (items, pagination or None, total or None) of one list answer.
 
-    Every shape SPEC lists is accepted: `{"data": [...], "pagination": {...}, "total": N}`,
+    Every shape of vendors.md "Reading answers": `{"data": [...], "pagination": {...}, "total": N}`,
     `{"data": [...], "total": N}`, `{"data": [...]}`, or a bare JSON array.
     """
     if isinstance(body, list):

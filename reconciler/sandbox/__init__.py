@@ -1,6 +1,6 @@
 """reconciler.sandbox: a local emulator of both campaign APIs, on loopback.
 
-Part of the package, not of the tests (SPEC "Sandbox"): `campaignctl sandbox` runs it in the
+Part of the package, not of the tests (docs/sandbox.md): `campaignctl sandbox` runs it in the
 foreground, `plan --sandbox` in-process, and the test suite through tests/conftest.py. It
 imports nothing from reconciler.providers, so a client bug cannot agree with itself.
 """

@@ -2,7 +2,7 @@
 
 Routes `/v1/marketing/campaigns[/{id}]`: Basic auth, the vendor's `{"code", "message"}`
 errors, validation of every documented field rule, list paging and filters, and replies in
-the quirky shapes of the vendor's own examples (api/README.md section 1). The sandbox
+the quirky shapes of the vendor's own examples (vendors.md "Email quirks"). The sandbox
 emulates the vendor: it imports nothing from reconciler.providers, and little else.
 
 Vendor codes the docs give: 30000 (HTTP 401), 32112 (HTTP 401, as the docs show), 32110.
@@ -51,7 +51,7 @@ __all__ = [
 
 PREFIX = "/v1/marketing/campaigns"
 
-#: api/README.md: the field table is the truth, 1 = A/B and 2 = normal.
+#: docs/reference/vendors.md "Email quirks": the field table is the truth, 1 = A/B and 2 = normal.
 AB_TYPE = 1
 NORMAL_TYPE = 2
 

@@ -7,7 +7,7 @@ campaigns and limit/offset for touchpoints, `{"code", "message"}` errors, PUT up
 write-only: stored, never returned. Nothing else is served: the REST form this sandbox
 spoke before (`/v1/campaigns`, Bearer, PATCH) answers 404 or 405.
 
-Quirks (`TOUCHPOINT_QUIRKS`) switch on answer shapes SPEC says a client must also read:
+Quirks (`TOUCHPOINT_QUIRKS`) switch on shapes docs/reference/vendors.md "Reading answers" lists:
 lists with only `total` or with no paging at all, deletes answering 204, nested errors.
 """
 
@@ -45,7 +45,7 @@ API_KEY_HEADER: Final = "x-api-key"
 LIST_LIMIT_DEFAULT: Final = 20
 LIST_LIMIT_MAX: Final = 100
 TOUCHPOINT_TYPES: Final = ("message", "action")
-#: Answer variants a client must read too (SPEC "Reading answers").
+#: Answer variants a client must read too (docs/reference/vendors.md "Reading answers").
 TOUCHPOINT_QUIRKS: Final = frozenset(
     {"tp_total_only", "tp_unpaged", "tp_delete_204", "tp_error_nested"}
 )

@@ -1,0 +1,74 @@
+"""reconciler.loader: a directory of YAML files -> validated campaign models with positions.
+
+Speed and exact positions come from one design: each file is composed to YAML nodes by the
+C parser (pure-Python composer as fallback), plain values are built from the nodes, and the
+nodes of a document stay in hand while its model is validated, so an error is mapped back to
+the line and column of the node it concerns. Only plain YAML is accepted: no object tags, a
+size cap per file, a cap on alias expansion.
+
+Modules, in the order a file goes through them:
+- `files`: walking the directory (limits, unreadable entries) and reading a file's text;
+- `yaml_values`: YAML text -> node trees -> plain values (C fast path, safe tags only);
+- `documents`: a file's text -> its documents, every problem an issue;
+- `defaults`: `_defaults.yaml` by kind, checked and deep-merged under campaigns;
+- `attachments`: attachment paths -> hashed files inside the config directory;
+- `explain`: pydantic errors -> one-line messages with did-you-mean hints;
+- `positions`: issues at 1-based lines and columns, model paths -> YAML nodes;
+- `past`: the send_time-in-the-past warnings;
+- `directory`: one run tying them together; `result`: what a run gives.
+"""
+
+from __future__ import annotations
+
+import gc
+from pathlib import Path
+
+from reconciler.errors import ConfigIssue
+from reconciler.loader.directory import DEFAULT_KIND, DirectoryLoader
+from reconciler.loader.files import MAX_FILE_BYTES, MAX_FILES
+from reconciler.loader.positions import issue, unique
+from reconciler.loader.result import LoadedCampaign, LoadError, LoadResult
+from reconciler.loader.yaml_values import MAX_NODES_PER_FILE, compose_documents
+
+__all__ = [
+    "DEFAULT_KIND",
+    "MAX_FILES",
+    "MAX_FILE_BYTES",
+    "MAX_NODES_PER_FILE",
+    "LoadError",
+    "LoadResult",
+    "LoadedCampaign",
+    "compose_documents",
+    "load_directory",
+]
+
+
+def load_directory(config_dir: Path, *, allow_empty: bool = False) -> LoadResult:
+    """Load and validate every campaign under config_dir; raise LoadError with all issues.
+
+    Files are read in sorted order; `_defaults.yaml` applies to its directory and below.
+    Warnings (e.g. a send_time in the past) never make a directory invalid.
+    """
+    loader = DirectoryLoader(Path(config_dir))
+    # Building thousands of small trees triggers the cycle collector over and over for
+    # nothing (they are freed by reference counting): about 10% of the run.
+    collecting = gc.isenabled()
+    gc.disable()
+    try:
+        loader.run()
+    finally:
+        if collecting:
+            gc.enable()
+    errors = [i for i in loader.issues if i.severity == "error"]
+    if not errors and not loader.campaigns and not allow_empty:
+        errors.append(issue(str(config_dir), None, (), "no campaigns found (*.yaml, *.yml)"))
+    warnings = tuple(unique([i for i in loader.issues if i.severity != "error"]))
+    if errors:
+        raise LoadError(unique(errors), hint=_hint(errors), warnings=warnings)
+    return LoadResult(campaigns=tuple(loader.campaigns), warnings=warnings)
+
+
+def _hint(errors: list[ConfigIssue]) -> str | None:
+    if any("unknown field" in i.message for i in errors):
+        return "`campaignctl schema` prints every field; docs: README, YAML reference"
+    return None
