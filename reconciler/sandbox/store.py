@@ -10,15 +10,15 @@ from __future__ import annotations
 
 import heapq
 import json
-import os
 import secrets
-import tempfile
 import threading
 import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
+
+from reconciler.atomic import write_atomic
 
 __all__ = [
     "DATA_FORMAT",
@@ -237,15 +237,4 @@ def load_file(store: Store, path: Path) -> bool:
 
 def save_file(store: Store, path: Path) -> None:
     """Write the store atomically (temp file in the same directory, fsync, rename)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    text = json.dumps(store.to_data(), separators=(",", ":"), ensure_ascii=False)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(text)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    write_atomic(path, json.dumps(store.to_data(), separators=(",", ":"), ensure_ascii=False))
