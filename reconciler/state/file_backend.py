@@ -50,7 +50,9 @@ def resolve_once(path: Path) -> Path:
 class FileBackend(Backend):
     """One state file, its journal and its lock."""
 
-    def __init__(self, path: Path, *, workspace_pattern: tuple[Path, str] | None = None) -> None:
+    def __init__(
+        self, path: Path, *, workspace_pattern: tuple[Path, str, Path] | None = None
+    ) -> None:
         #: The path as given, for messages.
         self.path = path
         #: The one file behind every spelling of the path (symlinks, `..`, relative): the
@@ -60,7 +62,8 @@ class FileBackend(Backend):
         self.lock_path = self.real_path.with_name(self.real_path.name + ".lock")
         self.where = str(path)
         self.lock_where = str(self.lock_path)
-        #: (directory, file-name template with `{}` for the workspace) for `workspaces()`.
+        #: (directory, file-name template with `{}` for the workspace, the default
+        #: workspace's file) for `workspaces()`.
         self._workspace_pattern = workspace_pattern
         self._journal_mutex = threading.Lock()
         self._journal_fd: int | None = None
@@ -250,9 +253,9 @@ class FileBackend(Backend):
     def workspaces(self) -> list[str]:
         if self._workspace_pattern is None:
             return ["default"]
-        directory, template = self._workspace_pattern
+        directory, template, default = self._workspace_pattern
         prefix, _, suffix = template.partition("{}")
-        found = {"default"} if self.real_path.exists() else set()
+        found = {"default"} if default.exists() else set()
         with contextlib.suppress(OSError), os.scandir(directory) as entries:
             for entry in entries:
                 name = entry.name

@@ -19,6 +19,7 @@ from reconciler.errors import StateError, StateLocked
 from reconciler.state.backend import Backend, HistoryEntry
 from reconciler.state.file_backend import FileBackend
 from reconciler.state.journal import encode_entry, fold, move_record
+from reconciler.state.location import StateLocation, open_backend, state_location
 from reconciler.state.lock import LockInfo, SigtermGuard
 from reconciler.state.model import ManagedRecord, State
 
@@ -37,12 +38,16 @@ class StateStore:
 
     Writes (`record`, `forget`, `move`, `commit`) need the lock: `with store.lock("apply"):
     state = store.read(); ...; store.commit()`. They are thread-safe, for a parallel apply.
-    `StateStore(path)` is the file backend; `StateStore(backend=...)` any other.
+    `StateStore(path)` is the file backend, `StateStore(StateLocation(url, workspace))` or
+    `StateStore("s3://...")` a remote one, `StateStore(backend=...)` any other.
     """
 
-    def __init__(self, path: Path | str | None = None, *, backend: Backend | None = None) -> None:
+    def __init__(
+        self, path: Path | str | StateLocation | None = None, *, backend: Backend | None = None
+    ) -> None:
         if backend is None and path is not None:
-            backend = FileBackend(Path(path))
+            location = state_location(path) if isinstance(path, str) else path
+            backend = open_backend(location)
         self.backend = backend
         files = backend if isinstance(backend, FileBackend) else None
         #: The path as given (file backend), for messages; None for --no-state or remote.
