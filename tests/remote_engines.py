@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import glob
+import logging
 import os
 import shutil
 import socket
@@ -85,6 +86,7 @@ def s3_server() -> Iterator[S3Server]:
 
     previous = {name: os.environ.get(name) for name in S3_ENV}
     os.environ.update(S3_ENV)
+    logging.getLogger("werkzeug").setLevel(logging.WARNING)  # one line per request otherwise
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
     server.start()
     host, port = server.get_host_and_port()
