@@ -13,3 +13,5 @@ echo "== apply: 1,000 creates, 20 ms latency"
 for p in 1 4 8 16; do $py bench/apply_bench.py 1000 --latency-ms 20 --parallelism "$p"; done
 echo "== apply: N creates, 20 ms latency, parallelism 8"
 for n in 100 10000; do $py bench/apply_bench.py "$n" --latency-ms 20 --parallelism 8; done
+echo "== state backends: 1,000 creates, 20 ms latency, parallelism 8 (file, S3, PostgreSQL)"
+$py bench/state_backends_bench.py 1000 --latency-ms 20 --parallelism 8

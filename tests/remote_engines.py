@@ -78,10 +78,9 @@ def _free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-@pytest.fixture(scope="session")
-def s3_server() -> Iterator[S3Server]:
-    """moto's S3 server on 127.0.0.1, a free port, for the whole session."""
-    pytest.importorskip("boto3")
+@contextlib.contextmanager
+def running_s3() -> Iterator[S3Server]:
+    """moto's S3 server on 127.0.0.1, a free port; AWS_* test credentials in os.environ."""
     from moto.server import ThreadedMotoServer
 
     previous = {name: os.environ.get(name) for name in S3_ENV}
@@ -101,10 +100,18 @@ def s3_server() -> Iterator[S3Server]:
                 os.environ[name] = value
 
 
+@pytest.fixture(scope="session")
+def s3_server() -> Iterator[S3Server]:
+    """moto's S3 server for the whole session."""
+    pytest.importorskip("boto3")
+    with running_s3() as server:
+        yield server
+
+
 def _pg_bin() -> Path:
     found = sorted(glob.glob("/usr/lib/postgresql/*/bin/initdb"))
     if not found:
-        pytest.fail("PostgreSQL is not installed: run `bash .ci/install-system-deps`")
+        raise RuntimeError("PostgreSQL is not installed: run `bash .ci/install-system-deps`")
     return Path(found[-1]).parent
 
 
@@ -115,37 +122,36 @@ def _as_postgres(argv: list[str]) -> list[str]:
     return argv
 
 
-@pytest.fixture(scope="session")
-def pg_cluster() -> Iterator[PgCluster]:
+@contextlib.contextmanager
+def running_postgres() -> Iterator[PgCluster]:
     """A throwaway PostgreSQL cluster: initdb in a temp dir, a free port, its socket there."""
-    pytest.importorskip("psycopg")
     bindir = _pg_bin()
     root = Path(tempfile.mkdtemp(prefix="campaignctl-pg-"))
     if os.geteuid() == 0:
         shutil.chown(root, "postgres", "postgres")
     data, port = root / "data", _free_port()
     user = "postgres" if os.geteuid() == 0 else os.environ.get("USER", "postgres")
-    run = {"check": True, "capture_output": True, "timeout": 120}
-    subprocess.run(
-        _as_postgres([str(bindir / "initdb"), "-D", str(data), "-U", user, "-A", "trust"]), **run
-    )
+    run: dict[str, Any] = {"check": True, "capture_output": True, "timeout": 120}
+    initdb = [str(bindir / "initdb"), "-D", str(data), "-U", user, "-A", "trust"]
+    subprocess.run(_as_postgres(initdb), **run)
     options = f"-p {port} -k {root} -c listen_addresses='' -c fsync=off -c max_connections=200"
-    subprocess.run(
-        _as_postgres(
-            [str(bindir / "pg_ctl"), "-D", str(data), "-o", options, "-l", str(root / "log"),
-             "-w", "-t", "60", "start"]
-        ),
-        **run,
-    )  # fmt: skip
+    pg_ctl = [str(bindir / "pg_ctl"), "-D", str(data)]
+    start = [*pg_ctl, "-o", options, "-l", str(root / "log"), "-w", "-t", "60", "start"]
+    subprocess.run(_as_postgres(start), **run)
     try:
         yield PgCluster(str(root), port, user)
     finally:
         with contextlib.suppress(subprocess.SubprocessError, OSError):
-            subprocess.run(
-                _as_postgres([str(bindir / "pg_ctl"), "-D", str(data), "-m", "immediate", "stop"]),
-                **run,
-            )
+            subprocess.run(_as_postgres([*pg_ctl, "-m", "immediate", "stop"]), **run)
         shutil.rmtree(root, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def pg_cluster() -> Iterator[PgCluster]:
+    """A PostgreSQL cluster for the whole session."""
+    pytest.importorskip("psycopg")
+    with running_postgres() as cluster:
+        yield cluster
 
 
 @dataclass

@@ -6,8 +6,9 @@ variables, profiles, instance roles). Workspace NAME other than `default` is the
 
 - `KEY.lock`: created with `If-None-Match: *` (so exactly one creator wins), holding the
   holder's id, user, host, pid, command and start; removed with `If-Match: <its etag>`.
-- `KEY.journal/<run>/<seq>`: one object per finished step, written before the step's
-  record call returns; folded into the state at commit, or by the next run that finds them.
+- `KEY.journal/<run>/<n>`: the journal, written before each step's record call returns
+  (steps that finish while a PUT is in flight share the next object: group commit);
+  folded into the state at commit, or by the next run that finds them.
 - The state itself is written compare-and-swap: `If-Match: <etag read under the lock>`
   (`If-None-Match: *` for the first write), so a second writer can never overwrite a newer
   state, even when a lock was broken by hand.
@@ -34,7 +35,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 from reconciler.errors import StateError
 from reconciler.state.backend import Backend, HistoryEntry
 from reconciler.state.file_backend import check_unlock
-from reconciler.state.journal import JournalEntry, parse_journal_line
+from reconciler.state.journal import JournalEntry, parse_journal
 from reconciler.state.limits import MAX_LOCK_BYTES, MAX_STATE_BYTES, too_large
 from reconciler.state.location import DEFAULT_WORKSPACE, StateLocation
 from reconciler.state.lock import LockInfo, locked_error
@@ -47,6 +48,8 @@ log = logging.getLogger("reconciler.state")
 _LOCK_ATTEMPTS = 5
 _UNREADABLE_LOCK_GRACE_S = 2.0
 _HISTORY_MAX = 50
+#: Journal PUTs in flight at once (group commit: each carries every line recorded meanwhile).
+_JOURNAL_WRITERS = 2
 #: S3's DeleteObjects takes at most this many keys.
 _DELETE_BATCH = 1000
 
@@ -73,8 +76,12 @@ class S3Backend(Backend):
             # a parallel apply writes journal objects from up to its parallelism's threads
             config=Config(retries={"max_attempts": 5, "mode": "standard"}, max_pool_connections=32),
         )
-        self._run = uuid.uuid4().hex[:12]
         self._mutex = threading.Lock()
+        self._group = threading.Condition()
+        self._run = ""
+        self._open = _Batch(0)
+        self._writers = 0
+        self._broken: StateError | None = None
         self._journal_keys: set[str] = set()
         self._state_etag: str | None = None
         self._lock_etag: str | None = None
@@ -156,11 +163,11 @@ class S3Backend(Backend):
 
     def load(self, *, quiet: bool) -> tuple[State, list[JournalEntry]]:
         keys = self._list(self.journal_prefix)  # before the state: see journal.fold
-        entries = []
+        entries: list[JournalEntry] = []
         for key in keys:
             found = self._get(key, MAX_STATE_BYTES)
-            if found is not None:
-                entries.append(parse_journal_line(found[0], f"s3://{self.bucket}/{key}"))
+            if found is not None:  # an object is stored whole: no torn last line
+                entries += parse_journal(found[0], f"s3://{self.bucket}/{key}", quiet=quiet)
         with self._mutex:
             self._journal_keys.update(keys)
         found = self._get(self.key, MAX_STATE_BYTES)
@@ -185,16 +192,52 @@ class S3Backend(Backend):
     # ---- writing
 
     def append(self, seq: int, line: str) -> None:
-        key = f"{self.journal_prefix}{self._run}/{seq:08d}"
-        self._call(
-            "journal write",
-            self._client.put_object,
-            Bucket=self.bucket,
-            Key=key,
-            Body=line.encode(),
-        )
-        with self._mutex:
+        """Group commit: the lines recorded while the journal PUTs are in flight go together
+        in the next one. Each caller returns only once the object holding its line is stored
+        (durability per step, in fewer PUTs). Two steps of one campaign can never share or
+        swap objects: its next step is recorded only after this call returned."""
+        with self._group:
+            self._raise_if_broken()
+            batch = self._open
+            batch.lines.append(line)
+            while not batch.done:
+                if batch.error is not None:
+                    raise batch.error
+                if batch is self._open and self._writers < _JOURNAL_WRITERS:
+                    self._writers += 1
+                    self._open = _Batch(batch.first + len(batch.lines))
+                    break
+                self._group.wait()
+            else:
+                return
+        key = f"{self.journal_prefix}{self._run}/{batch.first:08d}"
+        body = ("\n".join(batch.lines) + "\n").encode()
+        try:
+            self._call(
+                "journal write", self._client.put_object, Bucket=self.bucket, Key=key, Body=body
+            )
+        except StateError as exc:
+            with self._group:
+                self._writers -= 1
+                batch.error = self._broken = exc
+                self._group.notify_all()
+            raise
+        with self._group:
+            self._writers -= 1
+            batch.done = True
             self._journal_keys.add(key)
+            self._group.notify_all()
+
+    def _raise_if_broken(self) -> None:
+        if self._broken is not None:
+            raise StateError(
+                f"an earlier journal write failed: {self._broken.message}", where=self.where
+            )
+
+    def _reset_journal(self) -> None:
+        with self._group:
+            self._run = uuid.uuid4().hex[:12]
+            self._open, self._writers, self._broken = _Batch(0), 0, None
 
     def write(self, state: State) -> None:
         body = state.to_json().encode()
@@ -255,7 +298,7 @@ class S3Backend(Backend):
             etag = self._put_if(self.lock_key, body, IfNoneMatch="*")
             if etag is not None:
                 self._lock_etag = etag
-                self._run = uuid.uuid4().hex[:12]
+                self._reset_journal()
                 return
             self._clear_stale_lock()
         raise StateError(
@@ -384,6 +427,16 @@ class S3Backend(Backend):
             lineage=lineage,
             size=int(version.get("Size", 0)),
         )
+
+
+class _Batch:
+    """Journal lines that go into one object, and what became of its PUT."""
+
+    def __init__(self, first: int) -> None:
+        self.first = first  # the run's number of its first line: the object's name
+        self.lines: list[str] = []
+        self.done = False
+        self.error: StateError | None = None
 
 
 def _code(exc: ClientError) -> str:
