@@ -319,3 +319,20 @@ def test_pull_prints_what_the_file_backend_would_write(location: str) -> None:
     document = json.loads(store_at(location).read().to_json())
     assert list(document)[:2] == ["campaigns", "format_version"]  # sorted keys, as the file
     assert document["serial"] == 1
+
+
+@pytest.mark.parametrize("backend_kind", ["s3", "postgres"])
+def test_a_writer_whose_lock_was_broken_cannot_overwrite_a_newer_state(location: str) -> None:
+    first = store_at(location)
+    with pytest.raises(StateError) as info, first.lock("apply") as held:
+        first.record(rec("From-first"))
+        store_at(location).unlock(held.id, force=True)  # broken by hand
+        second = store_at(location)
+        with second.lock("apply"):
+            second.record(rec("From-second"))
+    # the second run folded the first's journal, then committed; the first's commit (on
+    # S3 a stale etag, on PostgreSQL a terminated session) is refused, never written over it
+    assert "changed by another writer" in info.value.message or "PostgreSQL" in info.value.message
+    kept = store_at(location).read()
+    assert sorted(kept.campaigns) == ["EmailCampaign/From-first", "EmailCampaign/From-second"]
+    assert kept.serial == 2
