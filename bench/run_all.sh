@@ -15,3 +15,5 @@ echo "== apply: N creates, 20 ms latency, parallelism 8"
 for n in 100 10000; do $py bench/apply_bench.py "$n" --latency-ms 20 --parallelism 8; done
 echo "== calendar and policies: 10,000 campaigns"
 $py bench/calendar_bench.py 10000
+echo "== state backends: 1,000 creates, 20 ms latency, parallelism 8 (file, S3, PostgreSQL)"
+$py bench/state_backends_bench.py 1000 --latency-ms 20 --parallelism 8

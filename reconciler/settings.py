@@ -12,11 +12,15 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
 from pydantic import SecretStr
 
 from reconciler.errors import InsecureUrlError, MissingCredentials
+
+if TYPE_CHECKING:
+    from reconciler.state.location import StateLocation
 
 __all__ = [
     "DEFAULT_CONFIG_DIR",
@@ -125,12 +129,16 @@ class Settings:
 
     api_url: str
     touchpoint_api_url: str
-    state_path: Path | None = Path(DEFAULT_STATE)
+    #: The file of the chosen workspace, or a remote location (s3://, postgres://).
+    state_path: Path | StateLocation | None = Path(DEFAULT_STATE)
     config_dir: Path = Path(DEFAULT_CONFIG_DIR)
     api_user: str | None = None
     api_key: SecretStr | None = None
     imbrace_api_key: SecretStr | None = None
     verbose: int = 0
+    workspace: str = "default"
+    #: Seconds a command waits for the state lock (--lock-timeout; 0: fail at once).
+    lock_timeout: float = 0.0
 
     @classmethod
     def from_options(
@@ -143,11 +151,14 @@ class Settings:
         config_dir: str | None,
         verbose: int = 0,
         environ: Mapping[str, str] | None = None,
+        workspace: str | None = None,
+        lock_timeout: float = 0.0,
     ) -> Settings:
         # The vendors' hosts live in their provider modules (one place per vendor fact);
         # imported here, not at the top, because the providers import this module.
         from reconciler.providers import email as engagelab
         from reconciler.providers import touchpoint as imbrace
+        from reconciler.state.location import check_workspace, state_location
 
         env = os.environ if environ is None else environ
         key = env.get(ENV_API_KEY)
@@ -166,12 +177,14 @@ class Settings:
                 shortcuts=imbrace.GATEWAY_ENVIRONMENTS,
                 option="--touchpoint-api-url",
             ),
-            state_path=None if no_state else Path(state or DEFAULT_STATE),
+            state_path=None if no_state else state_location(state, workspace),
             config_dir=Path(config_dir or DEFAULT_CONFIG_DIR),
             api_user=env.get(ENV_API_USER) or None,
             api_key=SecretStr(key) if key else None,
             imbrace_api_key=SecretStr(imbrace_key) if imbrace_key else None,
             verbose=verbose,
+            workspace=check_workspace(workspace or "default"),
+            lock_timeout=lock_timeout,
         )
 
     def email_credentials(self) -> tuple[str, SecretStr]:

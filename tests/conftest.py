@@ -122,3 +122,7 @@ def run_cli(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, s
     code = run(list(args))
     out, err = capsys.readouterr()
     return code, out, err
+
+
+# The real state engines (S3 server, PostgreSQL cluster) for the backend contract tests.
+from remote_engines import backend_kind, pg_cluster, s3_server, state_backends  # noqa: E402, F401

@@ -238,4 +238,6 @@ def test_the_sandbox_imports_nothing_from_the_client_side() -> None:
     ).stdout
     modules = json.loads(out)
     assert modules, out
-    assert all(m == "reconciler" or m.startswith("reconciler.sandbox") for m in modules), modules
+    # reconciler.atomic: the shared atomic-write helper (standard library only, no client logic)
+    shared = ("reconciler", "reconciler.atomic")
+    assert all(m in shared or m.startswith("reconciler.sandbox") for m in modules), modules

@@ -17,9 +17,9 @@ from pathlib import Path
 
 import pytest
 
-from reconciler import state as state_mod
 from reconciler.errors import StateError, StateLocked
 from reconciler.state import FORMAT_VERSION, LockInfo, ManagedRecord, State, StateStore
+from reconciler.state.file_backend import FileBackend
 
 
 def rec(
@@ -185,7 +185,7 @@ def test_failure_before_rename_keeps_the_old_file(
 
     with store.lock("apply"):
         store.record(rec("B", "2"))
-        monkeypatch.setattr(state_mod.os, "replace", failing_replace)
+        monkeypatch.setattr(os, "replace", failing_replace)
         with pytest.raises(StateError, match="No space left") as info:
             store.commit()
         monkeypatch.undo()
@@ -489,6 +489,7 @@ def test_second_locker_fails_fast_naming_the_holder(tmp_path: Path) -> None:
             "host": socket.gethostname(),
             "started": held.started,
             "command": "campaignctl apply",
+            "who": held.who,
         }
         started = time.monotonic()
         with pytest.raises(StateLocked) as info, StateStore(path).lock("campaignctl apply"):
@@ -554,13 +555,13 @@ def test_stale_lock_taken_over_meanwhile_is_not_removed_twice(
     """Two runs find one stale lock; the first takes it over; the second must not unlink it."""
     path = tmp_path / "s.json"
     write_lock(path, pid=dead_pid(), host=socket.gethostname())
-    seen_by_late_run = StateStore(path)._read_lock()
+    seen_by_late_run = FileBackend(path)._read_lock()
     first = StateStore(path)
     with first.lock("apply") as held:
         late = StateStore(path)
         reads = iter([seen_by_late_run])
-        real_read = late._read_lock
-        monkeypatch.setattr(late, "_read_lock", lambda: next(reads, None) or real_read())
+        real_read = late.backend._read_lock  # type: ignore[union-attr]
+        monkeypatch.setattr(late.backend, "_read_lock", lambda: next(reads, None) or real_read())
         with pytest.raises(StateLocked) as info, late.lock("apply"):
             pass
         assert info.value.lock_id == held.id

@@ -27,6 +27,7 @@ __all__ = [
     "EXIT_OK",
     "AppContext",
     "cli",
+    "lock_timeout_option",
     "main",
     "pass_app",
 ]
@@ -48,6 +49,9 @@ class AppContext:
     no_state: bool
     config_dir: str | None
     verbose: int
+    workspace: str = "default"
+    #: Set by a command's --lock-timeout (see lock_timeout_option).
+    lock_timeout: float = 0.0
 
     def settings(self, **overrides: Any) -> Settings:
         values: dict[str, Any] = {
@@ -57,12 +61,37 @@ class AppContext:
             "no_state": self.no_state,
             "config_dir": self.config_dir,
             "verbose": self.verbose,
+            "workspace": self.workspace,
+            "lock_timeout": self.lock_timeout,
         }
         values.update(overrides)
         return Settings.from_options(**values)
 
 
 pass_app = click.make_pass_decorator(AppContext)
+
+
+def _store_lock_timeout(ctx: click.Context, param: click.Parameter, value: str | None) -> None:
+    if value is not None:
+        from reconciler.state.location import parse_duration
+
+        try:
+            seconds = parse_duration(value)
+        except CampaignctlError as exc:
+            raise click.BadParameter(exc.message) from None
+        ctx.ensure_object(AppContext).lock_timeout = seconds
+
+
+def lock_timeout_option(command: Any) -> Any:
+    """`--lock-timeout DURATION` for a command that takes the state lock: wait for it (with
+    backoff, printing who holds it) instead of failing at once. Kept on the AppContext."""
+    return click.option(
+        "--lock-timeout",
+        metavar="DURATION",
+        expose_value=False,
+        callback=_store_lock_timeout,
+        help="Wait this long for the state lock (90s, 2m; default 0: fail at once).",
+    )(command)
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
@@ -81,8 +110,16 @@ pass_app = click.make_pass_decorator(AppContext)
 @click.option(
     "--state",
     envvar="CAMPAIGNCTL_STATE",
-    metavar="PATH",
-    help="State file (default state/default.json).",
+    metavar="PATH|URL",
+    help="State file (default state/default.json), s3://BUCKET/KEY or postgres://USER@HOST/DB.",
+)
+@click.option(
+    "--workspace",
+    envvar="CAMPAIGNCTL_WORKSPACE",
+    metavar="NAME",
+    default="default",
+    show_default=True,
+    help="Which state of the backend (state/NAME.json with the default --state).",
 )
 @click.option("--no-state", is_flag=True, help="Run without a state file.")
 @click.option("--config-dir", metavar="DIR", help="Desired-state directory (default campaigns.d).")
@@ -93,12 +130,15 @@ def cli(
     api_url: str | None,
     touchpoint_api_url: str | None,
     state: str | None,
+    workspace: str,
     no_state: bool,
     config_dir: str | None,
     verbose: int,
 ) -> None:
     """campaignctl: campaign-as-code for EngageLab email and touchpoint campaigns."""
-    ctx.obj = AppContext(api_url, touchpoint_api_url, state, no_state, config_dir, verbose)
+    ctx.obj = AppContext(
+        api_url, touchpoint_api_url, state, no_state, config_dir, verbose, workspace
+    )
     _configure_logging(verbose)
 
 

@@ -25,6 +25,7 @@ from reconciler.cli import (
     EXIT_INTERRUPTED,
     EXIT_OK,
     AppContext,
+    lock_timeout_option,
     pass_app,
 )
 from reconciler.errors import CampaignctlError, PlanError, StalePlan
@@ -103,6 +104,7 @@ def stderr_is_tty() -> bool:
 )
 @click.option("--format", "fmt", type=click.Choice(FORMATS), default="text", show_default=True)
 @click.option("--sandbox", is_flag=True, help="Apply to an embedded, empty sandbox (a demo).")
+@lock_timeout_option
 @pass_app
 def apply_command(
     app: AppContext,
@@ -163,7 +165,7 @@ def _apply_fresh(
     from reconciler.workflow import build_plan
 
     store = StateStore(settings.state_path)
-    with store.lock("apply"):
+    with store.lock("apply", timeout=settings.lock_timeout):
         context = build_plan(
             settings,
             config_dir=directory,
@@ -214,7 +216,7 @@ def _apply_saved(settings: Settings, path: Path, options: _RunOptions) -> int:
 
     plan = load_saved_plan(path)
     store = StateStore(settings.state_path)
-    with store.lock("apply"):
+    with store.lock("apply", timeout=settings.lock_timeout):
         state = store.read()
         need_tp = needs_touchpoint(None, state) or any(
             a.kind == MESSAGING_KIND for a in plan.actions

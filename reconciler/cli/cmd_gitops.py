@@ -14,7 +14,14 @@ from typing import TYPE_CHECKING
 
 import click
 
-from reconciler.cli import EXIT_CHANGES, EXIT_ERROR, EXIT_OK, AppContext, pass_app
+from reconciler.cli import (
+    EXIT_CHANGES,
+    EXIT_ERROR,
+    EXIT_OK,
+    AppContext,
+    lock_timeout_option,
+    pass_app,
+)
 from reconciler.errors import ConfigError, StateError
 from reconciler.live import MESSAGING_KIND
 from reconciler.settings import ENV_IMBRACE_API_KEY
@@ -48,6 +55,7 @@ def register(group: click.Group) -> None:
     help="After reporting, record each managed campaign's live status in the state, so a "
     "status change (a campaign was sent) is reported once. Fields are never accepted.",
 )
+@lock_timeout_option
 @pass_app
 def drift_command(app: AppContext, directory: Path | None, fmt: str, refresh: bool) -> int:
     """Show what changed outside campaignctl since the last apply.
@@ -68,13 +76,13 @@ def drift_command(app: AppContext, directory: Path | None, fmt: str, refresh: bo
             "drift compares live campaigns with the state file; it cannot run with --no-state",
             where="--no-state",
         )
-    if not settings.state_path.exists():
+    store = StateStore(settings.state_path)
+    if not store.exists():
         raise StateError(
             f"no state file at {settings.state_path}",
             where="--state",
             hint="run `campaignctl apply` or `campaignctl import` first, or pass --state PATH",
         )
-    store = StateStore(settings.state_path)
     state = store.read()
     loaded = _load_desired(directory or settings.config_dir, explicit=directory is not None)
     need_touchpoint = needs_touchpoint(loaded, state) or settings.imbrace_api_key is not None
@@ -90,7 +98,7 @@ def drift_command(app: AppContext, directory: Path | None, fmt: str, refresh: bo
     drift = compute_drift(state, live, loaded.campaigns if loaded else ())
     click.echo(render_drift(drift, fmt).rstrip("\n"))
     if refresh:
-        _refresh_statuses(store, live)
+        _refresh_statuses(store, live, settings.lock_timeout)
     if not need_touchpoint:
         click.echo(
             f"note: {ENV_IMBRACE_API_KEY} not set: MessagingCampaigns were not checked",
@@ -99,11 +107,11 @@ def drift_command(app: AppContext, directory: Path | None, fmt: str, refresh: bo
     return EXIT_CHANGES if drift.has_drift else EXIT_OK
 
 
-def _refresh_statuses(store: StateStore, live: list[LiveCampaign]) -> None:
+def _refresh_statuses(store: StateStore, live: list[LiveCampaign], lock_timeout: float) -> None:
     """Record live statuses under the lock, against the state as it is now (not as read)."""
     from reconciler.drift import refreshed_statuses
 
-    with store.lock("drift --refresh"):
+    with store.lock("drift --refresh", timeout=lock_timeout):
         updates = refreshed_statuses(store.read(), live)
         for record in updates:
             store.record(record)
@@ -158,6 +166,7 @@ def _load_desired(directory: Path, *, explicit: bool) -> LoadResult | None:
     is_flag=True,
     help="Also import campaigns the YAML already declares, overwriting their files.",
 )
+@lock_timeout_option
 @pass_app
 def import_command(
     app: AppContext,
@@ -189,7 +198,7 @@ def import_command(
     declared, sole = _declared(_scan_root(target, settings.config_dir), target)
     store = StateStore(settings.state_path)
     with_touchpoint = settings.imbrace_api_key is not None
-    with store.lock("import"):
+    with store.lock("import", timeout=settings.lock_timeout):
         state = store.read()
         if not with_touchpoint and _state_has_messaging(state):
             settings.touchpoint_credentials()  # raises, naming the variable

@@ -1,6 +1,7 @@
-"""reconciler.cli.cmd_state: `campaignctl state list|show|rm|mv|unlock`.
+"""reconciler.cli.cmd_state: `campaignctl state ...`: list, show, rm, mv, unlock, pull, push,
+workspaces, history.
 
-Inspect and edit the state file. Edits run under the state lock and commit atomically;
+Inspect and edit the state (any backend). Edits run under the state lock and commit atomically;
 none of them touches a live campaign.
 """
 
@@ -13,11 +14,13 @@ from typing import Any
 
 import click
 
-from reconciler.cli import AppContext, pass_app
+from reconciler.cli import AppContext, lock_timeout_option, pass_app
 from reconciler.errors import StateError
 from reconciler.live import EMAIL_KIND, MESSAGING_KIND
-from reconciler.settings import DEFAULT_STATE
 from reconciler.state import ManagedRecord, State, StateStore
+from reconciler.state.limits import read_capped
+from reconciler.state.location import open_state
+from reconciler.state.model import parse_state
 
 KINDS = (EMAIL_KIND, MESSAGING_KIND)
 
@@ -51,7 +54,7 @@ def list_cmd(app: AppContext, fmt: str) -> None:
     elif current.campaigns:
         click.echo(render_list_text(current))
     else:
-        click.echo(f"no managed campaigns in {store.path}", err=True)
+        click.echo(f"no managed campaigns in {store.where}", err=True)
 
 
 @state.command("show")
@@ -60,12 +63,13 @@ def list_cmd(app: AppContext, fmt: str) -> None:
 def show_cmd(app: AppContext, name: str) -> None:
     """Print the record of campaign NAME (or KIND/NAME) as JSON."""
     store = store_for(app)
-    record = resolve(store.read(), name, where=str(store.path))
+    record = resolve(store.read(), name, where=str(store.where))
     click.echo(json.dumps(record.to_dict(), sort_keys=True, indent=2, ensure_ascii=False))
 
 
 @state.command("rm")
 @click.argument("name")
+@lock_timeout_option
 @pass_app
 def rm_cmd(app: AppContext, name: str) -> None:
     """Forget a campaign; the live campaign stays as it is.
@@ -73,12 +77,12 @@ def rm_cmd(app: AppContext, name: str) -> None:
     NAME is the campaign name, or KIND/NAME when two kinds share it.
     """
     store = store_for(app)
-    with store.lock(f"campaignctl state rm {name}"):
-        record = resolve(store.read(), name, where=str(store.path))
+    with store.lock(f"campaignctl state rm {name}", timeout=app.lock_timeout):
+        record = resolve(store.read(), name, where=str(store.where))
         store.forget(record.kind, record.name)
         store.commit()
     click.echo(
-        f"Removed {record.key} (remote id {record.remote_id}) from {store.path}; "
+        f"Removed {record.key} (remote id {record.remote_id}) from {store.where}; "
         "the live campaign was not touched."
     )
 
@@ -86,6 +90,7 @@ def rm_cmd(app: AppContext, name: str) -> None:
 @state.command("mv")
 @click.argument("old")
 @click.argument("new")
+@lock_timeout_option
 @pass_app
 def mv_cmd(app: AppContext, old: str, new: str) -> None:
     """Rename a record: a renamed campaign then plans as an update.
@@ -94,15 +99,15 @@ def mv_cmd(app: AppContext, old: str, new: str) -> None:
     if NEW is already in state.
     """
     store = store_for(app)
-    with store.lock(f"campaignctl state mv {old} {new}"):
+    with store.lock(f"campaignctl state mv {old} {new}", timeout=app.lock_timeout):
         current = store.read()
-        record = resolve(current, old, where=str(store.path))
+        record = resolve(current, old, where=str(store.where))
         old_key = record.key
         new_name = target_name(new, record)
         if current.get(record.kind, new_name) is not None:
             raise StateError(
                 f"{State.key(record.kind, new_name)} is already in state",
-                where=str(store.path),
+                where=str(store.where),
                 hint="remove it first with `campaignctl state rm` if it is obsolete",
             )
         moved = store.move(record.kind, record.name, new_name)
@@ -124,18 +129,65 @@ def unlock_cmd(app: AppContext, lock_id: str, force: bool) -> None:
     )
 
 
+@state.command("pull")
+@pass_app
+def pull_cmd(app: AppContext) -> None:
+    """Print the state document (the file's exact form) to stdout."""
+    click.echo(store_for(app).read().to_json(), nl=False)
+
+
+@state.command("push")
+@click.argument("file", type=click.Path(path_type=Path, dir_okay=False))
+@click.option("--force", is_flag=True, help="Replace even another lineage or an older serial.")
+@lock_timeout_option
+@pass_app
+def push_cmd(app: AppContext, file: Path, force: bool) -> None:
+    """Replace the state with FILE (a state document, e.g. from `state pull`).
+
+    Only when FILE has the state's lineage and a newer serial, unless --force.
+    """
+    raw = read_capped(file, what="state file")
+    if raw is None:
+        raise StateError("cannot read the state file: No such file or directory", where=str(file))
+    new = parse_state(raw, str(file))
+    store = store_for(app)
+    with store.lock("campaignctl state push", timeout=app.lock_timeout):
+        pushed = store.push(new, force=force)
+    click.echo(
+        f"Pushed {file} to {store.where}: lineage {pushed.lineage}, serial {pushed.serial}, "
+        f"{len(pushed.campaigns)} campaign{'s' if len(pushed.campaigns) != 1 else ''}."
+    )
+
+
+@state.command("workspaces")
+@pass_app
+def workspaces_cmd(app: AppContext) -> None:
+    """List the workspaces that have a state on this backend (`*` marks the current one)."""
+    for name in store_for(app).workspaces():
+        click.echo(f"{'*' if name == app.workspace else ' '} {name}")
+
+
+@state.command("history")
+@pass_app
+def history_cmd(app: AppContext) -> None:
+    """List the stored versions of the state, newest first (versioned S3, PostgreSQL)."""
+    for entry in store_for(app).history():
+        serial = "-" if entry.serial is None else str(entry.serial)
+        click.echo(f"{entry.written}  serial {serial}  {entry.size} bytes  version {entry.version}")
+
+
 # --------------------------------------------------------------------------- helpers
 
 
 def store_for(app: AppContext) -> StateStore:
-    """The StateStore of the global options; state commands need a file."""
+    """The StateStore of the global options (--state, --workspace); state commands need one."""
     if app.no_state:
         raise StateError(
             "state commands need a state file",
             where="--no-state",
             hint="drop --no-state (and give --state PATH if it is not state/default.json)",
         )
-    return StateStore(Path(app.state or DEFAULT_STATE))
+    return StateStore(backend=open_state(app.state, app.workspace))
 
 
 def resolve(current: State, ref: str, *, where: str) -> ManagedRecord:

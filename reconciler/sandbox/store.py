@@ -11,9 +11,7 @@ from __future__ import annotations
 import heapq
 import json
 import math
-import os
 import secrets
-import tempfile
 import threading
 import time
 from dataclasses import dataclass, field
@@ -21,6 +19,7 @@ from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
+from reconciler.atomic import write_atomic
 from reconciler.sandbox.wire import INT_MAX, json_problem
 
 __all__ = [
@@ -388,17 +387,6 @@ def save_file(store: Store, path: Path) -> None:
     """Write the store atomically (temp file in the same directory, fsync, rename)."""
     # Encode first: a value that cannot be written (NaN, a lone surrogate) fails here, before
     # the file is touched, and not halfway through writing it.
-    payload = json.dumps(
-        store.to_data(), separators=(",", ":"), ensure_ascii=False, allow_nan=False
-    ).encode("utf-8")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(payload)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    text = json.dumps(store.to_data(), separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+    text.encode("utf-8")
+    write_atomic(path, text)
