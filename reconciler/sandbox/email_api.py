@@ -46,10 +46,17 @@ __all__ = [
     "apply_fields",
     "handle",
     "new_record",
+    "owns",
     "render",
 ]
 
 PREFIX = "/v1/marketing/campaigns"
+
+
+def owns(path: str) -> bool:
+    """Whether a request path is this API's."""
+    return path == PREFIX or path.startswith(PREFIX + "/")
+
 
 #: docs/reference/vendors.md "Email quirks": the field table is the truth, 1 = A/B and 2 = normal.
 AB_TYPE = 1
