@@ -254,14 +254,22 @@ def _parse_send_time(field: str, value: Any, time_zone: int) -> str | None:
     )
 
 
-def _parse_attachments(value: Any) -> list[dict[str, str]] | None:
+def _optional_array(field: str, value: Any, most: int) -> list[Any] | None:
+    """None for a blank value, else the value if it is an array of at most `most` items."""
     if _is_blank(value):
         return None
-    if not isinstance(value, list) or len(value) > ATTACHMENTS_MAX:
-        raise _invalid("attachments", f"attachments must be an array of at most {ATTACHMENTS_MAX}")
+    if not isinstance(value, list) or len(value) > most:
+        raise _invalid(field, f"{field} must be an array of at most {most}")
+    return value
+
+
+def _parse_attachments(value: Any) -> list[dict[str, str]] | None:
+    items = _optional_array("attachments", value, ATTACHMENTS_MAX)
+    if items is None:
+        return None
     out: list[dict[str, str]] = []
     total = 0
-    for index, item in enumerate(value):
+    for index, item in enumerate(items):
         if not isinstance(item, dict):
             raise _invalid("attachments", f"attachments[{index}] must be an object")
         filename = item.get("filename", item.get("file_name"))
@@ -317,12 +325,11 @@ def _rate_value(index: int, key: str, value: Any) -> float:
 
 
 def _parse_warm_up(value: Any) -> list[dict[str, Any]] | None:
-    if _is_blank(value):
+    items = _optional_array("warm_up", value, WARM_UP_MAX)
+    if items is None:
         return None
-    if not isinstance(value, list) or len(value) > WARM_UP_MAX:
-        raise _invalid("warm_up", f"warm_up must be an array of at most {WARM_UP_MAX}")
     out: list[dict[str, Any]] = []
-    for index, item in enumerate(value):
+    for index, item in enumerate(items):
         if not isinstance(item, dict) or set(item) - {
             "domain",
             "rate",

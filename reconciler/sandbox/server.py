@@ -10,7 +10,7 @@ from __future__ import annotations
 import copy
 import threading
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from types import TracebackType
 from typing import Any
@@ -204,22 +204,13 @@ class Sandbox:
 
     def edit_email_campaign(self, campaign_id: int, **fields: Any) -> dict[str, Any]:
         """Change fields out of band (as the vendor's UI would), in request form; any status."""
-        edited = self.edit_email_fields(campaign_id, fields)
-        if edited is None:
-            raise KeyError(f"email campaign {campaign_id} not found")
-        return edited
+        return _found(self.edit_email_fields(campaign_id, fields), "email", campaign_id)
 
     def edit_email_fields(
         self, campaign_id: int, fields: Mapping[str, Any]
     ) -> dict[str, Any] | None:
         """`edit_email_campaign` with the fields as a mapping (any key); None: no such campaign."""
-        with self.store.lock:
-            record = self.store.email.get(int(campaign_id))
-            if record is None:
-                return None
-            self._edit_email(record, fields)
-            self._save()
-            return copy.deepcopy(record)
+        return self._edit(self.store.email, int(campaign_id), lambda r: self._edit_email(r, fields))
 
     def email_campaign(self, campaign_id: int) -> dict[str, Any]:
         """The stored campaign, write-only fields (subject, attachments) included."""
@@ -267,22 +258,14 @@ class Sandbox:
 
     def edit_touchpoint_campaign(self, campaign_id: str, **fields: Any) -> dict[str, Any]:
         """Change a touchpoint campaign's status, name or channel_type out of band."""
-        edited = self.edit_touchpoint_fields(campaign_id, fields)
-        if edited is None:
-            raise KeyError(f"touchpoint campaign {campaign_id} not found")
-        return edited
+        return _found(self.edit_touchpoint_fields(campaign_id, fields), "touchpoint", campaign_id)
 
     def edit_touchpoint_fields(
         self, campaign_id: str, fields: Mapping[str, Any]
     ) -> dict[str, Any] | None:
         """`edit_touchpoint_campaign` with the fields as a mapping; None: no such campaign."""
-        with self.store.lock:
-            record = self.store.tp_campaigns.get(campaign_id)
-            if record is None:
-                return None
-            _edit_tp_campaign(self.store, record, fields)
-            self._save()
-            return dict(record)
+        store = self.store
+        return self._edit(store.tp_campaigns, campaign_id, lambda r: _edit_tp(store, r, fields))
 
     def touchpoint_campaigns(self) -> list[dict[str, Any]]:
         with self.store.lock:
@@ -412,6 +395,18 @@ class Sandbox:
         record.update(merged)
         self.store.schedule(record)
 
+    def _edit(
+        self, table: Mapping[Any, dict[str, Any]], key: Any, edit: Callable[[dict[str, Any]], None]
+    ) -> dict[str, Any] | None:
+        """Edit one stored record in place and save; a copy of it, or None if there is none."""
+        with self.store.lock:
+            record = table.get(key)
+            if record is None:
+                return None
+            edit(record)
+            self._save()
+            return copy.deepcopy(record)
+
     def _save(self) -> None:
         if self.data_file is not None:
             with self.store.lock:
@@ -426,7 +421,7 @@ def _check_quirks(quirks: Iterable[str]) -> frozenset[str]:
     return chosen
 
 
-def _edit_tp_campaign(store: Store, record: dict[str, Any], fields: Mapping[str, Any]) -> None:
+def _edit_tp(store: Store, record: dict[str, Any], fields: Mapping[str, Any]) -> None:
     unknown = sorted(set(fields) - {"status", "name", "channel_type"})
     if unknown:
         raise ValueError(f"cannot edit {', '.join(unknown)} (status, name, channel_type)")
@@ -438,6 +433,12 @@ def _edit_tp_campaign(store: Store, record: dict[str, Any], fields: Mapping[str,
     _check_fields(fields)
     record.update(fields)
     record["updated_at"] = iso_utc(store.now())
+
+
+def _found(record: dict[str, Any] | None, kind: str, campaign_id: object) -> dict[str, Any]:
+    if record is None:
+        raise KeyError(f"{kind} campaign {campaign_id} not found")
+    return record
 
 
 def _check_count(name: str, value: Any, most: int) -> None:
