@@ -162,15 +162,20 @@ class _Handler(BaseHTTPRequestHandler):
         if request.path == ADMIN_PREFIX or request.path.startswith(ADMIN_PREFIX + "/"):
             self._send(self._admin(sandbox, request))
             return
+        received = time.monotonic()
         delay = sandbox.latency.sample_seconds()
         if delay:
             time.sleep(delay)
         rule = sandbox.faults.take(request.method, request.path)
         fault = rule.fault if rule else None
+
+        def log_as(status: int) -> None:
+            sandbox.log_request(request, parts.query, status, fault, received=received, delay=delay)
+
         # The log is written before the client can see anything, so a test that counts
         # requests right after its call returns never races the server.
         if fault == "drop_before":
-            sandbox.log_request(request, parts.query, 0, fault)
+            log_as(0)
             self._drop()
             return
         if rule is not None and fault in _FAULT_STATUS:
@@ -178,10 +183,10 @@ class _Handler(BaseHTTPRequestHandler):
         else:
             reply = sandbox.serve(request)
         if fault == "drop_after_commit":
-            sandbox.log_request(request, parts.query, 0, fault)
+            log_as(0)
             self._drop()
             return
-        sandbox.log_request(request, parts.query, reply.status, fault)
+        log_as(reply.status)
         self._send(reply)
 
     def _admin(self, sandbox: Sandbox, request: ApiRequest) -> Reply:

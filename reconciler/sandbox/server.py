@@ -347,8 +347,20 @@ class Sandbox:
                 self._save()
             return reply
 
-    def log_request(self, request: ApiRequest, query: str, status: int, fault: str | None) -> None:
-        self.log.record(LogEntry(request.method, request.path, query, status, fault, time.time()))
+    def log_request(
+        self,
+        request: ApiRequest,
+        query: str,
+        status: int,
+        fault: str | None,
+        *,
+        received: float = 0.0,
+        delay: float = 0.0,
+    ) -> None:
+        """Log one API request; `received` is its time.monotonic(), `delay` its latency (s)."""
+        method, path, answered = request.method, request.path, time.monotonic()
+        entry = LogEntry(method, path, query, status, fault, time.time(), received, delay, answered)
+        self.log.record(entry)
 
     def stats(self) -> dict[str, Any]:
         with self.store.lock:
