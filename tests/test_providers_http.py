@@ -1,4 +1,4 @@
-"""providers/http.py: session set-up, retry policy, error translation, masked logging.
+"""providers/http/: session set-up, retry policy, error translation, masked logging.
 
 Unit tests of the pure parts, then the transport facts that need a real socket: a port with
 nothing listening, and the sandbox (latency beyond the timeout, its request log).

@@ -139,7 +139,12 @@ class Latency:
 
 @dataclass(frozen=True)
 class LogEntry:
-    """One answered (or dropped: status 0) API request."""
+    """One answered (or dropped: status 0) API request.
+
+    `at` is the wall-clock time it was logged; `received` and `answered` are time.monotonic()
+    readings (request read, answer decided) and `delay` the latency applied, in seconds, so
+    a test can show what the sandbox did (overlaps, gaps, delays) without timing itself.
+    """
 
     method: str
     path: str
@@ -147,6 +152,9 @@ class LogEntry:
     status: int
     fault: str | None
     at: float
+    received: float = 0.0
+    delay: float = 0.0
+    answered: float = 0.0
 
 
 class RequestLog:

@@ -1,0 +1,220 @@
+"""reconciler.providers.http.client: `ApiClient`, JSON over one Session with a masked `-v` log.
+
+It sends one call, reads the body bounded, logs request and answer with secrets masked, and
+returns the parsed body or raises the error `translate` says it means; `shield` masks
+secrets in any error raised by a provider's own decoding.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import logging
+import time
+from collections.abc import Callable, Iterator, Mapping
+from typing import Any, Final, ParamSpec, TypeVar
+from urllib.parse import urlsplit
+
+import requests
+from requests.adapters import HTTPAdapter
+
+from reconciler.errors import CampaignctlError, InvalidResponse
+from reconciler.providers.http.auth import SecretAuth, mask_headers
+from reconciler.providers.http.reading import MAX_BODY_BYTES, body_deadline, read_bounded
+from reconciler.providers.http.retries import IDEMPOTENT_METHODS, RetryConfig, make_retry
+from reconciler.providers.http.session import POOL_MAXSIZE, make_session
+from reconciler.providers.http.translate import (
+    _NO_CODES,
+    ERROR_MESSAGE_LIMIT,
+    ErrorCodes,
+    error_for_transport,
+    interpret_answer,
+    one_line,
+)
+from reconciler.settings import check_url
+
+__all__ = ["LOG_BODY_LIMIT", "ApiClient", "redact_error", "shielded"]
+
+log = logging.getLogger(__name__)
+
+LOG_BODY_LIMIT: Final = 2000
+
+
+def _clip(text: str) -> str:
+    return text if len(text) <= LOG_BODY_LIMIT else text[:LOG_BODY_LIMIT] + "...(truncated)"
+
+
+class ApiClient:
+    """JSON over one Session: send, log (masked), translate errors, return the parsed body.
+
+    >>> client = ApiClient("http://127.0.0.1:8080", bearer_auth(SecretStr("t")))  # doctest: +SKIP
+    >>> client.request("GET", "/v1/campaigns", params={"limit": 100})  # doctest: +SKIP
+    """
+
+    def __init__(
+        self,
+        base_url: str,
+        auth: SecretAuth,
+        *,
+        timeout: float = 30.0,
+        retry: RetryConfig | None = None,
+        auth_hint: str | None = None,
+        option: str = "--api-url",
+        error_codes: ErrorCodes = _NO_CODES,
+        max_body: int = MAX_BODY_BYTES,
+    ) -> None:
+        self.base_url = check_url(base_url, option)
+        self._codes = error_codes
+        self.host = urlsplit(self.base_url).netloc
+        self._auth = auth
+        self._retry = retry or RetryConfig()
+        self._auth_hint = auth_hint
+        self.session = make_session(
+            self.base_url, auth, timeout=timeout, retry=self._retry, option=option
+        )
+        #: Bounds on one answer's body, after decompression and in total time.
+        self.max_body = max_body
+        self.body_deadline = body_deadline(timeout)
+
+    def __repr__(self) -> str:
+        return f"ApiClient({self.base_url!r}, auth={self._auth!r})"
+
+    def mount_safe_post(self, path: str) -> None:
+        """Let POSTs to `path` be retried like a GET (for calls that change nothing)."""
+        adapter = HTTPAdapter(
+            pool_connections=1,
+            pool_maxsize=POOL_MAXSIZE,
+            max_retries=make_retry(self._retry, allow_post=True),
+        )
+        self.session.mount(self.base_url + path, adapter)
+
+    def request(
+        self,
+        method: str,
+        path: str,
+        *,
+        params: Mapping[str, Any] | None = None,
+        body: Any = None,
+        idempotent: bool | None = None,
+    ) -> Any:
+        """Send one call and return its parsed JSON body (None when empty, e.g. a 204).
+
+        Raises an `ApiError` subclass for every failure; never a requests exception.
+        """
+        method = method.upper()
+        safe = method in IDEMPOTENT_METHODS if idempotent is None else idempotent
+        prepared = self.session.prepare_request(
+            requests.Request(method, self.base_url + path, params=params, json=body)
+        )
+        self._log_request(prepared)
+        started = time.monotonic()
+        try:
+            env = self.session.merge_environment_settings(prepared.url, {}, None, None, None)
+            env["stream"] = True  # the body is read here, bounded in size and time
+            response = self.session.send(prepared, allow_redirects=False, **env)
+            try:
+                content = read_bounded(
+                    response.raw,
+                    limit=self.max_body,
+                    deadline=time.monotonic() + self.body_deadline,
+                    declared=response.headers.get("Content-Length"),
+                )
+            finally:
+                response.close()
+        except requests.RequestException as exc:
+            error = error_for_transport(
+                exc, method, path, idempotent=safe, host=self.host, redact=self._auth.redact
+            )
+            log.debug("<-- %s %s failed after %.0f ms: %s", method, path, _ms(started), error)
+            raise error from None
+        except InvalidResponse as exc:
+            exc.method, exc.path, exc.status = method, path, response.status_code
+            exc.where = f"{method} {path}"
+            raise
+        self._log_response(response, content, started)
+        return interpret_answer(
+            method,
+            path,
+            response.status_code,
+            content,
+            response.headers,
+            idempotent=safe,
+            auth_hint=self._auth_hint,
+            redact=self._auth.redact,
+            codes=self._codes,
+        )
+
+    def _log_request(self, prepared: requests.PreparedRequest) -> None:
+        if not log.isEnabledFor(logging.DEBUG):
+            return
+        body = prepared.body
+        text = body.decode("utf-8", "replace") if isinstance(body, bytes) else str(body or "")
+        log.debug(
+            "--> %s %s %s %s",
+            prepared.method,
+            prepared.url,
+            self._auth.redact(str(mask_headers(prepared.headers))),
+            _clip(self._auth.redact(text[: LOG_BODY_LIMIT * 4])),
+        )
+
+    def _log_response(self, response: requests.Response, content: bytes, started: float) -> None:
+        if not log.isEnabledFor(logging.DEBUG):
+            return
+        log.debug(
+            "<-- %s %s %s (%.0f ms) %s",
+            response.status_code,
+            response.request.method,
+            response.request.path_url,
+            _ms(started),
+            _clip(self._auth.redact(content[: LOG_BODY_LIMIT * 4].decode("utf-8", "replace"))),
+        )
+
+    def redact(self, text: str) -> str:
+        """Mask every form of this client's secrets (`make_redactor`)."""
+        return self._auth.redact(text)
+
+    @contextlib.contextmanager
+    def shield(self) -> Iterator[None]:
+        """Mask this client's secrets in any campaignctl error raised inside, then cut it.
+
+        Providers wrap every public call in it, so an error that quotes an answer (a decode
+        error's `got {...}`, a vendor message) never prints a secret the server echoed.
+        """
+        try:
+            yield
+        except CampaignctlError as exc:
+            raise redact_error(exc, self._auth.redact) from None
+
+    def close(self) -> None:
+        self.session.close()
+
+
+def redact_error(exc: CampaignctlError, redact: Callable[[str], str]) -> CampaignctlError:
+    """Mask secrets in an error's message and hint (in place), then cut the message."""
+    exc.message = one_line(redact(exc.message), ERROR_MESSAGE_LIMIT)
+    exc.args = (exc.message,)
+    if exc.hint:
+        exc.hint = redact(exc.hint)
+    if exc.where:
+        exc.where = redact(exc.where)
+    return exc
+
+
+_P = ParamSpec("_P")
+_Ret = TypeVar("_Ret")
+
+
+def shielded(method: Callable[_P, _Ret]) -> Callable[_P, _Ret]:
+    """Run a provider method inside its client's `shield` (the provider's `_client`)."""
+
+    @functools.wraps(method)
+    def wrapper(*args: _P.args, **kwargs: _P.kwargs) -> _Ret:
+        client: ApiClient = args[0]._client  # type: ignore[attr-defined]
+        with client.shield():
+            return method(*args, **kwargs)
+
+    return wrapper
+
+
+def _ms(started: float) -> float:
+    return (time.monotonic() - started) * 1000
