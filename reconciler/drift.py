@@ -16,6 +16,7 @@ from dataclasses import dataclass, field, replace
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any
 
+from reconciler import diff
 from reconciler.canonical import EMAIL_WRITE_ONLY, is_empty, same_value
 from reconciler.live import EMAIL_KIND, MESSAGING_KIND, LiveCampaign
 from reconciler.render import MARKDOWN_LIMIT, md_code, md_html, md_text, text_safe, utf16_length
@@ -285,28 +286,12 @@ def field_drift(
 
 
 def diff_values(path: tuple[str | int, ...], before: Any, after: Any) -> list[DriftChange]:
-    """Return the leaf-level differences between two canonical values.
+    """Return the leaf-level differences between two canonical values, as a plan shows them.
 
-    Mappings recurse per key and lists of equal length per index; anything else that
-    differs is one change. Empty values are one "unset" (semantics.md "Unset values").
+    One engine for plan and drift (reconciler.diff, DeepDiff on the pairs that differ): a
+    list that grows, shrinks or gets an item inserted reads the same in both reports.
     """
-    if is_empty(before) and is_empty(after):
-        return []
-    if before == after:
-        return []
-    if isinstance(before, Mapping) and isinstance(after, Mapping):
-        out: list[DriftChange] = []
-        for key in sorted(set(before) | set(after), key=str):
-            out.extend(diff_values((*path, key), before.get(key), after.get(key)))
-        return out
-    if isinstance(before, list) and isinstance(after, list) and len(before) == len(after):
-        out = []
-        for index, (b, a) in enumerate(zip(before, after, strict=True)):
-            out.extend(diff_values((*path, index), b, a))
-        return out
-    return [
-        DriftChange(path, None if is_empty(before) else before, None if is_empty(after) else after)
-    ]
+    return [DriftChange(c.path, c.before, c.after) for c in diff.diff_values(path, before, after)]
 
 
 _EMAIL_STATUS = {0: "0 (waiting)", 1: "1 (sending)", 2: "2 (completed)", -1: "-1 (failed)"}
