@@ -11,45 +11,9 @@ campaigns), so the calendar shows exactly what apply would do to each send
 
 from __future__ import annotations
 
-from reconciler.calendar.build import build_calendar, config_calendar
-from reconciler.calendar.findings import (
-    MAX_SCHEDULE_WARNINGS,
-    find_clashes,
-    nearest_overlaps,
-    schedule_warnings,
-)
-from reconciler.calendar.model import (
-    DEFAULT_CLASH_WINDOW,
-    DEFAULT_QUIET_HOURS,
-    Audience,
-    Calendar,
-    Clash,
-    Effect,
-    QuietHours,
-    Send,
-    format_local,
-    format_utc,
-    parse_duration,
-    parse_quiet_hours,
-)
+from reconciler.calendar import build, findings, model
+from reconciler.calendar.build import *  # noqa: F403 (each module's __all__, re-exported)
+from reconciler.calendar.findings import *  # noqa: F403
+from reconciler.calendar.model import *  # noqa: F403
 
-__all__ = [
-    "DEFAULT_CLASH_WINDOW",
-    "DEFAULT_QUIET_HOURS",
-    "MAX_SCHEDULE_WARNINGS",
-    "Audience",
-    "Calendar",
-    "Clash",
-    "Effect",
-    "QuietHours",
-    "Send",
-    "build_calendar",
-    "config_calendar",
-    "find_clashes",
-    "format_local",
-    "format_utc",
-    "nearest_overlaps",
-    "parse_duration",
-    "parse_quiet_hours",
-    "schedule_warnings",
-]
+__all__ = [*model.__all__, *build.__all__, *findings.__all__]

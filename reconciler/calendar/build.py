@@ -84,21 +84,10 @@ def config_calendar(campaigns: Sequence[LoadedCampaign]) -> Calendar:
     """The sends of the YAML alone, each `new` (offline: `validate --policy` has no live)."""
     sends: list[Send] = []
     for campaign in campaigns:
-        for variant, at, time_zone, audience in _times(campaign.kind, campaign.canonical()):
-            sends.append(
-                Send(
-                    kind=campaign.kind,
-                    name=campaign.name,
-                    effect=Effect.NEW,
-                    at=at,
-                    time_zone=time_zone,
-                    audience=audience,
-                    action=str(ActionKind.CREATE),
-                    variant=variant,
-                    file=campaign.source.file,
-                    line=campaign.source.line,
-                )
-            )
+        source, create = campaign.source, str(ActionKind.CREATE)
+        for time in _times(campaign.kind, campaign.canonical()):
+            new = _send(campaign.kind, campaign.name, Effect.NEW, time, create)
+            sends.append(_with_source(new, source.file, source.line))
     sends.sort(key=send_order)
     return Calendar(tuple(sends))
 
@@ -113,17 +102,13 @@ def _sends_of(action: Action, live: LiveCampaign | None) -> list[Send]:
     locked = (live is not None and not live.is_pristine) or action.action == ActionKind.BLOCKED
 
     def send(effect: Effect, time: _Time, previous: datetime | None = None) -> Send:
-        variant, at, time_zone, audience = time
-        return Send(
-            kind=action.kind,
-            name=action.name,
-            effect=effect,
-            at=at,
-            time_zone=time_zone,
-            audience=audience,
-            action=str(action.action),
+        return _send(
+            action.kind,
+            action.name,
+            effect,
+            time,
+            str(action.action),
             previous=previous,
-            variant=variant,
             remote_id=action.remote_id,
             unmanaged=action.is_unmanaged,
         )
@@ -158,6 +143,25 @@ def _sends_of(action: Action, live: LiveCampaign | None) -> list[Send]:
         else:
             out.append(send(Effect.UNCHANGED, new))
     return out
+
+
+def _send(
+    kind: str,
+    name: str,
+    effect: Effect,
+    time: _Time,
+    action: str,
+    *,
+    previous: datetime | None = None,
+    remote_id: str | None = None,
+    unmanaged: bool = False,
+) -> Send:
+    """One send of a campaign at one of its `_times`."""
+    variant, at, time_zone, audience = time
+    return Send(
+        kind, name, effect, at, time_zone, audience, action, previous, variant,
+        remote_id=remote_id, unmanaged=unmanaged,
+    )  # fmt: skip
 
 
 def _times(kind: str, fields: Mapping[str, Any] | None) -> list[_Time]:
