@@ -168,10 +168,10 @@ def _apply_fresh(
         build_plan(
             settings,
             config_dir=directory,
+            store=store,  # read under the lock this command holds
             prune=prune,
             targets=targets,
             allow_delete_executed=allow_delete_executed,
-            store=store,
         ) as context,
     ):
         return _confirm_and_run(context.plan, context.state, context.providers, store, options)
