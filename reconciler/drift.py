@@ -1,4 +1,4 @@
-"""reconciler.drift: what changed out of band since the last apply, and its renderings.
+"""reconciler.drift: what changed out of band since the last apply, as a `Drift` report.
 
 Pure: state records + live campaigns (+ optionally the desired config, for
 `lifecycle.ignore_changes`) -> a `Drift` report. No I/O, clock or environment. Four kinds of
@@ -9,16 +9,23 @@ manages, and campaigns whose status moved since the last apply.
 
 from __future__ import annotations
 
-import json
-import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any
 
+from reconciler import diff
 from reconciler.canonical import EMAIL_WRITE_ONLY, is_empty, same_value
 from reconciler.live import EMAIL_KIND, MESSAGING_KIND, LiveCampaign
-from reconciler.render import MARKDOWN_LIMIT, md_code, md_html, md_text, text_safe, utf16_length
+from reconciler.render.budget import MARKDOWN_LIMIT
+
+# The renderers live beside the plan's (reconciler.render.drift); importable from here too.
+from reconciler.render.drift import (
+    render_drift,
+    render_drift_json,
+    render_drift_markdown,
+    render_drift_text,
+)
 
 if TYPE_CHECKING:
     from reconciler.loader import LoadedCampaign
@@ -26,6 +33,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "DRIFT_FORMAT_VERSION",
+    "MARKDOWN_LIMIT",
     "Drift",
     "DriftChange",
     "DriftItem",
@@ -39,8 +47,6 @@ __all__ = [
 ]
 
 DRIFT_FORMAT_VERSION = 1
-
-#: GitHub refuses comments over 65,536 characters; leave room for a wrapper's own text.
 
 #: Fields that identify a campaign rather than configure it: never reported as changes.
 # `lifecycle` is campaignctl's own policy, recorded in state but never sent or read back.
@@ -172,24 +178,23 @@ def compute_drift(
     )
 
 
+def _item(
+    drift: DriftKind,
+    of: ManagedRecord | LiveCampaign,
+    message: str,
+    changes: Iterable[DriftChange] = (),
+) -> DriftItem:
+    return DriftItem(drift, of.kind, of.name, of.remote_id, message, tuple(changes))
+
+
 def _deleted(record: ManagedRecord) -> DriftItem:
-    return DriftItem(
-        DriftKind.deleted_remotely,
-        record.kind,
-        record.name,
-        record.remote_id,
-        f"managed campaign {record.remote_id} no longer exists in the API",
-    )
+    message = f"managed campaign {record.remote_id} no longer exists in the API"
+    return _item(DriftKind.deleted_remotely, record, message)
 
 
 def _unmanaged(current: LiveCampaign) -> DriftItem:
-    return DriftItem(
-        DriftKind.unmanaged,
-        current.kind,
-        current.name,
-        current.remote_id,
-        "live campaign not managed by this state (import it, or delete it with plan --prune)",
-    )
+    message = "live campaign not managed by this state (import it, or delete it with plan --prune)"
+    return _item(DriftKind.unmanaged, current, message)
 
 
 def _record_drift(
@@ -198,29 +203,15 @@ def _record_drift(
     out: list[DriftItem] = []
     changes = field_drift(record, current, frozenset(ignored))
     if changes:
-        fields = sorted({str(c.path[0]) for c in changes})
-        out.append(
-            DriftItem(
-                DriftKind.fields_changed,
-                record.kind,
-                record.name,
-                record.remote_id,
-                f"changed outside campaignctl: {', '.join(fields)}",
-                tuple(changes),
-            )
-        )
+        fields = ", ".join(sorted({str(c.path[0]) for c in changes}))
+        message = f"changed outside campaignctl: {fields}"
+        out.append(_item(DriftKind.fields_changed, record, message, changes))
     if record.status is not None and str(record.status) != str(current.status):
-        out.append(
-            DriftItem(
-                DriftKind.status_changed,
-                record.kind,
-                record.name,
-                record.remote_id,
-                f"status changed from {_status_word(record.status)} "
-                f"to {_status_word(current.status)}",
-                (DriftChange(("status",), record.status, current.status),),
-            )
+        message = (
+            f"status changed from {_status_word(record.status)} to {_status_word(current.status)}"
         )
+        moved = DriftChange(("status",), record.status, current.status)
+        out.append(_item(DriftKind.status_changed, record, message, [moved]))
     return out
 
 
@@ -285,28 +276,12 @@ def field_drift(
 
 
 def diff_values(path: tuple[str | int, ...], before: Any, after: Any) -> list[DriftChange]:
-    """Return the leaf-level differences between two canonical values.
+    """Return the leaf-level differences between two canonical values, as a plan shows them.
 
-    Mappings recurse per key and lists of equal length per index; anything else that
-    differs is one change. Empty values are one "unset" (semantics.md "Unset values").
+    One engine for plan and drift (reconciler.diff, DeepDiff on the pairs that differ): a
+    list that grows, shrinks or gets an item inserted reads the same in both reports.
     """
-    if is_empty(before) and is_empty(after):
-        return []
-    if before == after:
-        return []
-    if isinstance(before, Mapping) and isinstance(after, Mapping):
-        out: list[DriftChange] = []
-        for key in sorted(set(before) | set(after), key=str):
-            out.extend(diff_values((*path, key), before.get(key), after.get(key)))
-        return out
-    if isinstance(before, list) and isinstance(after, list) and len(before) == len(after):
-        out = []
-        for index, (b, a) in enumerate(zip(before, after, strict=True)):
-            out.extend(diff_values((*path, index), b, a))
-        return out
-    return [
-        DriftChange(path, None if is_empty(before) else before, None if is_empty(after) else after)
-    ]
+    return [DriftChange(c.path, c.before, c.after) for c in diff.diff_values(path, before, after)]
 
 
 _EMAIL_STATUS = {0: "0 (waiting)", 1: "1 (sending)", 2: "2 (completed)", -1: "-1 (failed)"}
@@ -316,136 +291,3 @@ def _status_word(status: int | str | None) -> str:
     if isinstance(status, int) and status in _EMAIL_STATUS:
         return _EMAIL_STATUS[status]
     return str(status)
-
-
-# --------------------------------------------------------------------------- render
-
-
-def render_drift(drift: Drift, fmt: str) -> str:
-    """Return the report in `text`, `json` or `markdown`."""
-    if fmt == "json":
-        return render_drift_json(drift)
-    if fmt == "markdown":
-        return render_drift_markdown(drift)
-    return render_drift_text(drift)
-
-
-def render_drift_json(drift: Drift) -> str:
-    """Return the report as stable JSON (`format_version`, `summary`, `drift[]`)."""
-    return json.dumps(drift.to_json(), indent=2, sort_keys=True, default=str) + "\n"
-
-
-def _summary_line(drift: Drift) -> str:
-    if not drift.has_drift:
-        return f"No drift: {drift.managed} managed campaigns match the last apply."
-    counts = drift.summary()
-    parts = [
-        f"{counts[DriftKind.fields_changed]} changed",
-        f"{counts[DriftKind.deleted_remotely]} deleted remotely",
-        f"{counts[DriftKind.status_changed]} status changed",
-        f"{counts[DriftKind.unmanaged]} unmanaged",
-    ]
-    return "Drift: " + ", ".join(parts) + "."
-
-
-def _value(value: Any) -> str:
-    if value is None:
-        return "(unset)"
-    return json.dumps(value, ensure_ascii=False, sort_keys=True, default=str)
-
-
-def render_drift_text(drift: Drift) -> str:
-    """Return a terminal report: one line per item, its changes indented under it."""
-    # Every line is made safe whole (render.text_safe): its fixed words hold no control
-    # character, so this escapes exactly the data (names, ids, messages, paths, values),
-    # and no live value can move the cursor, recolour the terminal or start a new line.
-    lines: list[str] = []
-    for item in drift.items:
-        label = f"{item.kind}/{item.name}"
-        head = f"{_TEXT_MARK[item.drift]} {label} [{item.remote_id}]: {item.message}"
-        lines.append(text_safe(head))
-        for change in item.changes:
-            line = f"    {change.dotted}: {_value(change.before)} -> {_value(change.after)}"
-            lines.append(text_safe(line))
-    if lines:
-        lines.append("")
-    lines.append(_summary_line(drift))
-    return "\n".join(lines) + "\n"
-
-
-_TEXT_MARK = {
-    DriftKind.fields_changed: "~",
-    DriftKind.deleted_remotely: "-",
-    DriftKind.status_changed: "!",
-    DriftKind.unmanaged: "?",
-}
-
-
-def render_drift_markdown(drift: Drift, *, limit: int = MARKDOWN_LIMIT) -> str:
-    """Return a Markdown report (summary, table, details) of at most `limit` characters.
-
-    Rows that do not fit are left out, and a closing note says how many and how to see all
-    of them, so the report always fits one GitHub comment or issue.
-    """
-    head = ["### campaignctl drift", "", f"**{_summary_line(drift)}**", ""]
-    if not drift.has_drift:
-        return "\n".join(head)
-    head += ["| drift | kind | name | remote id | what |", "|---|---|---|---|---|"]
-    rows = [
-        f"| {item.drift} | {item.kind} | {md_text(item.name)} | "
-        f"{md_code(item.remote_id, table=True)} | {md_text(item.message)} |"
-        for item in drift.items
-    ]
-    details = [_md_details(item) for item in drift.items if item.changes]
-    return _fit(head, rows, details, limit)
-
-
-def _md_details(item: DriftItem) -> str:
-    # Inside the fence nothing is markup; controls are made visible so that no value starts
-    # a line of its own, and the fence is longer than any backtick run (as render.py does).
-    body: list[str] = []
-    for change in item.changes:
-        body.append(text_safe(f"- {change.dotted}: {_value(change.before)}"))
-        body.append(text_safe(f"+ {change.dotted}: {_value(change.after)}"))
-    fence = "`" * max(3, max((_backtick_run(line) for line in body), default=0) + 1)
-    # HTML-escaped; `@` split by a word joiner, as md_text does: no mention from a name.
-    summary = f"{md_html(item.kind)}/{md_html(item.name)}".replace("@", "@\u2060")
-    lines = [f"<details><summary>{summary}</summary>", "", f"{fence}diff", *body, fence]
-    lines += ["", "</details>"]
-    return "\n".join(lines)
-
-
-def _backtick_run(line: str) -> int:
-    """The longest run of backticks in a line."""
-    return max((len(run) for run in re.findall(r"`+", line)), default=0)
-
-
-def _fit(head: list[str], rows: list[str], details: list[str], limit: int) -> str:
-    """Join head, rows and details, dropping trailing rows/details so the whole fits."""
-    reserve = 200  # the truncation note
-    # GitHub counts UTF-16 code units: an emoji in a name counts twice.
-    budget = limit - reserve - sum(utf16_length(line) + 1 for line in head)
-    kept_rows: list[str] = []
-    for row in rows:
-        if budget - (utf16_length(row) + 1) < 0:
-            break
-        kept_rows.append(row)
-        budget -= utf16_length(row) + 1
-    kept_details: list[str] = []
-    if len(kept_rows) == len(rows):
-        for block in details:
-            if budget - (utf16_length(block) + 2) < 0:
-                break
-            kept_details.append(block)
-            budget -= utf16_length(block) + 2
-    out = "\n".join(head + kept_rows)
-    if kept_details:
-        out += "\n\n" + "\n\n".join(kept_details)
-    dropped_rows = len(rows) - len(kept_rows)
-    dropped_details = len(details) - len(kept_details)
-    if dropped_rows or dropped_details:
-        out += (
-            f"\n\n_Truncated to fit one comment: {dropped_rows} rows and {dropped_details} "
-            "diffs left out. Run `campaignctl drift --format json` for the full report._"
-        )
-    return out + "\n"

@@ -82,6 +82,7 @@ def read_live(providers: Providers) -> list[LiveCampaign]:
         return [campaign for future in results for campaign in future.result()]
 
 
+@contextlib.contextmanager
 def build_plan(
     settings: Settings,
     *,
@@ -90,8 +91,12 @@ def build_plan(
     targets: Sequence[str] = (),
     allow_delete_executed: bool = False,
     store: StateStore | None = None,
-) -> PlanContext:
-    """Load, read state and live, and compute the plan; the caller closes `providers`."""
+) -> Iterator[PlanContext]:
+    """Load, read state and live, compute the plan, and yield it with the open providers.
+
+    A context manager: the providers are closed when the block ends, however it ends (an
+    exception, a return, Ctrl-C), so no command can leave a session open.
+    """
     directory = config_dir or settings.config_dir
     loaded = load_directory(directory, allow_empty=True)
     store = store or StateStore(settings.state_path)
@@ -103,7 +108,7 @@ def build_plan(
         # unmanaged campaigns are reported, as for email with its credentials.
         need_touchpoint=needs_touchpoint(loaded, state) or settings.imbrace_api_key is not None,
     )
-    try:
+    with providers:
         live = read_live(providers)
         plan = compute_plan(
             loaded.campaigns,
@@ -114,15 +119,12 @@ def build_plan(
             allow_delete_executed=allow_delete_executed,
             config_dir=str(directory),
         )
-    except BaseException:
-        providers.close()
-        raise
-    if loaded.warnings:
-        # The config's warnings (a send_time in the past...) travel with the plan, so that
-        # its JSON and the PR comment carry them too, not only a terminal's stderr.
-        config_warnings = tuple(str(issue) for issue in loaded.warnings)
-        plan = replace(plan, warnings=config_warnings + plan.warnings)
-    return PlanContext(settings, loaded, store, state, providers, live, plan)
+        if loaded.warnings:
+            # The config's warnings (a send_time in the past...) travel with the plan, so
+            # that its JSON and the PR comment carry them too, not only a terminal's stderr.
+            config_warnings = tuple(str(issue) for issue in loaded.warnings)
+            plan = replace(plan, warnings=config_warnings + plan.warnings)
+        yield PlanContext(settings, loaded, store, state, providers, live, plan)
 
 
 @contextlib.contextmanager

@@ -27,7 +27,7 @@ from reconciler.model import (
 )
 from reconciler.plan import ActionKind, Reason
 from reconciler.planner import compute_plan
-from reconciler.render import render_markdown, render_text
+from reconciler.render import remedies, render_markdown, render_text
 from reconciler.sandbox import Sandbox
 from reconciler.state import ManagedRecord, State, StateStore
 
@@ -270,5 +270,5 @@ def test_without_state_stop_managing_is_only_removing_the_yaml() -> None:
 
 def test_ignorable_fields_match_what_the_loader_accepts() -> None:
     """render keeps its own copy (it stays light to import); it must not drift."""
-    assert render._IGNORABLE["EmailCampaign"] == set(EMAIL_DIFFABLE_FIELDS) - {"campaign_type"}
-    assert render._IGNORABLE["MessagingCampaign"] == set(MESSAGING_DIFFABLE_FIELDS)
+    assert remedies._IGNORABLE["EmailCampaign"] == set(EMAIL_DIFFABLE_FIELDS) - {"campaign_type"}
+    assert remedies._IGNORABLE["MessagingCampaign"] == set(MESSAGING_DIFFABLE_FIELDS)

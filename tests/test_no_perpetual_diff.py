@@ -722,11 +722,8 @@ class Rig:
     @contextmanager
     def planned(self, *, with_state: bool = True) -> Iterator[PlanContext]:
         settings = self.settings(with_state=with_state)
-        context = build_plan(settings, store=StateStore(settings.state_path))
-        try:
+        with build_plan(settings, store=StateStore(settings.state_path)) as context:
             yield context
-        finally:
-            context.providers.close()
 
     def plan(self, *, with_state: bool = True) -> tuple[Plan, PlanContext]:
         with self.planned(with_state=with_state) as context:
@@ -735,17 +732,13 @@ class Rig:
     def apply(self) -> ApplyResult:
         settings = self.settings()
         store = StateStore(settings.state_path)
-        with store.lock("test"):
-            context = build_plan(settings, store=store)
-            try:
-                return apply_plan(
-                    context.plan,
-                    email=context.providers.email,
-                    touchpoint=context.providers.touchpoint,
-                    store=store,
-                )
-            finally:
-                context.providers.close()
+        with store.lock("test"), build_plan(settings, store=store) as context:
+            return apply_plan(
+                context.plan,
+                email=context.providers.email,
+                touchpoint=context.providers.touchpoint,
+                store=store,
+            )
 
 
 @pytest.fixture

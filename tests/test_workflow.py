@@ -1,4 +1,4 @@
-"""The shared plan pipeline: which APIs a run needs, from the config and the state."""
+"""The shared plan pipeline: which APIs a run needs, and build_plan closing what it opens."""
 
 from __future__ import annotations
 
@@ -6,10 +6,14 @@ import json
 from pathlib import Path
 
 import pytest
-from conftest import run_cli
+from builders import email_yaml
+from conftest import Workspace, run_cli
+from pydantic import SecretStr
 
 from reconciler.cli import run
 from reconciler.sandbox import Sandbox
+from reconciler.settings import Settings
+from reconciler.workflow import build_plan
 
 JOURNEY = (
     "kind: MessagingCampaign\nname: Journey\nchannel_type: whatsapp\n"
@@ -181,3 +185,63 @@ def test_with_the_imbrace_key_set_unmanaged_messaging_campaigns_are_reported(
     assert [(a["kind"], a["name"]) for a in unmanaged] == [
         ("MessagingCampaign", "Loose journey 00001")
     ]
+
+
+# --------------------------------------------------------------------------- build_plan
+
+
+def _open_connections_to(port: int) -> int:
+    """ESTABLISHED IPv4 TCP connections of this machine whose remote port is `port`.
+
+    The sandbox runs in this process: a client socket to it is ESTABLISHED until the
+    client closes it (then FIN_WAIT/TIME_WAIT), whatever the server side does.
+    """
+    count = 0
+    for line in Path("/proc/net/tcp").read_text(encoding="ascii").splitlines()[1:]:
+        fields = line.split()
+        remote_port = int(fields[2].split(":")[1], 16)
+        if remote_port == port and fields[3] == "01":  # 01: TCP_ESTABLISHED
+            count += 1
+    return count
+
+
+def _settings(sandbox: Sandbox, config: Path) -> Settings:
+    return Settings(
+        api_url=sandbox.url,
+        touchpoint_api_url=sandbox.url,
+        state_path=None,
+        config_dir=config,
+        api_user=sandbox.api_user,
+        api_key=SecretStr(sandbox.api_key),
+        imbrace_api_key=SecretStr(sandbox.imbrace_api_key),
+    )
+
+
+@pytest.mark.skipif(not Path("/proc/net/tcp").exists(), reason="reads Linux's socket table")
+def test_build_plan_closes_its_providers_when_the_block_raises(
+    sandbox: Sandbox, workspace: Workspace
+) -> None:
+    workspace.write("c.yaml", email_yaml("Promo"))
+    port = int(sandbox.url.rsplit(":", 1)[1])
+    before = _open_connections_to(port)
+    with (
+        pytest.raises(RuntimeError, match="rendering failed"),
+        build_plan(_settings(sandbox, workspace.config)) as context,
+    ):
+        assert [a.name for a in context.plan.actions] == ["Promo"]
+        # Live was read over kept-alive connections, still open inside the block.
+        assert _open_connections_to(port) > before
+        raise RuntimeError("rendering failed")
+    assert _open_connections_to(port) <= before
+
+
+@pytest.mark.skipif(not Path("/proc/net/tcp").exists(), reason="reads Linux's socket table")
+def test_build_plan_closes_its_providers_when_the_block_ends(
+    sandbox: Sandbox, workspace: Workspace
+) -> None:
+    port = int(sandbox.url.rsplit(":", 1)[1])
+    before = _open_connections_to(port)
+    with build_plan(_settings(sandbox, workspace.config)) as context:
+        assert context.plan.actions == ()
+        assert _open_connections_to(port) > before
+    assert _open_connections_to(port) <= before

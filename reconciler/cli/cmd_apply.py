@@ -165,19 +165,18 @@ def _apply_fresh(
     from reconciler.workflow import build_plan
 
     store = StateStore(settings.state_path)
-    with store.lock("apply", timeout=settings.lock_timeout):
-        context = build_plan(
+    with (
+        store.lock("apply", timeout=settings.lock_timeout),
+        build_plan(
             settings,
             config_dir=directory,
+            store=store,  # read under the lock this command holds
             prune=prune,
             targets=targets,
             allow_delete_executed=allow_delete_executed,
-            store=store,
-        )
-        try:
-            return _confirm_and_run(context.plan, context.state, context.providers, store, options)
-        finally:
-            context.providers.close()
+        ) as context,
+    ):
+        return _confirm_and_run(context.plan, context.state, context.providers, store, options)
 
 
 def load_saved_plan(path: Path) -> Plan:

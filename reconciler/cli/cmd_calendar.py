@@ -134,12 +134,13 @@ def calendar_command(
 
     if start is not None and end is not None and end < start:
         raise click.BadParameter("--to is before --from", param_hint="--to")
-    with settings_for(app, sandbox=sandbox) as settings:
-        context = build_plan(settings, config_dir=directory, prune=prune, targets=targets)
-        context.providers.close()
-    calendar = calendar_of(
-        context, start=start, end=end, window=clash_window, quiet_hours=quiet_hours
-    )
+    with (
+        settings_for(app, sandbox=sandbox) as settings,
+        build_plan(settings, config_dir=directory, prune=prune, targets=targets) as context,
+    ):
+        calendar = calendar_of(
+            context, start=start, end=end, window=clash_window, quiet_hours=quiet_hours
+        )
     text = render_calendar(calendar, fmt)
     if out is None:
         click.echo(text, nl=False)

@@ -199,29 +199,26 @@ def plan_command(
     if out is not None:
         check_plan_out(out)
 
-    with settings_for(app, sandbox=sandbox) as settings:
-        context = build_plan(
+    with (
+        settings_for(app, sandbox=sandbox) as settings,
+        build_plan(
             settings,
             config_dir=directory,
             prune=prune,
             targets=targets,
             allow_delete_executed=allow_delete_executed,
-        )
-        try:
-            context.plan = with_schedule_warnings(context, clash_window, quiet_hours)
-            context.plan = with_policy(context, policy_file, overrides, reasons, directory)
-            click.echo(render_plan(context.plan, fmt).rstrip("\n"))
-            # Shown first, refused after: a plan past the safety threshold, or one that
-            # breaks a policy rule at error level, is never saved.
-            check_safety(context.plan, context.state, force=force)
-            raise_if_blocking(context.plan.policy)
-            if out is not None:
-                write_plan_file(context.plan, out)
-                click.echo(
-                    f"Saved the plan to {out}; apply it with: campaignctl apply {out}", err=True
-                )
-        finally:
-            context.providers.close()
+        ) as context,
+    ):
+        context.plan = with_schedule_warnings(context, clash_window, quiet_hours)
+        context.plan = with_policy(context, policy_file, overrides, reasons, directory)
+        click.echo(render_plan(context.plan, fmt).rstrip("\n"))
+        # Shown first, refused after: a plan past the safety threshold, or one that
+        # breaks a policy rule at error level, is never saved.
+        check_safety(context.plan, context.state, force=force)
+        raise_if_blocking(context.plan.policy)
+        if out is not None:
+            write_plan_file(context.plan, out)
+            click.echo(f"Saved the plan to {out}; apply it with: campaignctl apply {out}", err=True)
     if detailed_exitcode and context.plan.has_changes:
         return EXIT_CHANGES
     return EXIT_OK

@@ -1,0 +1,191 @@
+"""reconciler.calendar.build: a Plan's sends, each with the plan's effect on it, as a Calendar.
+
+Built from what `plan` already computed (the Plan, the loaded config, the live campaigns),
+so the calendar shows exactly what apply would do to each send. One `Send` per send time
+(an A/B test of send times has one per variant); a campaign with no send time (every
+MessagingCampaign) is one send "on activation", with no time.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import replace
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
+
+from reconciler.calendar.findings import find_clashes, is_quiet
+from reconciler.calendar.model import (
+    DEFAULT_CLASH_WINDOW,
+    DEFAULT_QUIET_HOURS,
+    Audience,
+    Calendar,
+    Effect,
+    QuietHours,
+    Send,
+    parse_quiet_hours,
+    send_order,
+)
+from reconciler.canonical import DEFAULT_TIME_ZONE, SEND_TIME_FORMAT
+from reconciler.live import EMAIL_KIND, LiveCampaign
+from reconciler.loader import LoadedCampaign
+from reconciler.plan import Action, ActionKind, Plan
+
+__all__ = ["build_calendar", "config_calendar"]
+
+
+def build_calendar(
+    plan: Plan,
+    campaigns: Sequence[LoadedCampaign],
+    live: Sequence[LiveCampaign],
+    *,
+    start: date | None = None,
+    end: date | None = None,
+    window: timedelta = DEFAULT_CLASH_WINDOW,
+    quiet_hours: QuietHours | None = None,
+) -> Calendar:
+    """The calendar of `plan`: each action's sends with their effect, then the findings.
+
+    `start`/`end` (UTC days, both included) keep only the sends in that range (a moved send
+    is kept when either its old or its new time is in it); sends on activation are always
+    kept. Clashes and quiet hours are computed over the kept sends.
+    """
+    quiet_hours = quiet_hours or parse_quiet_hours(DEFAULT_QUIET_HOURS)
+    sources = {c.key: c.source for c in campaigns}
+    live_by_id = {(c.kind, c.remote_id): c for c in live}
+    sends: list[Send] = []
+    for action in plan.actions:
+        live_campaign = live_by_id.get((action.kind, action.remote_id or ""))
+        source = sources.get((action.kind, action.name))
+        for send in _sends_of(action, live_campaign):
+            if source is not None:
+                send = _with_source(send, source.file, source.line)
+            if _in_range(send, start, end):
+                sends.append(send)
+    sends.sort(key=send_order)
+    clashes = find_clashes(sends, window)
+    quiet = tuple(s for s in sends if is_quiet(s, quiet_hours))
+    return Calendar(tuple(sends), clashes, quiet, window, quiet_hours, start, end)
+
+
+def _with_source(send: Send, file: str, line: int) -> Send:
+    return replace(send, file=file, line=line)
+
+
+def _in_range(send: Send, start: date | None, end: date | None) -> bool:
+    if send.at is None:
+        return True
+    moments = [m for m in (send.at, send.previous) if m is not None]
+    return any(
+        (start is None or m.date() >= start) and (end is None or m.date() <= end) for m in moments
+    )
+
+
+def config_calendar(campaigns: Sequence[LoadedCampaign]) -> Calendar:
+    """The sends of the YAML alone, each `new` (offline: `validate --policy` has no live)."""
+    sends: list[Send] = []
+    for campaign in campaigns:
+        source, create = campaign.source, str(ActionKind.CREATE)
+        for time in _times(campaign.kind, campaign.canonical()):
+            new = _send(campaign.kind, campaign.name, Effect.NEW, time, create)
+            sends.append(_with_source(new, source.file, source.line))
+    sends.sort(key=send_order)
+    return Calendar(tuple(sends))
+
+
+_Time = tuple[int | None, datetime | None, int, Audience | None]
+
+
+def _sends_of(action: Action, live: LiveCampaign | None) -> list[Send]:
+    """The sends of one planned campaign, each with the plan's effect on it."""
+    desired = action.desired
+    live_fields = dict(live.fields) if live is not None else None
+    locked = (live is not None and not live.is_pristine) or action.action == ActionKind.BLOCKED
+
+    def send(effect: Effect, time: _Time, previous: datetime | None = None) -> Send:
+        return _send(
+            action.kind,
+            action.name,
+            effect,
+            time,
+            str(action.action),
+            previous=previous,
+            remote_id=action.remote_id,
+            unmanaged=action.is_unmanaged,
+        )
+
+    if locked or desired is None or action.action == ActionKind.DELETE:
+        # What runs is what is live: locked sends as they are, deleted ones cancelled, and
+        # unmanaged ones (nothing in the plan touches them) unchanged.
+        fields = live_fields if live_fields is not None else (desired or {})
+        if locked:
+            effect = Effect.LOCKED
+        elif action.action == ActionKind.NO_OP:
+            effect = Effect.UNCHANGED
+        else:
+            effect = Effect.CANCELLED
+        return [send(effect, time) for time in _times(action.kind, fields)]
+    new_times = _times(action.kind, desired)
+    # A replace deletes the old campaign and creates a new one: its sends are all new.
+    old_times: list[_Time] = []
+    if action.action != ActionKind.REPLACE and live_fields is not None:
+        old_times = _times(action.kind, live_fields)
+    out: list[Send] = []
+    for index in range(max(len(new_times), len(old_times))):
+        new = new_times[index] if index < len(new_times) else None
+        old = old_times[index] if index < len(old_times) else None
+        if new is None:
+            assert old is not None
+            out.append(send(Effect.CANCELLED, old))
+        elif old is None:
+            out.append(send(Effect.NEW, new))
+        elif old[1] != new[1]:
+            out.append(send(Effect.MOVED, new, previous=old[1]))
+        else:
+            out.append(send(Effect.UNCHANGED, new))
+    return out
+
+
+def _send(
+    kind: str,
+    name: str,
+    effect: Effect,
+    time: _Time,
+    action: str,
+    *,
+    previous: datetime | None = None,
+    remote_id: str | None = None,
+    unmanaged: bool = False,
+) -> Send:
+    """One send of a campaign at one of its `_times`."""
+    variant, at, time_zone, audience = time
+    return Send(
+        kind, name, effect, at, time_zone, audience, action, previous, variant,
+        remote_id=remote_id, unmanaged=unmanaged,
+    )  # fmt: skip
+
+
+def _times(kind: str, fields: Mapping[str, Any] | None) -> list[_Time]:
+    """(variant, UTC time or None, time zone, audience) for each send of a canonical form."""
+    fields = fields or {}
+    tz = fields.get("time_zone")
+    time_zone = int(tz) if isinstance(tz, int) else DEFAULT_TIME_ZONE
+    audience = Audience.from_to(fields.get("to"))
+    if kind != EMAIL_KIND:
+        return [(None, None, time_zone, audience)]
+    ab = fields.get("ab_test")
+    texts: list[Any] = []
+    if isinstance(ab, Mapping) and ab.get("send_times"):
+        texts = list(ab["send_times"])
+        return [(i, _to_utc(text, time_zone), time_zone, audience) for i, text in enumerate(texts)]
+    return [(None, _to_utc(fields.get("send_time"), time_zone), time_zone, audience)]
+
+
+def _to_utc(text: Any, time_zone: int) -> datetime | None:
+    """A canonical local send_time (`YYYY-MM-DD HH:MM:SS`) as an aware UTC datetime."""
+    if not isinstance(text, str) or not text:
+        return None
+    try:
+        local = datetime.strptime(text, SEND_TIME_FORMAT)
+    except ValueError:
+        return None
+    return (local - timedelta(hours=time_zone)).replace(tzinfo=UTC)

@@ -1,0 +1,61 @@
+"""reconciler.diff: the one diff engine, two canonical values in, their leaf changes out.
+
+Pure. Plan (desired vs live) and drift (last apply vs live) both explain a differing value
+with `diff_values`, so they agree on every shape, lists that grow, shrink or get an item
+inserted included. Compare first (docs/reference/semantics.md "Three-way diff"): plain
+equality settles most pairs at a thousandth of DeepDiff's cost, and DeepDiff is only asked
+to explain a pair that differs. Unset spellings (None, "", [], {}) are one value
+(semantics.md "Unset values") and show as None.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from deepdiff import DeepDiff
+from deepdiff.helper import NotPresent
+
+from reconciler.canonical import is_empty
+from reconciler.plan import ChangePath, FieldChange
+
+__all__ = ["diff_values", "unset"]
+
+
+def unset(value: Any) -> Any:
+    """None for any unset spelling, else the value itself."""
+    return None if is_empty(value) else value
+
+
+def diff_values(prefix: ChangePath, before: Any, after: Any) -> list[FieldChange]:
+    """The changes from `before` to `after`, each at `prefix` + the path inside the value.
+
+    Equal (or both unset) values have none. Two dicts or two lists are explained leaf by
+    leaf by DeepDiff: a list item added or removed is one change of its own, at its index,
+    with None on the side it is missing from. Any other differing pair is one change.
+    Changes come sorted by path (indices before keys, then in order).
+    """
+    before, after = unset(before), unset(after)
+    if before == after:
+        return []
+    comparable_shapes = (isinstance(before, dict) and isinstance(after, dict)) or (
+        isinstance(before, list) and isinstance(after, list)
+    )
+    if not comparable_shapes:
+        return [FieldChange(prefix, before, after)]
+    tree = DeepDiff(before, after, view="tree", ignore_numeric_type_changes=True)
+    out: list[FieldChange] = []
+    for levels in tree.values():
+        for level in levels:
+            path = tuple(level.path(output_format="list"))
+            out.append(FieldChange((*prefix, *path), _present(level.t1), _present(level.t2)))
+    if not out:
+        return [FieldChange(prefix, before, after)]
+    return sorted(out, key=lambda change: _path_key(change.path))
+
+
+def _present(value: Any) -> Any:
+    return None if isinstance(value, NotPresent) else value
+
+
+def _path_key(path: ChangePath) -> tuple[tuple[int, int, str], ...]:
+    return tuple((0, part, "") if isinstance(part, int) else (1, 0, part) for part in path)

@@ -1,0 +1,25 @@
+"""reconciler.render.plan_json: a Plan as the documented JSON (docs/plan-format.md)."""
+
+from __future__ import annotations
+
+import json
+
+from reconciler.plan import ActionKind, Plan
+from reconciler.render.escape import json_safe
+from reconciler.render.remedies import remedies_for
+
+__all__ = ["render_json"]
+
+
+def render_json(plan: Plan) -> str:
+    """The documented JSON form (docs/plan-format.md), keys sorted, two-space indent.
+
+    Each blocked action also carries `remedies` (see Remedy): derived from the action, so
+    not part of a saved plan.
+    """
+    data = plan.to_json()
+    stateful = plan.state_lineage is not None
+    for action, out in zip(plan.actions, data["actions"], strict=True):
+        if action.action == ActionKind.BLOCKED:
+            out["remedies"] = [r.to_json() for r in remedies_for(action, stateful=stateful)]
+    return json_safe(json.dumps(data, indent=2, sort_keys=True, ensure_ascii=False))
