@@ -16,8 +16,9 @@ from dataclasses import dataclass, field, replace
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any
 
-from reconciler.canonical import EMAIL_WRITE_ONLY, is_empty, same_value
+from reconciler.canonical import is_empty
 from reconciler.live import EMAIL_KIND, MESSAGING_KIND, LiveCampaign
+from reconciler.providers.vendors import EMAIL_WRITE_ONLY, same_value
 from reconciler.render import MARKDOWN_LIMIT, md_code, md_html, md_text, text_safe, utf16_length
 
 if TYPE_CHECKING:

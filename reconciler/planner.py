@@ -26,14 +26,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 from deepdiff import DeepDiff
 from deepdiff.helper import NotPresent
 
-from reconciler.canonical import (
-    EMAIL_WRITE_ONLY,
-    comparable,
-    content_hash,
-    hash_write_only,
-    is_empty,
-    same_value,
-)
+from reconciler.canonical import comparable, content_hash, hash_write_only, is_empty
 from reconciler.errors import PlanError, UnsafePlan
 from reconciler.live import MESSAGING_KIND, LiveCampaign, LiveTouchpoint
 from reconciler.plan import (
@@ -45,6 +38,11 @@ from reconciler.plan import (
     Reason,
     TouchpointAction,
     format_path,
+)
+from reconciler.providers.vendors import (
+    EMAIL_WRITE_ONLY,
+    TOUCHPOINT_WRITE_ONLY,
+    same_value,
 )
 
 if TYPE_CHECKING:
@@ -70,7 +68,6 @@ SAFE_DESTROY_RATIO = 0.3
 #: ...a rule that applies from this many managed campaigns up.
 MIN_MANAGED_FOR_RATIO = 10
 
-TOUCHPOINT_WRITE_ONLY: frozenset[str] = frozenset({"message"})
 _NEVER_DIFFED = frozenset({"kind", "lifecycle"})
 
 
@@ -689,7 +686,7 @@ def field_changes(
     write-only fields compare it with `last_applied`, readable fields compare desired with
     `live_fields`. A write-only change shows the stored hash before and the new value after.
     A readable field unset on one side and at the vendor's default for `kind` on the other
-    is no change (`canonical.VENDOR_DEFAULTS`): clearing it would put that value back.
+    is no change (`providers.vendors.VENDOR_DEFAULTS`): clearing it would put that value back.
     """
     last = last_applied or {}
     shown = comparable(desired)

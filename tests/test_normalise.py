@@ -386,7 +386,7 @@ def test_run_time_with_offset_reads_back_the_local_send_time(moment: datetime, h
 
 
 def test_sender_id_leading_zeros_and_unicode_digits() -> None:
-    from reconciler.canonical import canonical_sender_id
+    from reconciler.providers.engagelab.quirks import canonical_sender_id
 
     # Responses carry the id as an int: "053" is sent and comes back as 53.
     assert canonical_sender_id("053") == canonical_sender_id(53) == "53"
