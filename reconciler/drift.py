@@ -17,8 +17,8 @@ from enum import StrEnum
 from typing import TYPE_CHECKING, Any
 
 from reconciler.canonical import is_empty
-from reconciler.live import EMAIL_KIND, MESSAGING_KIND, LiveCampaign
-from reconciler.providers.vendors import EMAIL_WRITE_ONLY, same_value
+from reconciler.live import MESSAGING_KIND, LiveCampaign
+from reconciler.providers.vendors import same_value, vendor_for
 from reconciler.render import MARKDOWN_LIMIT, md_code, md_html, md_text, text_safe, utf16_length
 
 if TYPE_CHECKING:
@@ -217,8 +217,8 @@ def _record_drift(
                 record.kind,
                 record.name,
                 record.remote_id,
-                f"status changed from {_status_word(record.status)} "
-                f"to {_status_word(current.status)}",
+                f"status changed from {vendor_for(record.kind).status_word(record.status)} "
+                f"to {vendor_for(record.kind).status_word(current.status)}",
                 (DriftChange(("status",), record.status, current.status),),
             )
         )
@@ -234,7 +234,7 @@ def readable_last_applied(record: ManagedRecord) -> dict[str, Any]:
     for key, value in record.last_applied.items():
         if key in _IDENTITY_FIELDS or is_empty(value):
             continue
-        if record.kind == EMAIL_KIND and key in EMAIL_WRITE_ONLY:
+        if key in vendor_for(record.kind).write_only:
             continue
         if record.kind == MESSAGING_KIND and key == "touchpoints":
             value = [_touchpoint_readable(tp) for tp in value]
@@ -308,15 +308,6 @@ def diff_values(path: tuple[str | int, ...], before: Any, after: Any) -> list[Dr
     return [
         DriftChange(path, None if is_empty(before) else before, None if is_empty(after) else after)
     ]
-
-
-_EMAIL_STATUS = {0: "0 (waiting)", 1: "1 (sending)", 2: "2 (completed)", -1: "-1 (failed)"}
-
-
-def _status_word(status: int | str | None) -> str:
-    if isinstance(status, int) and status in _EMAIL_STATUS:
-        return _EMAIL_STATUS[status]
-    return str(status)
 
 
 # --------------------------------------------------------------------------- render

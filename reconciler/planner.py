@@ -39,11 +39,7 @@ from reconciler.plan import (
     TouchpointAction,
     format_path,
 )
-from reconciler.providers.vendors import (
-    EMAIL_WRITE_ONLY,
-    TOUCHPOINT_WRITE_ONLY,
-    same_value,
-)
+from reconciler.providers.vendors import TOUCHPOINT_WRITE_ONLY, same_value, vendor_for
 
 if TYPE_CHECKING:
     from reconciler.loader import LoadedCampaign
@@ -385,7 +381,7 @@ def _plan_desired(
     applied = None if adopted else record
     ignore = frozenset(campaign.lifecycle.ignore_changes)
     if ctx.stateless:
-        ignore |= EMAIL_WRITE_ONLY
+        ignore |= vendor_for(campaign.kind).write_only
     matched = _Matched(
         campaign=campaign,
         desired=desired,
@@ -426,7 +422,7 @@ def _plan_email(m: _Matched) -> Action:
         last,
         live,
         ignore=ignore,
-        write_only=EMAIL_WRITE_ONLY,
+        write_only=vendor_for(m.campaign.kind).write_only,
         kind=m.campaign.kind,
     )
     if changes and not m.obj.is_pristine:
@@ -577,7 +573,7 @@ def _plan_messaging(m: _Matched, ctx: _Context) -> Action:
     if not pending:
         return _catch_up(m, touchpoints) or m.unchanged(touchpoints)
     counts = _touchpoints_text(pending)
-    if m.obj.status == "completed":
+    if vendor_for(m.obj.kind).parts_locked(m.obj.status):
         text = f"the campaign is completed: its touchpoints cannot change ({counts})"
         return m.action(ActionKind.BLOCKED, Reason.CAMPAIGN_COMPLETED, text, (), touchpoints)
     if m.adopted:

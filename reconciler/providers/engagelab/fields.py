@@ -14,7 +14,6 @@ from typing import Annotated, Any, Final, Literal
 from pydantic import AfterValidator, StrictStr
 
 from reconciler import canonical as c
-from reconciler.live import EMAIL_KIND
 from reconciler.modelbase import NOT_BLANK_PATTERN, Name, empty_is_none, not_blank
 from reconciler.providers.description import VendorDescription, VendorField
 from reconciler.providers.engagelab import codec as w
@@ -77,7 +76,7 @@ FIELDS: Final[tuple[VendorField, ...]] = (
 STATUS_WAITING: Final = 0
 
 ENGAGELAB: Final = VendorDescription(
-    kind=EMAIL_KIND,
+    kind="EmailCampaign",
     fields=FIELDS,
     pristine=frozenset({STATUS_WAITING}),
     status_words={0: "0 (waiting)", 1: "1 (sending)", 2: "2 (completed)", -1: "-1 (failed)"},

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 from typing import Final
 
-from reconciler.live import MESSAGING_KIND
 from reconciler.modelbase import Name, NonEmptyStr
 from reconciler.providers.description import VendorDescription, VendorField
 from reconciler.providers.imbrace.types import Touchpoint
@@ -42,7 +41,7 @@ TOUCHPOINT_WRITE_ONLY: Final = frozenset(f.name for f in TOUCHPOINT_FIELDS if f.
 DEFAULT_STATUS: Final = "draft"
 
 IMBRACE: Final = VendorDescription(
-    kind=MESSAGING_KIND,
+    kind="MessagingCampaign",
     fields=FIELDS,
     pristine=frozenset({DEFAULT_STATUS}),
     locked=frozenset({"completed"}),
