@@ -39,7 +39,7 @@ from reconciler.model import EmailCampaign, MessagingCampaign, campaign_adapter
 from reconciler.planner import IMPORT_PLACEHOLDER
 from reconciler.providers.engagelab.fields import ENGAGELAB
 from reconciler.providers.imbrace.fields import IMBRACE
-from reconciler.providers.vendors import VENDORS
+from reconciler.providers.vendors import status_aliases
 from reconciler.state import ManagedRecord, State, StateStore, utc_now, write_atomic
 
 __all__ = [
@@ -89,15 +89,7 @@ _PLACEHOLDER_COMMENT = {
 
 
 #: `--status` words and the vendor statuses they select (email ints, messaging strings).
-def _status_aliases() -> dict[str, tuple[int | str, ...]]:
-    out: dict[str, tuple[int | str, ...]] = {}
-    for vendor in VENDORS.values():
-        for word, statuses in vendor.status_aliases.items():
-            out[word] = out.get(word, ()) + statuses
-    return out
-
-
-STATUS_ALIASES: dict[str, tuple[int | str, ...]] = _status_aliases()
+STATUS_ALIASES: dict[str, tuple[int | str, ...]] = status_aliases()
 
 
 class ImportConflict(CampaignctlError):

@@ -32,7 +32,7 @@ from reconciler.live import EMAIL_KIND, MESSAGING_KIND, LiveCampaign, LiveTouchp
 from reconciler.loader import load_directory
 from reconciler.plan import ActionKind, Reason
 from reconciler.planner import compute_plan
-from reconciler.providers.email import EmailProvider, decode_campaign
+from reconciler.providers.engagelab.client import EmailProvider, decode_campaign
 from reconciler.providers.vendors import VENDOR_DEFAULTS
 from reconciler.sandbox import Sandbox
 from reconciler.state import ManagedRecord, State, StateStore

@@ -19,18 +19,20 @@ from hypothesis import strategies as st
 
 from reconciler.errors import CampaignctlError, InvalidResponse
 from reconciler.live import EMAIL_KIND
-from reconciler.providers.email import (
-    decode_ab_test,
+from reconciler.providers.engagelab.client import (
     decode_campaign,
     decode_fields,
+    encode_campaign,
+    encode_fields,
+)
+from reconciler.providers.engagelab.codec import (
+    decode_ab_test,
     decode_google_track,
     decode_send_time,
     decode_sender_id,
     decode_time_zone,
     decode_to,
     decode_warm_up,
-    encode_campaign,
-    encode_fields,
 )
 from reconciler.providers.http import interpret_answer
 

@@ -35,7 +35,7 @@ from reconciler.errors import (
 )
 from reconciler.model import EmailCampaign
 from reconciler.providers import EmailProvider, open_providers
-from reconciler.providers.email import CAMPAIGNS_PATH
+from reconciler.providers.engagelab.client import CAMPAIGNS_PATH
 from reconciler.providers.vendors import EMAIL_WRITE_ONLY
 from reconciler.settings import Settings
 

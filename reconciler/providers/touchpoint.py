@@ -1,45 +1,8 @@
-"""reconciler.providers.touchpoint: the old path of the iMBrace provider (`providers/imbrace/`).
+"""reconciler.providers.touchpoint: the old path of the iMBrace client (`providers/imbrace/`).
 
-Kept so that `from reconciler.providers.touchpoint import TouchpointProvider` still works; the
-code lives in the vendor's package (docs/reference/vendors.md "Channel-service routes and auth").
+Kept for `from reconciler.providers import touchpoint` (settings reads the hosts through
+it); the code lives in the vendor's package (docs/reference/vendors.md "Resources").
 """
 
-from __future__ import annotations
-
-from reconciler.providers.imbrace.client import (
-    API_KEY_HEADER,
-    CAMPAIGNS_PATH,
-    DEFAULT_GATEWAY,
-    ERROR_CODES,
-    GATEWAY_ENVIRONMENTS,
-    SERVICE_PREFIX,
-    TOUCHPOINTS_PATH,
-    VALIDATE_PATH,
-    TouchpointProvider,
-    decode_campaign,
-    decode_touchpoint,
-    encode_touchpoint,
-    group_touchpoints,
-    id_path,
-    is_imbrace_id,
-    read_page,
-)
-
-__all__ = [
-    "API_KEY_HEADER",
-    "CAMPAIGNS_PATH",
-    "DEFAULT_GATEWAY",
-    "ERROR_CODES",
-    "GATEWAY_ENVIRONMENTS",
-    "SERVICE_PREFIX",
-    "TOUCHPOINTS_PATH",
-    "VALIDATE_PATH",
-    "TouchpointProvider",
-    "decode_campaign",
-    "decode_touchpoint",
-    "encode_touchpoint",
-    "group_touchpoints",
-    "id_path",
-    "is_imbrace_id",
-    "read_page",
-]
+from reconciler.providers.imbrace.client import *  # noqa: F403
+from reconciler.providers.imbrace.client import __all__ as __all__

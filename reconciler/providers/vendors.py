@@ -22,6 +22,7 @@ __all__ = [
     "VENDOR_DEFAULTS",
     "is_pristine",
     "same_value",
+    "status_aliases",
     "vendor_for",
 ]
 
@@ -66,3 +67,12 @@ def same_value(kind: str, field: str, a: Any, b: Any) -> bool:
         return False
     default = defaults[field]
     return (is_empty(a) and b == default) or (is_empty(b) and a == default)
+
+
+def status_aliases() -> dict[str, tuple[int | str, ...]]:
+    """`import --status` words of every vendor, and the statuses each selects."""
+    out: dict[str, tuple[int | str, ...]] = {}
+    for vendor in VENDORS.values():
+        for word, statuses in vendor.status_aliases.items():
+            out[word] = out.get(word, ()) + statuses
+    return out
