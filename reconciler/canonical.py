@@ -1,8 +1,9 @@
-"""reconciler.canonical: one pure function per documented variant of a value.
+"""reconciler.canonical: vendor-neutral canonical forms: unset values, send times, hashes.
 
-The vendor's docs disagree with themselves (docs/reference/vendors.md "Email quirks"); each quirk is
-mapped to one canonical value here, once. The model calls these on YAML input and the
-providers on API responses, so the planner only ever compares canonical values.
+The forms every kind shares (docs/reference/semantics.md "Unset values"), the send-time
+forms the sandbox shares too, and the stable hashes state and plans use. One vendor's own
+value variants live in its package (`providers/engagelab/quirks.py`,
+`providers/imbrace/quirks.py`).
 """
 
 from __future__ import annotations
@@ -16,20 +17,10 @@ from typing import Any
 
 __all__ = [
     "AB_DIMENSIONS",
-    "CAMPAIGN_TYPE_WIRE",
     "DEFAULT_TIME_ZONE",
-    "EMAIL_WRITE_ONLY",
     "SEND_TIME_FORMAT",
-    "VENDOR_DEFAULTS",
-    "canonical_campaign_type",
-    "canonical_google_track",
-    "canonical_message",
-    "canonical_rate_value",
     "canonical_send_time",
-    "canonical_sender_id",
     "canonical_time_zone",
-    "canonical_to",
-    "canonical_warm_up",
     "comparable",
     "content_hash",
     "drop_empty",
@@ -38,33 +29,14 @@ __all__ = [
     "hash_write_only",
     "is_empty",
     "parse_send_time",
-    "same_value",
     "send_time_to_wire_run_time",
     "stable_json",
 ]
 
-#: vendors.md "Email quirks", campaign_type: the field table is the truth (1 = A/B, 2 = normal); the
-#: request examples say the opposite. This is the one place the mapping lives.
-CAMPAIGN_TYPE_WIRE: dict[str, int] = {"ab": 1, "normal": 2}
-_CAMPAIGN_TYPE_FROM_WIRE = {v: k for k, v in CAMPAIGN_TYPE_WIRE.items()}
 
 #: docs/reference/vendors.md "Campaign fields", time_zone: default +8.
 DEFAULT_TIME_ZONE = 8
 
-#: What each API puts into a field that a create leaves out or an update clears, per kind
-#: (vendors.md "Email quirks" and the responses: the email API stores and returns `time_zone` "+8"
-#: when none was sent, or when it was sent empty). A field at its vendor default and the
-#: same field unset are one value: clearing it is no change, and no drift. Read the email
-#: API's other fields and the touchpoint API before adding a row: the empty forms it
-#: returns (`warm_up` [] or null, `google_track` null or all "", `reply_to`,
-#: `template_invoke_name` "", `sender_id` null, A/B-only `ab_test` absent on a normal
-#: campaign) are "unset" already (`is_empty`, the `canonical_*` functions), and the
-#: touchpoint API fills nothing in (`channel_type`, touchpoint `name` and `type` are
-#: required; `message` is never returned).
-VENDOR_DEFAULTS: Mapping[str, Mapping[str, Any]] = {
-    "EmailCampaign": {"time_zone": DEFAULT_TIME_ZONE},
-    "MessagingCampaign": {},
-}
 
 #: The one send_time form we diff and store: local time in the campaign's time zone.
 SEND_TIME_FORMAT = "%Y-%m-%d %H:%M:%S"
@@ -77,48 +49,15 @@ AB_DIMENSIONS: dict[str, str] = {
     "subjects": "subject",
 }
 
-#: Fields the email API never returns: diffed against the state's last-applied record only.
-EMAIL_WRITE_ONLY: frozenset[str] = frozenset({"subject", "attachments"})
-
 
 def is_empty(value: Any) -> bool:
     """Return True for the values semantics.md "Unset values" names: None, "", [] and {}."""
     return value is None or value == "" or value == [] or value == {} or value == ()
 
 
-def same_value(kind: str, field: str, a: Any, b: Any) -> bool:
-    """True when two canonical values of one field are one value to the vendor.
-
-    Equal values, two unset values, or one unset and the other the value the vendor puts
-    back when the field is unset (`VENDOR_DEFAULTS`): `time_zone` 8 and no `time_zone`.
-    """
-    if a == b or (is_empty(a) and is_empty(b)):
-        return True
-    defaults = VENDOR_DEFAULTS.get(kind, {})
-    if field not in defaults:
-        return False
-    default = defaults[field]
-    return (is_empty(a) and b == default) or (is_empty(b) and a == default)
-
-
 def drop_empty(mapping: Mapping[str, Any]) -> dict[str, Any]:
     """Return the mapping without its empty values (docs/reference/semantics.md "Unset values")."""
     return {k: v for k, v in mapping.items() if not is_empty(v)}
-
-
-def canonical_campaign_type(value: Any) -> str:
-    """Map "normal"/"ab", the wire integers 2/1 and their string forms to "normal" | "ab"."""
-    if isinstance(value, bool):
-        raise ValueError("campaign_type must be normal or ab (or the integers 2 or 1)")
-    if isinstance(value, str):
-        text = value.strip().lower()
-        if text in CAMPAIGN_TYPE_WIRE:
-            return text
-        if text.isdigit():
-            value = int(text)
-    if isinstance(value, int) and value in _CAMPAIGN_TYPE_FROM_WIRE:
-        return _CAMPAIGN_TYPE_FROM_WIRE[value]
-    raise ValueError("campaign_type must be normal or ab (or the integers 2 or 1)")
 
 
 _TZ_RE = re.compile(r"^\s*([+-]?)(\d{1,2})(?::?00)?\s*$")
@@ -208,85 +147,6 @@ def send_time_to_wire_run_time(send_time: str, time_zone: int | None) -> str:
     hours = DEFAULT_TIME_ZONE if time_zone is None else time_zone
     local = datetime.strptime(send_time, SEND_TIME_FORMAT)
     return local.replace(tzinfo=timezone(timedelta(hours=hours))).strftime("%Y-%m-%dT%H:%M:%S%z")
-
-
-def canonical_to(value: Any) -> Any:
-    """Map the `to` object or a one-element list of it to the bare object.
-
-    vendors.md "Email quirks": requests send `[{type, value}]`; a response example sends the object.
-    A list of another length is left as is for the model to reject with a clear message.
-    """
-    if isinstance(value, list | tuple) and len(value) == 1:
-        value = value[0]
-    if isinstance(value, Mapping) and isinstance(value.get("value"), str):
-        value = {**value, "value": [value["value"]]}
-    return value
-
-
-def canonical_sender_id(value: Any) -> Any:
-    """Map a sender id given as int (responses) or string (requests) to its string form."""
-    if isinstance(value, bool):
-        return value
-    if isinstance(value, int):
-        return str(value)
-    if isinstance(value, str):
-        text = value.strip()
-        # Responses carry the id as an int, so "053" comes back as 53: one value, not a diff.
-        return str(int(text)) if text.isascii() and text.isdigit() else text
-    return value
-
-
-def canonical_rate_value(value: Any) -> Any:
-    """Map a warm-up upgrade/downgrade value given as "0.95" (examples) or 0.95 to a float."""
-    if isinstance(value, bool):
-        return value
-    if isinstance(value, int | float):
-        return float(value)
-    if isinstance(value, str):
-        try:
-            return float(value.strip())
-        except ValueError:
-            return value
-    return value
-
-
-def canonical_warm_up(value: Any) -> Any:
-    """Map warm_up entries to canonical numbers; null and [] both mean none."""
-    if is_empty(value):
-        return None
-    if not isinstance(value, list):
-        return value
-    out = []
-    for entry in value:
-        if isinstance(entry, Mapping):
-            entry = dict(entry)
-            for key in ("upgrade_value", "downgrade_value"):
-                if key in entry:
-                    entry[key] = canonical_rate_value(entry[key])
-            if isinstance(entry.get("rate"), str) and entry["rate"].strip().isdigit():
-                entry["rate"] = int(entry["rate"])
-        out.append(entry)
-    return out
-
-
-def canonical_google_track(value: Any) -> Any:
-    """Map google_track to its non-empty fields; null, {} and all-"" forms mean none."""
-    if isinstance(value, Mapping):
-        trimmed = drop_empty(value)
-        return trimmed or None
-    return None if is_empty(value) else value
-
-
-def canonical_message(value: Any) -> Any:
-    """Map a touchpoint message to an object: a string is shorthand for `{text: ...}`.
-
-    The empty string is "unset" (semantics.md "Unset values"), not a message with empty text.
-    """
-    if value == "":
-        return None
-    if isinstance(value, str):
-        return {"text": value}
-    return value
 
 
 def stable_json(value: Any) -> str:

@@ -15,8 +15,9 @@ from enum import StrEnum
 from typing import TYPE_CHECKING, Any
 
 from reconciler import diff
-from reconciler.canonical import EMAIL_WRITE_ONLY, is_empty, same_value
-from reconciler.live import EMAIL_KIND, MESSAGING_KIND, LiveCampaign
+from reconciler.canonical import is_empty
+from reconciler.live import MESSAGING_KIND, LiveCampaign
+from reconciler.providers.vendors import same_value, vendor_for
 from reconciler.render.budget import MARKDOWN_LIMIT
 
 # The renderers live beside the plan's (reconciler.render.drift); importable from here too.
@@ -207,9 +208,8 @@ def _record_drift(
         message = f"changed outside campaignctl: {fields}"
         out.append(_item(DriftKind.fields_changed, record, message, changes))
     if record.status is not None and str(record.status) != str(current.status):
-        message = (
-            f"status changed from {_status_word(record.status)} to {_status_word(current.status)}"
-        )
+        words = vendor_for(record.kind).status_word
+        message = f"status changed from {words(record.status)} to {words(current.status)}"
         moved = DriftChange(("status",), record.status, current.status)
         out.append(_item(DriftKind.status_changed, record, message, [moved]))
     return out
@@ -224,7 +224,7 @@ def readable_last_applied(record: ManagedRecord) -> dict[str, Any]:
     for key, value in record.last_applied.items():
         if key in _IDENTITY_FIELDS or is_empty(value):
             continue
-        if record.kind == EMAIL_KIND and key in EMAIL_WRITE_ONLY:
+        if key in vendor_for(record.kind).write_only:
             continue
         if record.kind == MESSAGING_KIND and key == "touchpoints":
             value = [_touchpoint_readable(tp) for tp in value]
@@ -282,12 +282,3 @@ def diff_values(path: tuple[str | int, ...], before: Any, after: Any) -> list[Dr
     list that grows, shrinks or gets an item inserted reads the same in both reports.
     """
     return [DriftChange(c.path, c.before, c.after) for c in diff.diff_values(path, before, after)]
-
-
-_EMAIL_STATUS = {0: "0 (waiting)", 1: "1 (sending)", 2: "2 (completed)", -1: "-1 (failed)"}
-
-
-def _status_word(status: int | str | None) -> str:
-    if isinstance(status, int) and status in _EMAIL_STATUS:
-        return _EMAIL_STATUS[status]
-    return str(status)

@@ -37,6 +37,9 @@ from reconciler.errors import CampaignctlError
 from reconciler.live import EMAIL_KIND, MESSAGING_KIND, LiveCampaign
 from reconciler.model import EmailCampaign, MessagingCampaign, campaign_adapter
 from reconciler.planner import IMPORT_PLACEHOLDER
+from reconciler.providers.engagelab.fields import ENGAGELAB
+from reconciler.providers.imbrace.fields import IMBRACE
+from reconciler.providers.vendors import status_aliases
 from reconciler.state import ManagedRecord, State, StateStore, utc_now, write_atomic
 
 __all__ = [
@@ -62,24 +65,10 @@ PLACEHOLDER = IMPORT_PLACEHOLDER
 #: The reason of a campaign skipped because the state manages it already.
 ALREADY_MANAGED = "already managed in state"
 
-#: Top-level order of an imported EmailCampaign, as the README's YAML reference lists them.
-EMAIL_ORDER: tuple[str, ...] = (
-    "kind",
-    "name",
-    "campaign_type",
-    "to",
-    "sender_id",
-    "template_invoke_name",
-    "subject",
-    "reply_to",
-    "send_time",
-    "time_zone",
-    "attachments",
-    "google_track",
-    "warm_up",
-    "ab_test",
-)
-MESSAGING_ORDER: tuple[str, ...] = ("kind", "name", "channel_type", "touchpoints")
+#: Top-level order of an imported document, as the README's YAML reference lists them
+#: (declared with the fields: `VendorField.order`).
+EMAIL_ORDER: tuple[str, ...] = ENGAGELAB.import_order
+MESSAGING_ORDER: tuple[str, ...] = IMBRACE.import_order
 
 _WRITE_ONLY_COMMENT = {
     "subject": "# subject: not returned by the API (write-only); add it here to manage it",
@@ -98,19 +87,9 @@ _PLACEHOLDER_COMMENT = {
     ),
 }
 
+
 #: `--status` words and the vendor statuses they select (email ints, messaging strings).
-STATUS_ALIASES: dict[str, tuple[int | str, ...]] = {
-    "0": (0,),
-    "waiting": (0,),
-    "1": (1,),
-    "sending": (1,),
-    "2": (2,),
-    "completed": (2, "completed"),
-    "-1": (-1,),
-    "failed": (-1,),
-    "draft": ("draft",),
-    "active": ("active",),
-}
+STATUS_ALIASES: dict[str, tuple[int | str, ...]] = status_aliases()
 
 
 class ImportConflict(CampaignctlError):
@@ -227,7 +206,7 @@ def document_for(live: LiveCampaign) -> Document:
 
 
 def _email_raw(live: LiveCampaign) -> tuple[dict[str, Any], tuple[str, ...]]:
-    allowed = set(EmailCampaign.model_fields) - {"lifecycle", "subject", "attachments"}
+    allowed = set(EmailCampaign.model_fields) - {"lifecycle"} - ENGAGELAB.write_only
     raw = {k: v for k, v in live.fields.items() if k in allowed and not is_empty(v)}
     raw["kind"], raw["name"] = EMAIL_KIND, live.name
     placeholders: tuple[str, ...] = ()

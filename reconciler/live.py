@@ -11,11 +11,15 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from reconciler.canonical import fingerprint
+from reconciler.providers.engagelab.fields import ENGAGELAB
+from reconciler.providers.imbrace.fields import IMBRACE
+from reconciler.providers.vendors import vendor_for
 
 __all__ = ["EMAIL_KIND", "MESSAGING_KIND", "LiveCampaign", "LiveTouchpoint"]
 
-EMAIL_KIND = "EmailCampaign"
-MESSAGING_KIND = "MessagingCampaign"
+#: The kinds, as their vendors' descriptions name them.
+EMAIL_KIND: str = ENGAGELAB.kind
+MESSAGING_KIND: str = IMBRACE.kind
 
 
 @dataclass(frozen=True)
@@ -37,8 +41,8 @@ class LiveCampaign:
 
     `fields` holds the readable managed fields in the canonical form the model's
     `canonical()` produces (kind and name included, empty values dropped, write-only
-    fields absent). `status` is the vendor's: an int for email (0 waiting, 1 sending,
-    2 completed, -1 failed), a string for messaging ("draft", "active", "completed").
+    fields absent). `status` is the vendor's (what it means: its description,
+    `providers.vendors.vendor_for(kind)`).
     Touchpoints are in creation order, which is the campaign's order.
     """
 
@@ -67,5 +71,5 @@ class LiveCampaign:
 
     @property
     def is_pristine(self) -> bool:
-        """True while the vendor still accepts changes: email status 0, messaging draft."""
-        return self.status in (0, "draft")
+        """True while the vendor still accepts changes (its description says which status)."""
+        return vendor_for(self.kind).is_pristine(self.status)

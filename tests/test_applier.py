@@ -26,7 +26,7 @@ from reconciler.loader import load_directory
 from reconciler.plan import Action, ActionKind, Plan, Reason, TouchpointAction
 from reconciler.planner import compute_plan
 from reconciler.providers import Providers, open_providers
-from reconciler.providers.email import EmailProvider
+from reconciler.providers.engagelab.client import EmailProvider
 from reconciler.sandbox import Sandbox
 from reconciler.settings import Settings
 from reconciler.state import State, StateStore

@@ -26,13 +26,14 @@ import requests
 from conftest import run_cli
 from pydantic import SecretStr
 
-from reconciler.canonical import VENDOR_DEFAULTS, canonical_send_time, hash_write_only
+from reconciler.canonical import canonical_send_time, hash_write_only
 from reconciler.errors import InvalidResponse
 from reconciler.live import EMAIL_KIND, MESSAGING_KIND, LiveCampaign, LiveTouchpoint
 from reconciler.loader import load_directory
 from reconciler.plan import ActionKind, Reason
 from reconciler.planner import compute_plan
-from reconciler.providers.email import EmailProvider, decode_campaign
+from reconciler.providers.engagelab.client import EmailProvider, decode_campaign
+from reconciler.providers.vendors import VENDOR_DEFAULTS
 from reconciler.sandbox import Sandbox
 from reconciler.state import ManagedRecord, State, StateStore
 

@@ -4,7 +4,8 @@ Run in a fresh interpreter, so that what other tests imported does not count. Tw
 no HTTP library is loaded at all (requests, urllib3, http.*), and no module of ours in the
 pure core imports socket, ssl or an HTTP library itself. (`socket` as such is loaded by the
 standard library's email.utils, via importlib.metadata under pydantic: not ours to avoid.)
-Also: the core does not pull in the modules that do I/O (providers, state, sandbox, ...).
+Also: the core does not pull in the modules that do I/O (provider clients, state, sandbox, ...);
+it does read the vendors' descriptions, which must stay import-light.
 """
 
 from __future__ import annotations
@@ -24,7 +25,14 @@ PURE = (
 )
 NETWORK = ("requests", "urllib3", "http", "socket", "ssl")
 IO_MODULES = (
-    "reconciler.providers",
+    # The vendors' descriptions (providers/<vendor>/fields.py...) are import-light and the
+    # core asks them; their clients and the transport are not.
+    "reconciler.providers.http",
+    "reconciler.providers.open",
+    "reconciler.providers.email",
+    "reconciler.providers.touchpoint",
+    "reconciler.providers.engagelab.client",
+    "reconciler.providers.imbrace.client",
     "reconciler.state",
     "reconciler.sandbox",
     "reconciler.applier",
@@ -82,3 +90,12 @@ def test_pure_core_does_not_load_io_modules() -> None:
     loaded = {str(m) for m in _imports()["loaded"]}
     assert {m for m in loaded if m.startswith(IO_MODULES)} == set()
     assert set(PURE) <= loaded
+
+
+def test_the_vendor_descriptions_the_core_reads_are_import_light() -> None:
+    loaded = {str(m) for m in _imports()["loaded"]}
+    assert "reconciler.providers.vendors" in loaded
+    assert {
+        "reconciler.providers.engagelab.fields",
+        "reconciler.providers.imbrace.fields",
+    } <= loaded

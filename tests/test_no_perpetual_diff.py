@@ -33,7 +33,7 @@ from hypothesis import strategies as st
 from pydantic import SecretStr
 
 from reconciler.applier import ApplyResult, Outcome, apply_plan
-from reconciler.canonical import DEFAULT_TIME_ZONE, canonical_message, comparable
+from reconciler.canonical import DEFAULT_TIME_ZONE, comparable
 from reconciler.cli import run as cli_run
 from reconciler.drift import compute_drift
 from reconciler.errors import ConfigError
@@ -41,6 +41,7 @@ from reconciler.live import EMAIL_KIND, MESSAGING_KIND
 from reconciler.loader import load_directory
 from reconciler.model import EMAIL_DIFFABLE_FIELDS, MESSAGING_DIFFABLE_FIELDS
 from reconciler.plan import ActionKind, Plan
+from reconciler.providers.imbrace.quirks import canonical_message
 from reconciler.sandbox import KNOWN_QUIRKS, Sandbox
 from reconciler.settings import Settings
 from reconciler.state import StateStore

@@ -19,18 +19,20 @@ from hypothesis import strategies as st
 
 from reconciler.errors import CampaignctlError, InvalidResponse
 from reconciler.live import EMAIL_KIND
-from reconciler.providers.email import (
-    decode_ab_test,
+from reconciler.providers.engagelab.client import (
     decode_campaign,
     decode_fields,
+    encode_campaign,
+    encode_fields,
+)
+from reconciler.providers.engagelab.codec import (
+    decode_ab_test,
     decode_google_track,
     decode_send_time,
     decode_sender_id,
     decode_time_zone,
     decode_to,
     decode_warm_up,
-    encode_campaign,
-    encode_fields,
 )
 from reconciler.providers.http import interpret_answer
 
@@ -386,7 +388,7 @@ def test_run_time_with_offset_reads_back_the_local_send_time(moment: datetime, h
 
 
 def test_sender_id_leading_zeros_and_unicode_digits() -> None:
-    from reconciler.canonical import canonical_sender_id
+    from reconciler.providers.engagelab.quirks import canonical_sender_id
 
     # Responses carry the id as an int: "053" is sent and comes back as 53.
     assert canonical_sender_id("053") == canonical_sender_id(53) == "53"

@@ -10,13 +10,14 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from reconciler.canonical import EMAIL_WRITE_ONLY, comparable, content_hash, hash_write_only
+from reconciler.canonical import comparable, content_hash, hash_write_only
 from reconciler.errors import PlanError, UnsafePlan
 from reconciler.live import LiveCampaign, LiveTouchpoint
 from reconciler.loader import LoadedCampaign
 from reconciler.model import ResolvedFile, Source, campaign_adapter
 from reconciler.plan import Action, ActionKind, Plan, Reason
 from reconciler.planner import check_safety, compute_plan, find_stale
+from reconciler.providers.vendors import EMAIL_WRITE_ONLY
 from reconciler.state import ManagedRecord, State
 
 # --------------------------------------------------------------------------- builders

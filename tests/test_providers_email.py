@@ -21,7 +21,6 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from pydantic import SecretStr
 
-from reconciler.canonical import EMAIL_WRITE_ONLY
 from reconciler.errors import (
     AuthError,
     ConflictError,
@@ -36,7 +35,8 @@ from reconciler.errors import (
 )
 from reconciler.model import EmailCampaign
 from reconciler.providers import EmailProvider, open_providers
-from reconciler.providers.email import CAMPAIGNS_PATH
+from reconciler.providers.engagelab.client import CAMPAIGNS_PATH
+from reconciler.providers.vendors import EMAIL_WRITE_ONLY
 from reconciler.settings import Settings
 
 if TYPE_CHECKING:

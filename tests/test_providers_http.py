@@ -36,7 +36,6 @@ from reconciler.errors import (
 )
 from reconciler.providers import EmailProvider, TouchpointProvider
 from reconciler.providers import email as email_provider
-from reconciler.providers import touchpoint as touchpoint_provider
 from reconciler.providers.http import (
     MAX_RETRY_AFTER,
     POOL_MAXSIZE,
@@ -54,6 +53,7 @@ from reconciler.providers.http import (
     mask_headers,
     vendor_error,
 )
+from reconciler.providers.imbrace import client as touchpoint_provider
 
 if TYPE_CHECKING:
     from reconciler.sandbox import Sandbox

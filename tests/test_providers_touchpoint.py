@@ -28,7 +28,7 @@ from reconciler.errors import (
 from reconciler.live import LiveTouchpoint
 from reconciler.providers import TouchpointProvider
 from reconciler.providers.http import interpret_answer
-from reconciler.providers.touchpoint import (
+from reconciler.providers.imbrace.client import (
     CAMPAIGNS_PATH,
     ERROR_CODES,
     SERVICE_PREFIX,

@@ -66,6 +66,8 @@ def _tp_id(name: str) -> str:
 
 
 def live_of(campaign: LoadedCampaign, remote_id: str, status: int | str = 0) -> LiveCampaign:
+    if campaign.kind == "MessagingCampaign" and status == 0:
+        status = "draft"  # the iMBrace API's not-yet-sent status is a word, never 0
     canon = campaign.canonical()
     fields = {
         k: v

@@ -1,80 +1,32 @@
-"""reconciler.providers: the only code that speaks HTTP, one provider per API.
+"""reconciler.providers: the vendors' descriptions (import-light) and clients (the only HTTP code).
 
-`open_providers` builds the ones a run needs from Settings: the touchpoint API is opened
-(and IMBRACE_API_KEY required) only when a MessagingCampaign is in the config or the state.
+`providers/engagelab` and `providers/imbrace` each own one vendor: field declarations and
+status facts (`fields`, read by the pure core), quirks, codec, routes and client. The
+clients (and with them `requests`) load only when one of the names below is first used, so
+that the planner can ask a vendor description without importing network code.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import importlib
+from typing import TYPE_CHECKING, Any
 
-from reconciler.providers.email import EmailProvider
-from reconciler.providers.touchpoint import TouchpointProvider
-from reconciler.settings import ENV_IMBRACE_API_KEY, Settings
+if TYPE_CHECKING:
+    from reconciler.providers.engagelab.client import EmailProvider
+    from reconciler.providers.imbrace.client import TouchpointProvider
+    from reconciler.providers.open import Providers, open_providers
 
 __all__ = ["EmailProvider", "Providers", "TouchpointProvider", "open_providers"]
 
-
-@dataclass
-class Providers:
-    """The providers of one run; `touchpoint` (or `email`) is None when not needed."""
-
-    email: EmailProvider | None
-    touchpoint: TouchpointProvider | None = None
-
-    def close(self) -> None:
-        for provider in (self.email, self.touchpoint):
-            if provider is not None:
-                provider.close()
-
-    def __enter__(self) -> Providers:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
+_LAZY = {
+    "EmailProvider": "reconciler.providers.engagelab.client",
+    "TouchpointProvider": "reconciler.providers.imbrace.client",
+    "Providers": "reconciler.providers.open",
+    "open_providers": "reconciler.providers.open",
+}
 
 
-def open_providers(
-    settings: Settings,
-    *,
-    need_email: bool = True,
-    need_touchpoint: bool,
-    timeout: float = 30.0,
-    retries: int = 5,
-    backoff: float = 0.5,
-) -> Providers:
-    """Return the providers a run needs; MissingCredentials names any unset variable.
-
-    Credentials are checked before any provider is built, so nothing is left open on error.
-    """
-    email_credentials = settings.email_credentials() if need_email else None
-    token = settings.touchpoint_credentials() if need_touchpoint else None
-    email = (
-        EmailProvider(
-            settings.api_url,
-            *email_credentials,
-            timeout=timeout,
-            retries=retries,
-            backoff=backoff,
-        )
-        if email_credentials is not None
-        else None
-    )
-    try:
-        touchpoint = (
-            TouchpointProvider(
-                settings.touchpoint_api_url,
-                token,
-                timeout=timeout,
-                retries=retries,
-                backoff=backoff,
-                auth_hint=f"check {ENV_IMBRACE_API_KEY}",
-            )
-            if token is not None
-            else None
-        )
-    except BaseException:
-        if email is not None:
-            email.close()
-        raise
-    return Providers(email=email, touchpoint=touchpoint)
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        return getattr(importlib.import_module(_LAZY[name]), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

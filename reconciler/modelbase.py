@@ -1,0 +1,157 @@
+"""reconciler.modelbase: the pydantic building blocks every kind's model and vendor types share.
+
+Strict immutable models, the unset spellings (docs/reference/semantics.md "Unset values"),
+names, lifecycle, where a campaign was declared, and the error that pins a cross-field rule
+to one field so the loader can report its line.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Annotated, Any
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StrictStr
+
+__all__ = [
+    "MAX_NAME",
+    "AttachmentResolver",
+    "FieldError",
+    "Lifecycle",
+    "Name",
+    "NonBlankStr",
+    "NonEmptyStr",
+    "ResolvedFile",
+    "Source",
+    "StrictModel",
+    "did_you_mean",
+    "drop_unset",
+    "empty_is_none",
+    "not_blank",
+]
+
+MAX_NAME = 64
+
+
+@dataclass(frozen=True)
+class Source:
+    """Where a campaign was declared: file and 1-based line and column."""
+
+    file: str
+    line: int
+    column: int
+
+    def __str__(self) -> str:
+        return f"{self.file}:{self.line}:{self.column}"
+
+
+@dataclass(frozen=True)
+class ResolvedFile:
+    """An attachment file as the loader found it: absolute path, size and content hash."""
+
+    path: str
+    size: int
+    sha256: str
+
+
+#: Called by Attachment validation with the YAML's `path`; returns the resolved file or
+#: raises ValueError (outside the config dir, missing...). The loader passes it in the
+#: validation context as "resolve_attachment"; without it, attachments stay unresolved.
+AttachmentResolver = Callable[[str], ResolvedFile]
+
+
+#: semantics.md "Unset values": absent, null, "" and [] are one value for an optional field.
+_UNSET_SPELLINGS: tuple[Any, ...] = (None, "", [])
+
+
+def drop_unset(data: Any, optional: frozenset[str]) -> Any:
+    """Return a YAML mapping without its optional keys spelled unset (null, "" or [])."""
+    if not isinstance(data, dict):
+        return data
+    return {
+        k: v
+        for k, v in data.items()
+        if not (k in optional and any(v == u and type(v) is type(u) for u in _UNSET_SPELLINGS))
+    }
+
+
+class StrictModel(BaseModel):
+    """Base: unknown keys are errors, instances are immutable."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, str_strip_whitespace=False)
+
+
+NonEmptyStr = Annotated[StrictStr, Field(min_length=1)]
+
+
+NOT_BLANK_PATTERN = r"\S"
+
+
+def not_blank(value: str) -> str:
+    # The API strips before checking, so "  " is as empty to it as "" (sandbox: 32103...).
+    if not value.strip():
+        raise ValueError("must not be blank (only whitespace)")
+    return value
+
+
+#: A string the API accepts as non-empty: at least one non-whitespace character.
+NonBlankStr = Annotated[
+    StrictStr,
+    Field(min_length=1, json_schema_extra={"pattern": NOT_BLANK_PATTERN}),
+    AfterValidator(not_blank),
+]
+
+#: vendors.md "Campaign fields", reply_to: one address. The API's own check (HTTP 400, code 32115):
+#: local@domain.tld, no whitespace and exactly one "@", so "a@b.co, c@d.co" is refused.
+Name = Annotated[StrictStr, Field(min_length=1, max_length=MAX_NAME)]
+
+
+class Lifecycle(StrictModel):
+    """Terraform-style lifecycle: fields never diffed after create, and delete protection."""
+
+    ignore_changes: list[NonEmptyStr] = Field(
+        default_factory=list, description="Fields sent on create and never diffed afterwards."
+    )
+    prevent_destroy: bool = Field(
+        default=False, description="Any plan that would delete or replace this is an error."
+    )
+
+
+class FieldError(ValueError):
+    """A cross-field rule broken at one field: the loader reports it at that field's line.
+
+    The field's path below the model that raised it is `field`, then `index` (a list
+    item), then `rest`: e.g. ("lifecycle", "ignore_changes", 2).
+    """
+
+    def __init__(
+        self,
+        field: str,
+        message: str,
+        index: int | None = None,
+        *,
+        rest: tuple[str | int, ...] = (),
+    ) -> None:
+        super().__init__(message)
+        self.field = field
+        self.index = index
+        self.rest = rest
+
+    @property
+    def path(self) -> tuple[str | int, ...]:
+        head: tuple[str | int, ...] = (
+            (self.field,) if self.index is None else (self.field, self.index)
+        )
+        return head + self.rest
+
+
+def did_you_mean(word: str, choices: Any) -> str:
+    import difflib
+
+    close = difflib.get_close_matches(word, list(choices), n=1)
+    return f" (did you mean {close[0]!r}?)" if close else ""
+
+
+def empty_is_none(value: Any) -> Any:
+    """An optional string given as "" is unset (semantics.md "Unset values")."""
+    return None if value == "" else value

@@ -1,0 +1,138 @@
+"""reconciler.planner.compute: (desired, state, live) -> Plan, every campaign's action assembled."""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Iterable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any
+
+from reconciler.live import LiveCampaign
+from reconciler.plan import (
+    Action,
+    ActionKind,
+    Plan,
+    Reason,
+)
+
+if TYPE_CHECKING:
+    from reconciler.loader import LoadedCampaign
+from reconciler.planner.campaign import (
+    _plan_delete,
+    _plan_desired,
+    _plan_forget,
+    _unmanaged,
+)
+from reconciler.planner.identity import (
+    StateLike,
+    _Context,
+    _LiveIndex,
+    _match_live,
+    _records_by_key,
+    _TargetFilter,
+)
+
+
+def compute_plan(
+    desired: Sequence[LoadedCampaign],
+    state: StateLike | None,
+    live: Sequence[LiveCampaign],
+    *,
+    prune: bool = False,
+    targets: Collection[str] = (),
+    allow_delete_executed: bool = False,
+    config_dir: str = "",
+) -> Plan:
+    """Return the plan that makes live match desired; PlanError when it cannot be decided.
+
+    `state` None is `--no-state`: identity by exact name only, nothing counts as managed.
+    `targets` (names, or `Kind/Name`) restricts the plan to those campaigns.
+    """
+    index = _LiveIndex(live)
+    records = _records_by_key(state)
+    known_ids = {(r.kind, r.remote_id) for r in records.values()}
+    wanted = _TargetFilter(tuple(targets))
+    ctx = _Context(allow_delete_executed=allow_delete_executed, stateless=state is None)
+    claimed: set[tuple[str, str]] = set()
+    desired_keys: set[tuple[str, str]] = set()
+
+    for campaign in desired:
+        if campaign.key in desired_keys:
+            ctx.errors.append(f"{campaign.kind}/{campaign.name} is declared twice")
+            continue
+        desired_keys.add(campaign.key)
+        if not wanted(campaign.kind, campaign.name):
+            continue
+        record = records.get(campaign.key)
+        found = _match_live(campaign, record, index, known_ids, ctx)
+        if found is not None:
+            claimed.add((found[0].kind, found[0].remote_id))
+        ctx.actions.append(_plan_desired(campaign, record, found, ctx))
+
+    for key, record in records.items():
+        if key in desired_keys or not wanted(record.kind, record.name):
+            continue
+        obj = index.by_id.get((record.kind, record.remote_id))
+        if obj is None:
+            ctx.actions.append(_plan_forget(record))
+            continue
+        claimed.add((obj.kind, obj.remote_id))
+        ctx.actions.append(_plan_delete(obj, Reason.DELETE_BECAUSE_NO_CONFIG, record, ctx))
+
+    for obj in live:
+        identity = (obj.kind, obj.remote_id)
+        if identity in claimed or identity in known_ids or not wanted(obj.kind, obj.name):
+            continue
+        if prune:
+            ctx.actions.append(_plan_delete(obj, Reason.PRUNE_UNMANAGED, None, ctx))
+        else:
+            ctx.actions.append(_unmanaged(obj))
+
+    ctx.warnings.extend(wanted.unmatched(desired, records.values(), live))
+    ctx.errors.extend(_placeholders_sent(ctx.actions))
+    ctx.raise_errors()
+    return Plan(
+        actions=tuple(ctx.actions),
+        state_lineage=state.lineage if state is not None else None,
+        state_serial=state.serial if state is not None else None,
+        config_dir=config_dir,
+        warnings=tuple(ctx.warnings),
+        managed=sum(1 for r in records.values() if (r.kind, r.remote_id) in index.by_id),
+    )
+
+
+#: What `campaignctl import` writes where the API never returns a required write-only value
+#: (a message touchpoint's text, an A/B template test's subject). Never sent: a plan that
+#: would send it is an error until the YAML holds the real text.
+IMPORT_PLACEHOLDER = "PLACEHOLDER: not returned by the API; replace with the real text"
+
+
+_SENDING_TOUCHPOINT = frozenset({ActionKind.CREATE, ActionKind.UPDATE, ActionKind.MOVE})
+
+
+def _has_placeholder(value: Any) -> bool:
+    if isinstance(value, Mapping):
+        return any(_has_placeholder(v) for v in value.values())
+    return isinstance(value, str) and IMPORT_PLACEHOLDER in value
+
+
+def _placeholders_sent(actions: Iterable[Action]) -> list[str]:
+    """One error per campaign whose apply would send the import placeholder text."""
+    errors = []
+    for action in actions:
+        if action.action == ActionKind.STATE_ONLY:
+            continue  # sends nothing
+        where: list[str] = []
+        creating = action.action in (ActionKind.CREATE, ActionKind.REPLACE)
+        subject = (action.desired or {}).get("subject")
+        subject_sent = creating or any(c.path == ("subject",) for c in action.changes)
+        if subject_sent and _has_placeholder(subject):
+            where.append("subject")
+        for tp in action.touchpoints:
+            message = (tp.desired or {}).get("message")
+            if tp.action in _SENDING_TOUCHPOINT and _has_placeholder(message):
+                where.append(f"touchpoint {tp.name!r}")
+        if where:
+            errors.append(
+                f"{action.kind} {action.name!r} would send the import placeholder as "
+                f"{', '.join(where)}: replace PLACEHOLDER with the real text in its YAML"
+            )
+    return errors
