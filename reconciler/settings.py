@@ -166,15 +166,15 @@ class Settings:
         return cls(
             api_url=resolve_url(
                 api_url,
-                default=engagelab.DEFAULT_URL,
-                shortcuts=engagelab.REGION_URLS,
+                default=engagelab.HOSTS.default,
+                shortcuts=engagelab.HOSTS.shortcuts,
                 option="--api-url",
             ),
             # Another vendor: never defaults to --api-url (commands.md "Environment").
             touchpoint_api_url=resolve_url(
                 touchpoint_api_url,
-                default=imbrace.DEFAULT_GATEWAY,
-                shortcuts=imbrace.GATEWAY_ENVIRONMENTS,
+                default=imbrace.HOSTS.default,
+                shortcuts=imbrace.HOSTS.shortcuts,
                 option="--touchpoint-api-url",
             ),
             state_path=None if no_state else state_location(state, workspace),

@@ -269,6 +269,9 @@ def test_without_state_stop_managing_is_only_removing_the_yaml() -> None:
 
 
 def test_ignorable_fields_match_what_the_loader_accepts() -> None:
-    """render keeps its own copy (it stays light to import); it must not drift."""
-    assert remedies._IGNORABLE["EmailCampaign"] == set(EMAIL_DIFFABLE_FIELDS) - {"campaign_type"}
-    assert remedies._IGNORABLE["MessagingCampaign"] == set(MESSAGING_DIFFABLE_FIELDS)
+    """render reads them from the vendor declarations: the remedy offers what the loader takes."""
+    assert set(remedies._ignorable("EmailCampaign")) == set(EMAIL_DIFFABLE_FIELDS) - {
+        "campaign_type"
+    }
+    assert set(remedies._ignorable("MessagingCampaign")) == set(MESSAGING_DIFFABLE_FIELDS)
+    assert remedies._ignorable("NoSuchKind") == ()

@@ -218,6 +218,8 @@ def test_update_of_an_executed_campaign_is_executed_error_32110(
         email.update_campaign(live.remote_id, {"template_invoke_name": "v3"})
     assert caught.value.vendor_code == 32110
     assert caught.value.code == "executed_cannot_update"
+    # The hint is the vendor's own: which status still takes changes, from its declarations.
+    assert caught.value.hint == "only a campaign in status 0 (waiting) can change"
 
 
 def test_other_field_rules_are_validation_failed(email: EmailProvider) -> None:

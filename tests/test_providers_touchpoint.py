@@ -285,6 +285,7 @@ def test_touchpoint_changes_under_a_completed_campaign_are_executed_error(
         with pytest.raises(ExecutedError) as caught:
             call()
         assert caught.value.status == 409 and caught.value.vendor_code == "campaign_completed"
+        assert caught.value.hint == "only a campaign in status draft can change"
 
 
 def test_patch_is_not_allowed(tp: TouchpointProvider, sandbox: Sandbox) -> None:

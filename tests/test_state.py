@@ -20,6 +20,7 @@ import pytest
 from reconciler.errors import StateError, StateLocked
 from reconciler.state import FORMAT_VERSION, LockInfo, ManagedRecord, State, StateStore
 from reconciler.state.file_backend import FileBackend
+from reconciler.state.lock import take_over_or_raise
 
 
 def rec(
@@ -566,6 +567,25 @@ def test_stale_lock_taken_over_meanwhile_is_not_removed_twice(
             pass
         assert info.value.lock_id == held.id
         assert json.loads(path.with_name("s.json.lock").read_text())["id"] == held.id
+
+
+def test_takeover_decides_from_the_holder_it_found(state_log: list[str]) -> None:
+    """Every backend's takeover: a lock released meanwhile is left alone, an unreadable or
+    stale one is removed by the version it was found at (with a warning), a live one stops."""
+    dead = LockInfo("dead-1", dead_pid(), socket.gethostname(), "2026-11-25T09:00:00Z", "apply")
+    live = LockInfo.new("campaignctl apply")  # this process: alive
+    where = ("s.json", "s.json.lock")
+    assert take_over_or_raise(None, "lock file s.json.lock", *where) is None
+    assert take_over_or_raise((b"raw", None), "lock file s.json.lock", *where) == b"raw"
+    assert take_over_or_raise(("etag-1", dead), "lock object s3://b/k", *where) == "etag-1"
+    with pytest.raises(StateLocked) as info:
+        take_over_or_raise(("etag-2", live), "lock object s3://b/k", *where)
+    assert info.value.lock_id == live.id and info.value.where == "s.json.lock"
+    assert state_log == [
+        "warning: taking over an unreadable lock file s.json.lock",
+        f"warning: taking over the stale lock dead-1 of pid {dead.pid} on {dead.host} since "
+        "2026-11-25T09:00:00Z (apply): that process is gone",
+    ]
 
 
 def test_lock_from_another_host_is_never_taken_over(tmp_path: Path) -> None:

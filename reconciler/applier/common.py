@@ -5,7 +5,7 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from reconciler.errors import (
     CampaignctlError,
@@ -15,6 +15,9 @@ from reconciler.live import LiveCampaign
 
 if TYPE_CHECKING:
     from reconciler.plan import Action
+
+
+_P = TypeVar("_P")
 
 
 class _StepFailed(Exception):
@@ -60,6 +63,13 @@ def _message_of(exc: BaseException) -> str:
     if isinstance(exc, CampaignctlError):
         return str(exc)
     return str(exc) or type(exc).__name__
+
+
+def _configured(provider: _P | None, missing: str) -> _P:
+    """The provider a step needs; without one the step fails, saying what is missing."""
+    if provider is None:
+        raise _StepFailed(missing)
+    return provider
 
 
 def _desired(action: Action) -> dict[str, Any]:

@@ -22,6 +22,7 @@ if TYPE_CHECKING:
     from reconciler.providers import EmailProvider, TouchpointProvider
 from reconciler.applier.common import (
     _check_created,
+    _configured,
     _delete_ignoring_missing,
     _desired,
     _message_of,
@@ -138,13 +139,8 @@ class _Runner:
 
     # ----------------------------------------------------------------- email
 
-    def _email_provider(self) -> EmailProvider:
-        if self._email is None:
-            raise _StepFailed("no email provider configured")
-        return self._email
-
     def _email_step(self, step: _Step) -> None:
-        action, provider = step.action, self._email_provider()
+        action, provider = step.action, _configured(self._email, "no email provider configured")
         kind = action.action
         if kind in (ActionKind.DELETE, ActionKind.REPLACE):
             self._delete_remote(step, provider.delete_campaign)
@@ -244,9 +240,7 @@ class _Runner:
     # ----------------------------------------------------------------- messaging
 
     def _touchpoint_provider(self) -> TouchpointProvider:
-        if self._touchpoint is None:
-            raise _StepFailed("no touchpoint provider configured (IMBRACE_API_KEY)")
-        return self._touchpoint
+        return _configured(self._touchpoint, "no touchpoint provider configured (IMBRACE_API_KEY)")
 
     def _messaging(self, step: _Step) -> None:
         action, provider = step.action, self._touchpoint_provider()

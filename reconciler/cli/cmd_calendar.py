@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import date, datetime, timedelta
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
@@ -17,6 +18,7 @@ if TYPE_CHECKING:
 __all__ = ["calendar_of", "register"]
 
 FORMATS = ("html", "markdown", "ics", "json")
+F = TypeVar("F", bound=Callable[..., Any])
 
 
 def register(group: click.Group) -> None:
@@ -32,43 +34,51 @@ def _date(ctx: click.Context, param: click.Parameter, value: str | None) -> date
         raise click.BadParameter(f"{value!r} is not a date such as 2027-04-01") from None
 
 
-def _duration(ctx: click.Context, param: click.Parameter, value: str) -> timedelta:
+def _duration(text: str) -> timedelta:
     from reconciler.calendar import parse_duration
 
-    try:
-        window = parse_duration(value)
-    except ValueError as exc:
-        raise click.BadParameter(str(exc)) from None
+    window = parse_duration(text)
     if window <= timedelta(0):
-        raise click.BadParameter("the clash window must be longer than 0")
+        raise ValueError("the clash window must be longer than 0")
     return window
 
 
-def _quiet(ctx: click.Context, param: click.Parameter, value: str) -> QuietHours:
+def _quiet(text: str) -> QuietHours:
     from reconciler.calendar import parse_quiet_hours
 
-    try:
-        return parse_quiet_hours(value)
-    except ValueError as exc:
-        raise click.BadParameter(str(exc)) from None
+    return parse_quiet_hours(text)
+
+
+def _parsed_option(
+    flag: str, default: str, parse: Callable[[str], Any], metavar: str, help: str
+) -> Callable[[F], F]:
+    """An option whose text `parse` turns into a value; its ValueError is a usage error."""
+
+    def callback(ctx: click.Context, param: click.Parameter, value: str) -> Any:
+        try:
+            return parse(value)
+        except ValueError as exc:
+            raise click.BadParameter(str(exc)) from None
+
+    return click.option(
+        flag, default=default, show_default=True, callback=callback, metavar=metavar, help=help
+    )
 
 
 #: The schedule options `plan` shares (its clash and quiet-hour warnings).
-clash_window_option = click.option(
+clash_window_option = _parsed_option(
     "--clash-window",
-    default="24h",
-    show_default=True,
-    callback=_duration,
-    metavar="DURATION",
-    help="Two sends to audiences that may overlap closer than this clash (24h, 90m, 2d).",
+    "24h",
+    _duration,
+    "DURATION",
+    "Two sends to audiences that may overlap closer than this clash (24h, 90m, 2d).",
 )
-quiet_hours_option = click.option(
+quiet_hours_option = _parsed_option(
     "--quiet-hours",
-    default="21-08",
-    show_default=True,
-    callback=_quiet,
-    metavar="H-H",
-    help="Local hours (in each campaign's time zone) when a send is a warning.",
+    "21-08",
+    _quiet,
+    "H-H",
+    "Local hours (in each campaign's time zone) when a send is a warning.",
 )
 
 

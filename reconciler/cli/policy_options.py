@@ -19,21 +19,24 @@ __all__ = ["check_policy", "policy_options", "raise_if_blocking"]
 F = TypeVar("F", bound=Callable[..., Any])
 
 
+def _repeated(flag: str, dest: str, metavar: str, help: str) -> Callable[[F], F]:
+    """An option given once per value (`--override A --override B`), collected in order."""
+    return click.option(flag, dest, multiple=True, metavar=metavar, help=help)
+
+
 def policy_options(command: F) -> F:
     """Add --policy, --override and --reason to a command."""
-    command = click.option(
+    command = _repeated(
         "--reason",
         "reasons",
-        multiple=True,
-        metavar="TEXT",
-        help="Why the --override before it is fine (recorded in the plan and PR comment).",
+        "TEXT",
+        "Why the --override before it is fine (recorded in the plan and PR comment).",
     )(command)
-    command = click.option(
+    command = _repeated(
         "--override",
         "overrides",
-        multiple=True,
-        metavar="RULE",
-        help="Accept the violations of a soft policy rule; each needs a --reason.",
+        "RULE",
+        "Accept the violations of a soft policy rule; each needs a --reason.",
     )(command)
     command = click.option(
         "--policy",

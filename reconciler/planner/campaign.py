@@ -328,27 +328,33 @@ def _plan_delete(
     else:
         action, why = ActionKind.DELETE, reason
         message = "in the state but no longer in the config: delete it"
-    return Action(
-        action=action,
-        kind=obj.kind,
-        name=name,
-        remote_id=obj.remote_id,
-        reason=why,
-        message=message,
-        touchpoints=touchpoints,
-        live_fingerprint=obj.fingerprint,
-        live_status=obj.status,
-    )
+    return _on_live(obj, action, why, message, name=name, touchpoints=touchpoints)
 
 
 def _unmanaged(obj: LiveCampaign) -> Action:
+    message = "live but not managed: `campaignctl import` manages it, --prune deletes it"
+    return _on_live(obj, ActionKind.NO_OP, Reason.UNMANAGED, message)
+
+
+def _on_live(
+    obj: LiveCampaign,
+    action: ActionKind,
+    reason: Reason,
+    message: str,
+    *,
+    name: str | None = None,
+    touchpoints: tuple[TouchpointAction, ...] = (),
+) -> Action:
+    """An action on a live campaign with no desired form, recording what the campaign was
+    when planned (apply refuses a plan whose campaign changed since)."""
     return Action(
-        action=ActionKind.NO_OP,
+        action=action,
         kind=obj.kind,
-        name=obj.name,
+        name=obj.name if name is None else name,
         remote_id=obj.remote_id,
-        reason=Reason.UNMANAGED,
-        message="live but not managed: `campaignctl import` manages it, --prune deletes it",
+        reason=reason,
+        message=message,
+        touchpoints=touchpoints,
         live_fingerprint=obj.fingerprint,
         live_status=obj.status,
     )

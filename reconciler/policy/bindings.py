@@ -14,6 +14,7 @@ from typing import Any
 from reconciler.calendar import Calendar, Send, nearest_overlaps
 from reconciler.loader import LoadedCampaign
 from reconciler.plan import Plan
+from reconciler.providers.vendors import is_pristine
 
 __all__ = ["campaign_bindings", "plan_binding"]
 
@@ -80,7 +81,7 @@ def plan_binding(plan: Plan) -> dict[str, Any]:
             "reason": str(a.reason),
             "remote_id": a.remote_id,
             "live_status": a.live_status,
-            "sent": a.live_status not in (None, 0, "draft"),
+            "sent": a.live_status is not None and not is_pristine(a.kind, a.live_status),
             "changes": [
                 {"path": [str(p) for p in c.path], "before": c.before, "after": c.after}
                 for c in a.changes

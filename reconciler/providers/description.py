@@ -18,6 +18,7 @@ from typing import Any, Final
 __all__ = [
     "NO_DEFAULT",
     "REQUIRED",
+    "HostTable",
     "VendorDescription",
     "VendorField",
 ]
@@ -36,6 +37,24 @@ NO_DEFAULT: Final = _Marker.NO_DEFAULT
 
 def _as_text(value: Any) -> Any:
     return str(value)
+
+
+@dataclass(frozen=True)
+class HostTable:
+    """One vendor's API hosts: the default, and the short names its URL option takes.
+
+    `default_names` are the names of the default host itself; `others` names the other
+    hosts (regions, environments) the vendor documents.
+    """
+
+    default: str
+    default_names: tuple[str, ...] = ()
+    others: Mapping[str, str] = field(default_factory=dict)
+
+    @property
+    def shortcuts(self) -> dict[str, str]:
+        """Every short name the URL option takes, and the host it stands for."""
+        return {**dict.fromkeys(self.default_names, self.default), **self.others}
 
 
 @dataclass(frozen=True)
@@ -133,6 +152,12 @@ class VendorDescription:
     def is_pristine(self, status: int | str) -> bool:
         """True while the vendor accepts changes to the campaign itself."""
         return status in self.pristine
+
+    @property
+    def change_hint(self) -> str:
+        """What to tell a user whose change the vendor refused for the campaign's status."""
+        words = " or ".join(self.status_word(s) for s in sorted(self.pristine, key=str))
+        return f"only a campaign in status {words} can change"
 
     def parts_locked(self, status: int | str) -> bool:
         """True when not even the campaign's parts (touchpoints) may change."""

@@ -7,10 +7,12 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Unpack
 
 from reconciler.providers.engagelab.client import EmailProvider
+from reconciler.providers.http import TransportOptions
 from reconciler.providers.imbrace.client import TouchpointProvider
-from reconciler.settings import ENV_IMBRACE_API_KEY, Settings
+from reconciler.settings import Settings
 
 __all__ = ["EmailProvider", "Providers", "TouchpointProvider", "open_providers"]
 
@@ -39,9 +41,7 @@ def open_providers(
     *,
     need_email: bool = True,
     need_touchpoint: bool,
-    timeout: float = 30.0,
-    retries: int = 5,
-    backoff: float = 0.5,
+    **transport: Unpack[TransportOptions],
 ) -> Providers:
     """Return the providers a run needs; MissingCredentials names any unset variable.
 
@@ -50,26 +50,13 @@ def open_providers(
     email_credentials = settings.email_credentials() if need_email else None
     token = settings.touchpoint_credentials() if need_touchpoint else None
     email = (
-        EmailProvider(
-            settings.api_url,
-            *email_credentials,
-            timeout=timeout,
-            retries=retries,
-            backoff=backoff,
-        )
+        EmailProvider(settings.api_url, *email_credentials, **transport)
         if email_credentials is not None
         else None
     )
     try:
         touchpoint = (
-            TouchpointProvider(
-                settings.touchpoint_api_url,
-                token,
-                timeout=timeout,
-                retries=retries,
-                backoff=backoff,
-                auth_hint=f"check {ENV_IMBRACE_API_KEY}",
-            )
+            TouchpointProvider(settings.touchpoint_api_url, token, **transport)
             if token is not None
             else None
         )

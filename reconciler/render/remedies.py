@@ -83,7 +83,7 @@ def remedies_for(action: Action, *, stateful: bool = True) -> list[Remedy]:
             fields,
         )
     ]
-    ignorable = _IGNORABLE.get(kind, frozenset())
+    ignorable = _ignorable(kind)
     if fields and all(f in ignorable for f in fields):
         out.append(
             Remedy(
@@ -99,26 +99,13 @@ def remedies_for(action: Action, *, stateful: bool = True) -> list[Remedy]:
     return out
 
 
-#: Fields lifecycle.ignore_changes may name, by kind (model.py: all diffable fields but
-#: campaign_type; a MessagingCampaign's name is its identity).
-_IGNORABLE: dict[str, frozenset[str]] = {
-    "EmailCampaign": frozenset(
-        {
-            "to",
-            "reply_to",
-            "sender_id",
-            "template_invoke_name",
-            "subject",
-            "send_time",
-            "time_zone",
-            "attachments",
-            "google_track",
-            "warm_up",
-            "ab_test",
-        }
-    ),
-    "MessagingCampaign": frozenset({"channel_type", "touchpoints"}),
-}
+def _ignorable(kind: str) -> tuple[str, ...]:
+    """The fields `lifecycle.ignore_changes` may name for `kind`, as its vendor declares."""
+    # Imported here: render stays free of pydantic until a blocked action needs a remedy.
+    from reconciler.providers.vendors import VENDORS
+
+    vendor = VENDORS.get(kind)
+    return vendor.ignorable if vendor is not None else ()
 
 
 def _blocked_reason(action: Action) -> Reason:

@@ -21,11 +21,11 @@ import time
 from pathlib import Path
 
 from reconciler.atomic import fsync_dir, real_path, stale_tmp_files, write_atomic
-from reconciler.errors import StateError, StateLocked
+from reconciler.errors import StateError
 from reconciler.state.backend import Backend
 from reconciler.state.journal import JournalEntry, parse_journal
 from reconciler.state.limits import MAX_LOCK_BYTES, read_capped
-from reconciler.state.lock import LockInfo, locked_error, pid_alive
+from reconciler.state.lock import LockInfo, pid_alive, take_over_or_raise
 from reconciler.state.model import State, parse_state
 
 __all__ = ["FileBackend", "resolve_once"]
@@ -171,28 +171,10 @@ class FileBackend(Backend):
 
     def _clear_stale_lock(self) -> None:
         """Remove the lock if its holder is dead; raise StateLocked if it is alive."""
-        found = self._read_lock()
-        if found is None:
-            return  # released meanwhile
-        raw, holder = found
-        if holder is None:
-            log.warning("warning: taking over an unreadable lock file %s", self.lock_path)
-        elif holder.is_stale():
-            log.warning(
-                "warning: taking over the stale lock %s of pid %d on %s since %s (%s): "
-                "that process is gone",
-                holder.id,
-                holder.pid,
-                holder.host,
-                holder.started,
-                holder.command,
-            )
-        else:
-            raise self._locked_error(holder)
-        _remove_lock_if(self.lock_path, raw)
-
-    def _locked_error(self, holder: LockInfo) -> StateLocked:
-        return locked_error(holder, self.where, self.lock_where)
+        unreadable = f"lock file {self.lock_path}"
+        raw = take_over_or_raise(self._read_lock(), unreadable, self.where, self.lock_where)
+        if raw is not None:
+            _remove_lock_if(self.lock_path, raw)
 
     def _read_lock(self) -> tuple[bytes, LockInfo | None] | None:
         """The lock file's bytes and holder; holder None if it stays unreadable past a grace."""

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import getpass
 import json
+import logging
 import os
 import signal
 import socket
@@ -16,12 +17,24 @@ import threading
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from reconciler.errors import StateLocked
 from reconciler.state.model import utc_now
 
-__all__ = ["LOCK_FIELDS", "LockInfo", "SigtermGuard", "Terminated", "locked_error", "pid_alive"]
+__all__ = [
+    "LOCK_FIELDS",
+    "LockInfo",
+    "SigtermGuard",
+    "Terminated",
+    "locked_error",
+    "pid_alive",
+    "take_over_or_raise",
+    "warn_takeover",
+]
+
+log = logging.getLogger("reconciler.state")
+T = TypeVar("T")
 
 #: The fields of a lock as written by campaignctl before `who` was added (still accepted).
 LOCK_FIELDS = ("id", "pid", "host", "started", "command")
@@ -103,6 +116,41 @@ def locked_error(holder: LockInfo, state_where: str, lock_where: str) -> StateLo
         lock_id=holder.id,
         holder=holder.to_dict(),
     )
+
+
+def warn_takeover(holder: LockInfo, lock: str, why: str) -> None:
+    """Say that the lock `holder` left is taken over, and `why` that is safe."""
+    log.warning(
+        "warning: taking over %s %s of pid %d on %s since %s (%s): %s",
+        lock,
+        holder.id,
+        holder.pid,
+        holder.host,
+        holder.started,
+        holder.command,
+        why,
+    )
+
+
+def take_over_or_raise(
+    found: tuple[T, LockInfo | None] | None, unreadable: str, state_where: str, lock_where: str
+) -> T | None:
+    """Decide about a lock found held: `found` is its version (what removing it is
+    conditional on) and holder, None when it was released meanwhile.
+
+    Warn and return the version to remove when it is unreadable (`unreadable` names it) or
+    stale; raise StateLocked naming the holder while that one is alive.
+    """
+    if found is None:
+        return None
+    version, holder = found
+    if holder is None:
+        log.warning("warning: taking over an unreadable %s", unreadable)
+    elif holder.is_stale():
+        warn_takeover(holder, "the stale lock", "that process is gone")
+    else:
+        raise locked_error(holder, state_where, lock_where)
+    return version
 
 
 def pid_alive(pid: int) -> bool:

@@ -204,16 +204,8 @@ class ManagedRecord:
 
     @classmethod
     def _from_document(cls, doc: RecordDocument) -> ManagedRecord:
-        return cls(
-            kind=doc.kind,
-            name=doc.name,
-            remote_id=doc.remote_id,
-            last_applied=doc.last_applied,
-            live_fingerprint=doc.live_fingerprint,
-            status=doc.status,
-            touchpoint_ids=doc.touchpoint_ids,
-            applied_at=doc.applied_at,
-        )
+        # The document has exactly the record's fields (every one present, no other).
+        return cls(**dict(doc))
 
 
 @dataclass

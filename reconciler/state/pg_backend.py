@@ -32,7 +32,7 @@ from reconciler.state.backend import Backend, HistoryEntry
 from reconciler.state.file_backend import check_unlock
 from reconciler.state.journal import JournalEntry, parse_journal_line
 from reconciler.state.location import StateLocation
-from reconciler.state.lock import LockInfo, locked_error
+from reconciler.state.lock import LockInfo, locked_error, warn_takeover
 from reconciler.state.model import State, parse_state
 
 __all__ = ["PostgresBackend"]
@@ -102,12 +102,18 @@ class PostgresBackend(Backend):
                         application_name="campaignctl",
                     )
                 except psycopg.Error as exc:
-                    raise StateError(
-                        f"cannot connect to PostgreSQL: {_first_line(exc)}",
-                        where=self.where,
+                    raise self._failed(
+                        exc,
+                        "cannot connect to PostgreSQL",
                         hint="the password comes from PGPASSWORD, ~/.pgpass or a service file",
                     ) from None
             return self._conn
+
+    def _failed(
+        self, exc: psycopg.Error, what: str = "PostgreSQL", hint: str | None = None
+    ) -> StateError:
+        """The error of a failed database call: `what` failed, and the server's first line."""
+        return StateError(f"{what}: {_first_line(exc)}", where=self.where, hint=hint)
 
     def _run_sql(self, query: Any, params: Any = None) -> list[tuple[Any, ...]]:
         """Run one statement (after creating the schema on first use); its rows."""
@@ -119,7 +125,7 @@ class PostgresBackend(Backend):
             cursor = self._connection().execute(query, params)
             return cursor.fetchall() if cursor.description is not None else []
         except psycopg.Error as exc:
-            raise StateError(f"PostgreSQL: {_first_line(exc)}", where=self.where) from None
+            raise self._failed(exc) from None
 
     def _ensure_schema(self) -> None:
         """Create the schema and tables if missing, without any lock: two first uses at
@@ -141,9 +147,9 @@ class PostgresBackend(Backend):
                 if attempt == _DDL_ATTEMPTS - 1:
                     raise StateError("cannot create the state tables", where=self.where) from None
             except psycopg.Error as exc:
-                raise StateError(
-                    f"cannot create the schema {self.schema}: {_first_line(exc)}",
-                    where=self.where,
+                raise self._failed(
+                    exc,
+                    f"cannot create the schema {self.schema}",
                     hint="create it once with a role that may, or pick one with ?schema=NAME",
                 ) from None
         self._ready = True
@@ -183,7 +189,7 @@ class PostgresBackend(Backend):
                     (self.workspace,),
                 ).fetchone()
         except psycopg.Error as exc:
-            raise StateError(f"PostgreSQL: {_first_line(exc)}", where=self.where) from None
+            raise self._failed(exc) from None
         entries = [
             parse_journal_line(line.encode(), f"{self.where} journal {run}/{seq}")
             for run, seq, line in lines
@@ -251,7 +257,7 @@ class PostgresBackend(Backend):
                 "pull`, then plan again",
             ) from None
         except psycopg.Error as exc:
-            raise StateError(f"PostgreSQL: {_first_line(exc)}", where=self.where) from None
+            raise self._failed(exc) from None
         self._loaded = (state.lineage, state.serial)
 
     def clear_journal(self) -> None:
@@ -277,16 +283,7 @@ class PostgresBackend(Backend):
                 (self.workspace,),
             )  # fmt: skip
             if previous:
-                old = LockInfo(*previous[0])
-                log.warning(
-                    "warning: taking over the lock %s of pid %d on %s since %s (%s): its "
-                    "session has ended",
-                    old.id,
-                    old.pid,
-                    old.host,
-                    old.started,
-                    old.command,
-                )
+                warn_takeover(LockInfo(*previous[0]), "the lock", "its session has ended")
             self._execute(
                 self._q(
                     "INSERT INTO {s}.locks (workspace, id, who, host, pid, command, started, "

@@ -38,7 +38,7 @@ from reconciler.state.file_backend import check_unlock
 from reconciler.state.journal import JournalEntry, parse_journal
 from reconciler.state.limits import MAX_LOCK_BYTES, MAX_STATE_BYTES, too_large
 from reconciler.state.location import DEFAULT_WORKSPACE, StateLocation
-from reconciler.state.lock import LockInfo, locked_error
+from reconciler.state.lock import LockInfo, take_over_or_raise
 from reconciler.state.model import State, parse_state
 
 __all__ = ["S3Backend"]
@@ -306,25 +306,10 @@ class S3Backend(Backend):
         )
 
     def _clear_stale_lock(self) -> None:
-        found = self._read_lock()
-        if found is None:
-            return  # released meanwhile
-        etag, holder = found
-        if holder is None:
-            log.warning("warning: taking over an unreadable lock object %s", self.lock_where)
-        elif holder.is_stale():
-            log.warning(
-                "warning: taking over the stale lock %s of pid %d on %s since %s (%s): "
-                "that process is gone",
-                holder.id,
-                holder.pid,
-                holder.host,
-                holder.started,
-                holder.command,
-            )
-        else:
-            raise locked_error(holder, self.where, self.lock_where)
-        self._delete_if(self.lock_key, etag)
+        unreadable = f"lock object {self.lock_where}"
+        etag = take_over_or_raise(self._read_lock(), unreadable, self.where, self.lock_where)
+        if etag is not None:
+            self._delete_if(self.lock_key, etag)
 
     def _read_lock(self) -> tuple[str, LockInfo | None] | None:
         deadline = time.monotonic() + _UNREADABLE_LOCK_GRACE_S

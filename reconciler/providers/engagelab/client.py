@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Mapping
-from typing import Any, Final
+from typing import Any, Final, Unpack
 from urllib.parse import quote as url_quote
 
 from pydantic import SecretStr
@@ -25,13 +25,13 @@ from reconciler.errors import (
     ValidationFailed,
 )
 from reconciler.live import EMAIL_KIND, LiveCampaign
-from reconciler.providers.description import REQUIRED
+from reconciler.providers.description import REQUIRED, HostTable
 from reconciler.providers.engagelab import codec as w
-from reconciler.providers.engagelab.fields import FIELDS
+from reconciler.providers.engagelab.fields import ENGAGELAB, FIELDS
 from reconciler.providers.http import (
-    ApiClient,
     ErrorCodes,
-    RetryConfig,
+    TransportOptions,
+    VendorApi,
     basic_auth,
     list_all,
     quote,
@@ -40,10 +40,10 @@ from reconciler.providers.http import (
 from reconciler.settings import ENV_API_KEY, ENV_API_USER
 
 __all__ = [
+    "API",
     "CAMPAIGNS_PATH",
-    "DEFAULT_URL",
     "ERROR_CODES",
-    "REGION_URLS",
+    "HOSTS",
     "EmailProvider",
     "campaign_path",
     "decode_campaign",
@@ -54,11 +54,9 @@ __all__ = [
 ]
 
 #: The API's documented host (Singapore), and the regional hosts `--api-url` takes by name.
-DEFAULT_URL: Final = "https://email.api.engagelab.cc"
-REGION_URLS: Final[Mapping[str, str]] = {
-    "sg": DEFAULT_URL,
-    "tr": "https://emailapi-tr.engagelab.com",
-}
+HOSTS: Final = HostTable(
+    "https://email.api.engagelab.cc", ("sg",), {"tr": "https://emailapi-tr.engagelab.com"}
+)
 CAMPAIGNS_PATH: Final = "/v1/marketing/campaigns"
 #: The documented error codes (vendors.md "Email errors"); 32112 comes with HTTP 401 though it
 #: is a validation error, so the code, not the status, decides.
@@ -67,6 +65,13 @@ ERROR_CODES: Final[ErrorCodes] = {
     32112: ValidationFailed,
     32110: ExecutedError,
 }
+#: What the transport knows of this API: its option, error codes and hints.
+API: Final = VendorApi(
+    "--api-url",
+    f"check {ENV_API_USER} and {ENV_API_KEY}",
+    ERROR_CODES,
+    {ExecutedError: ENGAGELAB.change_hint},
+)
 
 Decoder = Callable[[Mapping[str, Any], int | None], Any]
 
@@ -222,19 +227,9 @@ class EmailProvider:
         base_url: str,
         api_user: str,
         api_key: SecretStr,
-        *,
-        timeout: float = 30.0,
-        retries: int = 5,
-        backoff: float = 0.5,
+        **transport: Unpack[TransportOptions],
     ) -> None:
-        self._client = ApiClient(
-            base_url,
-            basic_auth(api_user, api_key),
-            timeout=timeout,
-            retry=RetryConfig(retries=retries, backoff=backoff),
-            auth_hint=f"check {ENV_API_USER} and {ENV_API_KEY}",
-            error_codes=ERROR_CODES,
-        )
+        self._client = API.client(base_url, basic_auth(api_user, api_key), **transport)
         self.base_url = self._client.base_url
         self.api_user = api_user
 

@@ -33,7 +33,14 @@ from reconciler.providers.http.auth import (
     mask_headers,
     secret_forms,
 )
-from reconciler.providers.http.client import LOG_BODY_LIMIT, ApiClient, redact_error, shielded
+from reconciler.providers.http.client import (
+    LOG_BODY_LIMIT,
+    ApiClient,
+    TransportOptions,
+    VendorApi,
+    redact_error,
+    shielded,
+)
 from reconciler.providers.http.paging import (
     LIST_WORKERS,
     MAX_PAGES,
@@ -70,6 +77,7 @@ from reconciler.providers.http.translate import (
     ERROR_TEXT_LIMIT,
     QUOTE_LIMIT,
     ErrorCodes,
+    ErrorHints,
     error_for_response,
     error_for_transport,
     interpret_answer,
@@ -103,9 +111,12 @@ __all__ = [
     "ApiClient",
     "CampaignRetry",
     "ErrorCodes",
+    "ErrorHints",
     "RetryConfig",
     "SecretAuth",
     "TimeoutSession",
+    "TransportOptions",
+    "VendorApi",
     "api_key_auth",
     "basic_auth",
     "bearer_auth",

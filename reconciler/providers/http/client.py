@@ -12,7 +12,8 @@ import functools
 import logging
 import time
 from collections.abc import Callable, Iterator, Mapping
-from typing import Any, Final, ParamSpec, TypeVar
+from dataclasses import dataclass, field
+from typing import Any, Final, ParamSpec, TypedDict, TypeVar
 from urllib.parse import urlsplit
 
 import requests
@@ -25,15 +26,24 @@ from reconciler.providers.http.retries import IDEMPOTENT_METHODS, RetryConfig, m
 from reconciler.providers.http.session import POOL_MAXSIZE, make_session
 from reconciler.providers.http.translate import (
     _NO_CODES,
+    _NO_HINTS,
     ERROR_MESSAGE_LIMIT,
     ErrorCodes,
+    ErrorHints,
     error_for_transport,
     interpret_answer,
     one_line,
 )
 from reconciler.settings import check_url
 
-__all__ = ["LOG_BODY_LIMIT", "ApiClient", "redact_error", "shielded"]
+__all__ = [
+    "LOG_BODY_LIMIT",
+    "ApiClient",
+    "TransportOptions",
+    "VendorApi",
+    "redact_error",
+    "shielded",
+]
 
 log = logging.getLogger(__name__)
 
@@ -61,10 +71,12 @@ class ApiClient:
         auth_hint: str | None = None,
         option: str = "--api-url",
         error_codes: ErrorCodes = _NO_CODES,
+        error_hints: ErrorHints = _NO_HINTS,
         max_body: int = MAX_BODY_BYTES,
     ) -> None:
         self.base_url = check_url(base_url, option)
         self._codes = error_codes
+        self._hints = error_hints
         self.host = urlsplit(self.base_url).netloc
         self._auth = auth
         self._retry = retry or RetryConfig()
@@ -142,6 +154,7 @@ class ApiClient:
             auth_hint=self._auth_hint,
             redact=self._auth.redact,
             codes=self._codes,
+            hints=self._hints,
         )
 
     def _log_request(self, prepared: requests.PreparedRequest) -> None:
@@ -187,6 +200,48 @@ class ApiClient:
 
     def close(self) -> None:
         self.session.close()
+
+
+class TransportOptions(TypedDict, total=False):
+    """How a provider sends its calls: `timeout` (s) of one call, `retries` after the first
+    and the `backoff` unit (s) between them; unset ones take `VendorApi.client`'s defaults."""
+
+    timeout: float
+    retries: int
+    backoff: float
+
+
+@dataclass(frozen=True)
+class VendorApi:
+    """What the transport knows of one vendor's API, declared by its provider: the option
+    that names its URL, what to check when credentials are rejected, its error codes and
+    the hints its errors carry."""
+
+    option: str
+    auth_hint: str
+    codes: ErrorCodes = field(default_factory=dict)
+    hints: ErrorHints = field(default_factory=dict)
+
+    def client(
+        self,
+        base_url: str,
+        auth: SecretAuth,
+        *,
+        timeout: float = 30.0,
+        retries: int = 5,
+        backoff: float = 0.5,
+    ) -> ApiClient:
+        """An `ApiClient` for this API at `base_url`, retrying as the options say."""
+        return ApiClient(
+            base_url,
+            auth,
+            timeout=timeout,
+            retry=RetryConfig(retries=retries, backoff=backoff),
+            auth_hint=self.auth_hint,
+            option=self.option,
+            error_codes=self.codes,
+            error_hints=self.hints,
+        )
 
 
 def redact_error(exc: CampaignctlError, redact: Callable[[str], str]) -> CampaignctlError:

@@ -36,6 +36,7 @@ __all__ = [
     "ERROR_TEXT_LIMIT",
     "QUOTE_LIMIT",
     "ErrorCodes",
+    "ErrorHints",
     "error_for_response",
     "error_for_transport",
     "interpret_answer",
@@ -54,20 +55,21 @@ ERROR_MESSAGE_LIMIT: Final = 600
 #: A vendor's error codes and the error each means: each provider passes its own table.
 ErrorCodes = Mapping[int | str, type[ApiError]]
 _NO_CODES: Final[ErrorCodes] = {}
+#: What a vendor tells the user to do about an error, by error class (its own facts, such
+#: as which status still takes changes): each provider passes its own table.
+ErrorHints = Mapping[type[ApiError], str]
+_NO_HINTS: Final[ErrorHints] = {}
 
 _PREFIX: Final[dict[type[ApiError], str]] = {
     AuthError: "credentials rejected",
     ValidationFailed: "request rejected",
     NotFound: "not found",
-    ExecutedError: "the campaign has already run and cannot change",
+    ExecutedError: "the campaign can no longer change",
     ConflictError: "request refused",
     RateLimited: "rate limited by the API, still after retries",
 }
 
-_HINTS: Final[dict[type[ApiError], str]] = {
-    ExecutedError: "only a campaign that is still waiting to send (status 0, draft) can change",
-    RateLimited: "wait a minute and rerun",
-}
+_HINTS: Final[ErrorHints] = {RateLimited: "wait a minute and rerun"}
 
 _NOT_JSON: Final = object()
 
@@ -179,6 +181,7 @@ def error_for_response(
     redact: Callable[[str], str] = _identity,
     body_text: str = "",
     codes: ErrorCodes = _NO_CODES,
+    hints: ErrorHints = _NO_HINTS,
 ) -> ApiError | None:
     """Return the error an answer means, or None for a success body.
 
@@ -217,7 +220,7 @@ def error_for_response(
     if 300 <= status < 400 and found is None:
         return InvalidResponse(f"unexpected redirect: {detail}", **kw)
     cls = cls or _class_for_status(status)
-    hint = auth_hint if cls is AuthError else _HINTS.get(cls)
+    hint = auth_hint if cls is AuthError else hints.get(cls, _HINTS.get(cls))
     return cls(f"{_PREFIX.get(cls, 'request refused')}: {detail}", hint=hint, **kw)
 
 
@@ -274,6 +277,7 @@ def interpret_answer(
     auth_hint: str | None = None,
     redact: Callable[[str], str] = _identity,
     codes: ErrorCodes = _NO_CODES,
+    hints: ErrorHints = _NO_HINTS,
 ) -> Any:
     """Return an answer's parsed JSON body (None when empty), or raise the error it means.
 
@@ -292,6 +296,7 @@ def interpret_answer(
         redact=redact,
         body_text=text_of_error_body(content) if status >= 300 else "",
         codes=codes,
+        hints=hints,
     )
     if error is not None:
         raise error

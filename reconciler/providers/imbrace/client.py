@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from typing import Any, Final
+from typing import Any, Final, Unpack
 from urllib.parse import quote as url_quote
 
 from pydantic import SecretStr
@@ -30,28 +30,31 @@ from reconciler.errors import (
     ValidationFailed,
 )
 from reconciler.live import MESSAGING_KIND, LiveCampaign, LiveTouchpoint
+from reconciler.providers.description import HostTable
 from reconciler.providers.http import (
     LIST_WORKERS,
     MAX_PAGES,
     PAGE_LIMIT,
     ApiClient,
     ErrorCodes,
-    RetryConfig,
+    TransportOptions,
+    VendorApi,
     api_key_auth,
     map_concurrently,
     pages_for,
     quote,
     shielded,
 )
-from reconciler.providers.imbrace.fields import DEFAULT_STATUS, TOUCHPOINT_FIELDS
+from reconciler.providers.imbrace.fields import DEFAULT_STATUS, IMBRACE, TOUCHPOINT_FIELDS
 from reconciler.providers.imbrace.quirks import canonical_message
+from reconciler.settings import ENV_IMBRACE_API_KEY
 
 __all__ = [
+    "API",
     "API_KEY_HEADER",
     "CAMPAIGNS_PATH",
-    "DEFAULT_GATEWAY",
     "ERROR_CODES",
-    "GATEWAY_ENVIRONMENTS",
+    "HOSTS",
     "SERVICE_PREFIX",
     "TOUCHPOINTS_PATH",
     "VALIDATE_PATH",
@@ -67,15 +70,16 @@ __all__ = [
 
 # --------------------------------------------------------------------------- vendor facts
 
-#: The SDK's production gateway (`imbrace/environments.py`, "stable").
-DEFAULT_GATEWAY: Final = "https://app-gatewayv2.imbrace.co"
-#: The SDK's environment names, accepted by `--touchpoint-api-url` as shortcuts.
-GATEWAY_ENVIRONMENTS: Final[Mapping[str, str]] = {
-    "stable": DEFAULT_GATEWAY,
-    "prodv2": DEFAULT_GATEWAY,
-    "sandbox": "https://app-gateway.sandbox.imbrace.co",
-    "develop": "https://app-gateway.dev.imbrace.co",
-}
+#: The SDK's production gateway (`imbrace/environments.py`, "stable"), and the SDK's
+#: environment names, accepted by `--touchpoint-api-url` as shortcuts.
+HOSTS: Final = HostTable(
+    "https://app-gatewayv2.imbrace.co",
+    ("stable", "prodv2"),
+    {
+        "sandbox": "https://app-gateway.sandbox.imbrace.co",
+        "develop": "https://app-gateway.dev.imbrace.co",
+    },
+)
 #: The SDK's server-to-server credential header.
 API_KEY_HEADER: Final = "x-api-key"
 #: Every route sits under the gateway's channel service.
@@ -92,6 +96,13 @@ ERROR_CODES: Final[ErrorCodes] = {
     "campaign_completed": ExecutedError,
     "rate_limited": RateLimited,
 }
+#: What the transport knows of this API: its option, error codes and hints.
+API: Final = VendorApi(
+    "--touchpoint-api-url",
+    f"check {ENV_IMBRACE_API_KEY}",
+    ERROR_CODES,
+    {ExecutedError: IMBRACE.change_hint},
+)
 
 
 # --------------------------------------------------------------------------- decoding
@@ -345,7 +356,7 @@ def list_generously(
 class TouchpointProvider:
     """iMBrace campaigns and their ordered touchpoints, over the SDK's channel-service routes.
 
-    >>> tp = TouchpointProvider(DEFAULT_GATEWAY, SecretStr("key"))  # doctest: +SKIP
+    >>> tp = TouchpointProvider(HOSTS.default, SecretStr("key"))  # doctest: +SKIP
     >>> tp.list_campaigns()  # doctest: +SKIP
     """
 
@@ -353,21 +364,9 @@ class TouchpointProvider:
         self,
         gateway_url: str,
         api_key: SecretStr,
-        *,
-        timeout: float = 30.0,
-        retries: int = 5,
-        backoff: float = 0.5,
-        auth_hint: str = "check IMBRACE_API_KEY",
+        **transport: Unpack[TransportOptions],
     ) -> None:
-        self._client = ApiClient(
-            gateway_url,
-            api_key_auth(api_key, API_KEY_HEADER),
-            timeout=timeout,
-            retry=RetryConfig(retries=retries, backoff=backoff),
-            auth_hint=auth_hint,
-            option="--touchpoint-api-url",
-            error_codes=ERROR_CODES,
-        )
+        self._client = API.client(gateway_url, api_key_auth(api_key, API_KEY_HEADER), **transport)
         # Validation changes nothing, so its POST may be retried like a GET.
         self._client.mount_safe_post(VALIDATE_PATH)
         self.base_url = self._client.base_url
