@@ -88,7 +88,11 @@ def stderr_is_tty() -> bool:
 
 @click.command("apply")
 @click.argument("source", required=False, type=click.Path(path_type=Path), metavar="[DIR|PLANFILE]")
-@click.option("--auto-approve", is_flag=True, help="Apply without asking for confirmation.")
+@click.option(
+    "--auto-approve",
+    is_flag=True,
+    help="Apply without asking for confirmation (a saved PLANFILE never asks).",
+)
 @click.option("--prune", is_flag=True, help="Also delete live campaigns that were never managed.")
 @click.option(
     "--parallelism",
@@ -131,7 +135,9 @@ def apply_command(
         options = _RunOptions(auto_approve, parallelism, force, fmt)
         if saved:
             assert source is not None
-            return _apply_saved(settings, source, options)
+            # A saved plan is the approval (as Terraform's `apply tfplan`): it was reviewed
+            # when it was made, and apply refuses it whole if anything moved since.
+            return _apply_saved(settings, source, dataclasses.replace(options, auto_approve=True))
         return _apply_fresh(
             settings,
             source,
@@ -208,7 +214,7 @@ def load_saved_plan(path: Path) -> Plan:
 
 def _apply_saved(settings: Settings, path: Path, options: _RunOptions) -> int:
     from reconciler.live import EMAIL_KIND, MESSAGING_KIND
-    from reconciler.planner import find_stale
+    from reconciler.planner import already_applied, find_stale
     from reconciler.providers import open_providers
     from reconciler.state import StateStore
     from reconciler.workflow import needs_email, needs_touchpoint, read_live
@@ -227,7 +233,16 @@ def _apply_saved(settings: Settings, path: Path, options: _RunOptions) -> int:
         try:
             live = read_live(providers)
             with_state = settings.state_path is not None
-            stale = find_stale(plan, _as_planned(plan, state) if with_state else None, live)
+            planned = _as_planned(plan, state) if with_state else None
+            stale = find_stale(plan, planned, live)
+            applied = already_applied(plan, planned, live) if stale else None
+            if applied:
+                raise StalePlan(
+                    f"{applied}; nothing was applied again",
+                    where=str(path),
+                    hint="make a new plan (campaignctl plan --out FILE) to see what is left",
+                    stale=[applied],
+                )
             if stale:
                 for line in stale:
                     click.echo(f"stale: {text_safe(line)}", err=True)
