@@ -3,10 +3,12 @@
 
 from __future__ import annotations
 
+import json
+import os
 from collections import Counter
 
 import pytest
-from builders import email_yaml
+from builders import email_yaml, journey_yaml
 from conftest import Workspace
 
 from reconciler.cli import run
@@ -127,3 +129,67 @@ def test_reapplying_a_no_state_plan_says_it_was_applied(env: Env) -> None:
     assert code == 1
     assert "the plan was already applied" in err
     assert env.names() == Counter({"Alpha": 1})
+
+
+# --------------------------------------------------------------------------- 3. show PLANFILE
+
+
+def _a_plan_with_every_change(env: Env) -> None:
+    """A create, an update, a delete and an unmanaged campaign: every part of a rendering."""
+    env.write("Alpha")
+    env.write("Beta")
+    env.write("Gamma")
+    assert env.run("apply", str(env.config), "--auto-approve")[0] == 0
+    env.write("Alpha", subject="Changed")
+    (env.config / "Beta.yaml").unlink()
+    env.write("Delta")
+    env.sandbox.seed_email_campaigns(1, name_prefix="ui-")
+    journey = journey_yaml("Journey", [("welcome", "Hi"), ("nudge", "Still there?")])
+    (env.config / "Journey.yaml").write_text(journey, encoding="utf-8")
+
+
+@pytest.mark.parametrize("fmt", ["text", "json", "markdown"])
+def test_show_renders_a_saved_plan_as_plan_printed_it(
+    env: Env, fmt: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _a_plan_with_every_change(env)
+    code, planned, _ = env.run(
+        "plan", str(env.config), "--format", fmt, "--out", str(env.plan_file)
+    )
+    assert code == 0
+    for name in list(os.environ):  # no credentials, and an API that is not there
+        if name.startswith(("ENGAGELAB_", "IMBRACE_", "CAMPAIGNCTL_")):
+            monkeypatch.delenv(name)
+    monkeypatch.setenv("CAMPAIGNCTL_API_URL", "http://127.0.0.1:9")
+    requests = env.sandbox.request_count()
+
+    code, shown, err = env.run("show", str(env.plan_file), "--format", fmt)
+
+    assert code == 0, err
+    assert shown == planned  # byte for byte, key order included
+    assert env.sandbox.request_count() == requests
+
+
+def test_show_json_keeps_the_desired_fields_in_their_order(env: Env) -> None:
+    env.write("Alpha")
+    env.save_plan()
+    planned = json.loads(env.run("plan", str(env.config), "--format", "json")[1])
+
+    shown = json.loads(env.run("show", str(env.plan_file), "--format", "json")[1])
+
+    assert list(shown["actions"][0]["desired"]) == list(planned["actions"][0]["desired"])
+    # What legitimately differs between two plans: before the first apply there is no state
+    # file, and each plan makes up a new lineage for the state it will create.
+    assert shown["state"]["serial"] == planned["state"]["serial"] == 0
+    assert shown["state"]["lineage"] != planned["state"]["lineage"]
+    shown["state"]["lineage"] = planned["state"]["lineage"]
+    assert shown == planned
+
+
+def test_show_of_a_file_that_is_not_a_plan_is_a_one_line_error(env: Env) -> None:
+    env.plan_file.write_text("not json", encoding="utf-8")
+
+    code, out, err = env.run("show", str(env.plan_file))
+
+    assert code == 1 and out == ""
+    assert err.startswith("error: saved plan is not valid JSON") and "Traceback" not in err

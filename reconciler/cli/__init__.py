@@ -198,6 +198,7 @@ def _register_commands() -> None:
         cmd_gitops,
         cmd_plan,
         cmd_sandbox,
+        cmd_show,
         cmd_state,
         cmd_validate,
     )
@@ -208,6 +209,7 @@ def _register_commands() -> None:
         cmd_plan,
         cmd_calendar,
         cmd_apply,
+        cmd_show,
         cmd_state,
         cmd_gitops,
     ):
