@@ -193,3 +193,85 @@ def test_show_of_a_file_that_is_not_a_plan_is_a_one_line_error(env: Env) -> None
 
     assert code == 1 and out == ""
     assert err.startswith("error: saved plan is not valid JSON") and "Traceback" not in err
+
+
+# --------------------------------------------------------------------------- 4. targeting
+
+
+def test_an_unknown_target_never_says_no_changes_while_creates_are_pending(env: Env) -> None:
+    env.write("Spring sale")
+    env.write("Autumn sale")
+
+    code, out, err = env.run("plan", str(env.config), "--target", "Nope")
+
+    assert code == 0, err
+    assert "No changes. The live campaigns match the configuration." not in out
+    assert "warning: --target 'Nope' matches no campaign" in out
+    assert "warning: targeting is in effect: 2 changes outside the target are not shown" in out
+    assert "No changes in the target" in out
+
+
+def test_each_unknown_target_is_warned_about_with_a_suggestion(env: Env) -> None:
+    env.write("Spring sale")
+
+    code, out, _ = env.run("plan", str(env.config), "--target", "Sprng sale", "--target", "Zzz")
+
+    assert code == 0
+    assert "--target 'Sprng sale' matches no campaign; did you mean 'Spring sale'?" in out
+    assert "--target 'Zzz' matches no campaign" in out
+
+
+@pytest.mark.parametrize(
+    "pattern", ["Spring sale", "EmailCampaign/Spring sale", "Spring*", "EmailCampaign/Spr?ng*"]
+)
+def test_target_takes_names_kind_slash_name_and_globs(env: Env, pattern: str) -> None:
+    env.write("Spring sale")
+    env.write("Autumn sale")
+
+    code, out, _ = env.run("plan", str(env.config), "--format", "json", "--target", pattern)
+
+    data = json.loads(out)
+    assert code == 0
+    assert [a["name"] for a in data["actions"]] == ["Spring sale"]
+    assert data["outside_target"] == 1
+    assert "targeting is in effect: 1 change outside the target is not shown" in data["warnings"]
+
+
+def test_exclude_leaves_campaigns_out_of_plan_and_apply(env: Env) -> None:
+    env.write("Spring sale")
+    env.write("Autumn sale")
+    env.write("Winter sale")
+
+    code, out, err = env.run(
+        "apply", str(env.config), "--auto-approve", "--exclude", "Autumn*", "--exclude", "W*"
+    )
+
+    assert code == 0, err
+    assert "targeting is in effect: 2 changes outside the target are not shown" in out
+    assert env.names() == Counter({"Spring sale": 1})
+    code, out, _ = env.run(
+        "plan", str(env.config), "--format", "markdown", "--exclude", "Autumn*", "--exclude", "Nope"
+    )
+    assert "targeting is in effect: 1 change outside the target is not shown" in out
+    assert "--exclude 'Nope' matches no campaign" in out
+
+
+def test_a_targeted_plan_saved_and_shown_keeps_its_note(env: Env) -> None:
+    env.write("Spring sale")
+    env.write("Autumn sale")
+    env.save_plan("--target", "Spring sale")
+
+    code, out, _ = env.run("show", str(env.plan_file))
+
+    assert code == 0
+    assert "targeting is in effect: 1 change outside the target is not shown" in out
+
+
+def test_calendar_takes_exclude(env: Env) -> None:
+    env.write("Spring sale")
+    env.write("Autumn sale")
+
+    code, out, err = env.run("calendar", str(env.config), "--format", "json", "--exclude", "A*")
+
+    assert code == 0, err
+    assert "Autumn sale" not in out and "Spring sale" in out

@@ -30,6 +30,7 @@ __all__ = [
     "lock_timeout_option",
     "main",
     "pass_app",
+    "target_options",
 ]
 
 EXIT_OK = 0
@@ -91,6 +92,27 @@ def lock_timeout_option(command: Any) -> Any:
         expose_value=False,
         callback=_store_lock_timeout,
         help="Wait this long for the state lock (90s, 2m; default 0: fail at once).",
+    )(command)
+
+
+def target_options(command: Any) -> Any:
+    """`--target` and `--exclude` (each repeatable): a name, `Kind/Name`, or a glob of either.
+
+    The plan warns for each one that matches nothing and counts the changes it leaves out.
+    """
+    command = click.option(
+        "--exclude",
+        "excludes",
+        multiple=True,
+        metavar="PATTERN",
+        help="Leave these out: NAME, Kind/Name or a glob ('Spring*'); repeatable.",
+    )(command)
+    return click.option(
+        "--target",
+        "targets",
+        multiple=True,
+        metavar="PATTERN",
+        help="Only these: NAME, Kind/Name or a glob ('EmailCampaign/Spring*'); repeatable.",
     )(command)
 
 

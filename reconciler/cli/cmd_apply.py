@@ -27,6 +27,7 @@ from reconciler.cli import (
     AppContext,
     lock_timeout_option,
     pass_app,
+    target_options,
 )
 from reconciler.errors import CampaignctlError, PlanError, StalePlan
 from reconciler.plan import ActionKind
@@ -101,7 +102,7 @@ def stderr_is_tty() -> bool:
     show_default=True,
     help="Campaigns applied at the same time.",
 )
-@click.option("--target", "targets", multiple=True, metavar="NAME", help="Apply only these.")
+@target_options
 @click.option("--force", is_flag=True, help="Allow a plan past the safety threshold.")
 @click.option(
     "--allow-delete-executed", is_flag=True, help="Allow deleting campaigns that already ran."
@@ -117,6 +118,7 @@ def apply_command(
     prune: bool,
     parallelism: int,
     targets: tuple[str, ...],
+    excludes: tuple[str, ...],
     force: bool,
     allow_delete_executed: bool,
     fmt: str,
@@ -126,9 +128,9 @@ def apply_command(
     from reconciler.cli.cmd_plan import settings_for
 
     saved = is_saved_plan(source)
-    if saved and (prune or targets or allow_delete_executed):
+    if saved and (prune or targets or excludes or allow_delete_executed):
         raise click.UsageError(
-            "--prune, --target and --allow-delete-executed shape a plan; "
+            "--prune, --target, --exclude and --allow-delete-executed shape a plan; "
             "a saved plan already has them"
         )
     with settings_for(app, sandbox=sandbox) as settings:
@@ -144,6 +146,7 @@ def apply_command(
             options,
             prune=prune,
             targets=targets,
+            excludes=excludes,
             allow_delete_executed=allow_delete_executed,
         )
 
@@ -165,6 +168,7 @@ def _apply_fresh(
     *,
     prune: bool,
     targets: tuple[str, ...],
+    excludes: tuple[str, ...],
     allow_delete_executed: bool,
 ) -> int:
     from reconciler.state import StateStore
@@ -179,6 +183,7 @@ def _apply_fresh(
             store=store,  # read under the lock this command holds
             prune=prune,
             targets=targets,
+            excludes=excludes,
             allow_delete_executed=allow_delete_executed,
         ) as context,
     ):
