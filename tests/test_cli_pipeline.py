@@ -5,13 +5,16 @@ from __future__ import annotations
 
 import json
 import os
+import re
+import sys
 from collections import Counter
 
 import pytest
 from builders import email_yaml, journey_yaml
 from conftest import Workspace
 
-from reconciler.cli import run
+from reconciler.applier import run as applier_run
+from reconciler.cli import cmd_apply, progress, run
 from reconciler.sandbox import Sandbox
 
 
@@ -42,6 +45,9 @@ class Env:
 
     def names(self) -> Counter[str]:
         return Counter(c["name"] for c in self.sandbox.email_campaigns())
+
+
+EMAIL_CAMPAIGNS = "/v1/marketing/campaigns"
 
 
 @pytest.fixture
@@ -275,3 +281,99 @@ def test_calendar_takes_exclude(env: Env) -> None:
 
     assert code == 0, err
     assert "Autumn sale" not in out and "Spring sale" in out
+
+
+# --------------------------------------------------------------------------- 2. progress
+
+_START = 'EmailCampaign "Spring sale": creating...'
+_CREATED = re.compile(r'EmailCampaign "Spring sale": created in \d+\.\d s \[id=(\d+)\]')
+
+
+def test_without_a_terminal_each_step_is_a_line_as_it_starts_and_ends(env: Env) -> None:
+    env.write("Spring sale")
+    env.write("Autumn sale")
+
+    code, _, err = env.run("apply", str(env.config), "--auto-approve")
+
+    assert code == 0, err
+    ended = _CREATED.search(err)
+    assert ended is not None and err.index(_START) < ended.start()
+    ids = {c["name"]: str(c["campaign_id"]) for c in env.sandbox.email_campaigns()}
+    assert ended.group(1) == ids["Spring sale"]
+    assert 'EmailCampaign "Autumn sale": creating...' in err
+    env.write("Spring sale", subject="Changed")
+    (env.config / "Autumn sale.yaml").unlink()
+    code, _, err = env.run("apply", str(env.config), "--auto-approve")
+    assert code == 0, err
+    assert 'EmailCampaign "Spring sale": updating...' in err
+    assert re.search(r'EmailCampaign "Spring sale": updated in \d+\.\d s \[id=\d+\]', err)
+    assert 'EmailCampaign "Autumn sale": deleting...' in err
+    assert re.search(r'EmailCampaign "Autumn sale": deleted in \d+\.\d s\n', err)
+
+
+def test_a_slow_step_is_announced_while_it_runs(env: Env, monkeypatch: pytest.MonkeyPatch) -> None:
+    # The interval is made small and the sandbox slow: the "still" line comes from the
+    # sandbox holding the request, not from a sleep in the test.
+    monkeypatch.setattr(progress, "STILL_RUNNING_EVERY_S", 0.0)
+    monkeypatch.setattr(applier_run, "_POLL_SECONDS", 0.01)
+    env.write("Spring sale")
+    env.save_plan()
+    env.sandbox.set_latency(500)
+
+    code, _, err = env.run("apply", str(env.plan_file))
+
+    assert code == 0, err
+    still = re.search(r'EmailCampaign "Spring sale": still creating \(\d+ s elapsed\)', err)
+    ended = _CREATED.search(err)
+    assert still is not None and ended is not None
+    assert err.index(_START) < still.start() < ended.start()
+
+
+def test_retries_are_announced_without_a_terminal_and_show_no_secret(env: Env) -> None:
+    env.write("Spring sale")
+    env.sandbox.faults.add("GET", EMAIL_CAMPAIGNS, "503", count=2)
+
+    code, _, err = env.run("apply", str(env.config), "--auto-approve")
+
+    assert code == 0, err
+    assert f"retrying GET {EMAIL_CAMPAIGNS} after HTTP 503 (retry 1 of" in err
+    assert "(retry 2 of" in err
+    for secret in (env.sandbox.api_key, env.sandbox.imbrace_api_key):
+        assert secret not in err
+
+
+def test_on_a_terminal_the_counter_stays_and_no_step_lines_are_printed(
+    env: Env, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for i in range(12):
+        env.write(f"C{i:02d}")
+    monkeypatch.setattr(cmd_apply, "stderr_is_tty", lambda: True)
+
+    code, _, err = env.run("apply", str(env.config), "--auto-approve")
+
+    assert code == 0
+    assert "\rApplying: 12/12 done, 0 failed, 0 blocked" in err
+    assert "creating..." not in err
+
+
+@pytest.mark.parametrize(
+    ("options", "env_vars", "colored"),
+    [((), {}, True), (("--no-color",), {}, False), ((), {"NO_COLOR": "1"}, False)],
+)
+def test_no_color_option_and_variable_turn_colour_off(
+    env: Env,
+    monkeypatch: pytest.MonkeyPatch,
+    options: tuple[str, ...],
+    env_vars: dict[str, str],
+    colored: bool,
+) -> None:
+    monkeypatch.delenv("NO_COLOR", raising=False)
+    for name, value in env_vars.items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.setattr(sys.stdout, "isatty", lambda: True)  # stdout "is" a terminal
+    env.write("Spring sale")
+
+    code, out, _ = env.run(*options, "plan", str(env.config))
+
+    assert code == 0
+    assert ("\x1b[" in out) is colored

@@ -53,6 +53,8 @@ class AppContext:
     workspace: str = "default"
     #: Set by a command's --lock-timeout (see lock_timeout_option).
     lock_timeout: float = 0.0
+    #: --no-color (NO_COLOR does the same; see cmd_plan.use_color).
+    no_color: bool = False
 
     def settings(self, **overrides: Any) -> Settings:
         values: dict[str, Any] = {
@@ -146,6 +148,7 @@ def target_options(command: Any) -> Any:
 @click.option("--no-state", is_flag=True, help="Run without a state file.")
 @click.option("--config-dir", metavar="DIR", help="Desired-state directory (default campaigns.d).")
 @click.option("-v", "--verbose", count=True, help="Show HTTP exchanges on stderr (secrets masked).")
+@click.option("--no-color", is_flag=True, help="No colour in the output (as NO_COLOR=1 does).")
 @click.pass_context
 def cli(
     ctx: click.Context,
@@ -156,11 +159,13 @@ def cli(
     no_state: bool,
     config_dir: str | None,
     verbose: int,
+    no_color: bool,
 ) -> None:
     """campaignctl: campaign-as-code for EngageLab email and touchpoint campaigns."""
     ctx.obj = AppContext(
         api_url, touchpoint_api_url, state, no_state, config_dir, verbose, workspace
     )
+    ctx.obj.no_color = no_color
     _configure_logging(verbose)
 
 

@@ -29,6 +29,7 @@ from reconciler.cli import (
     pass_app,
     target_options,
 )
+from reconciler.cli.progress import Progress, retries_shown
 from reconciler.errors import CampaignctlError, PlanError, StalePlan
 from reconciler.plan import ActionKind
 from reconciler.render import Remedy, remedies_for, text_remedies, text_safe
@@ -43,9 +44,6 @@ if TYPE_CHECKING:
 __all__ = ["CONFIRM_PROMPT", "exit_code_for", "is_saved_plan", "register"]
 
 CONFIRM_PROMPT = "Do you want to apply these changes? Only 'yes' will be accepted:"
-
-#: Runs with more steps than this get a progress line on a terminal.
-PROGRESS_MIN_STEPS = 10
 
 FORMATS = ("text", "json")
 
@@ -133,7 +131,7 @@ def apply_command(
             "--prune, --target, --exclude and --allow-delete-executed shape a plan; "
             "a saved plan already has them"
         )
-    with settings_for(app, sandbox=sandbox) as settings:
+    with settings_for(app, sandbox=sandbox) as settings, retries_shown(not stderr_is_tty()):
         options = _RunOptions(auto_approve, parallelism, force, fmt)
         if saved:
             assert source is not None
@@ -332,34 +330,6 @@ def _report_nothing(fmt: str) -> int:
     return EXIT_OK
 
 
-class _Progress:
-    """A counting line on stderr, rewritten in place (only on a terminal, only for long runs)."""
-
-    def __init__(self, total: int) -> None:
-        self.total = total
-        self.enabled = total > PROGRESS_MIN_STEPS and stderr_is_tty()
-        self.failed = 0
-        self.blocked = 0
-
-    def __call__(self, done: int, total: int, step: StepResult) -> None:
-        if step.outcome == "failed":
-            self.failed += 1
-        elif step.outcome == "blocked":
-            self.blocked += 1
-        if self.enabled:
-            width = len(str(total))
-            click.echo(
-                f"\rApplying: {done:>{width}}/{total} done, {self.failed} failed, "
-                f"{self.blocked} blocked",
-                err=True,
-                nl=False,
-            )
-
-    def finish(self) -> None:
-        if self.enabled:
-            click.echo("", err=True)
-
-
 #: SIGTERM (a CI job cancelled, `kill`, a container stopped) is an interrupt like Ctrl-C:
 #: the steps in flight finish, the state is committed, the lock released, exit 130.
 _STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
@@ -396,7 +366,7 @@ def _sigint_sets(stop: threading.Event) -> Iterator[None]:
 def _execute(plan: Plan, providers: Providers, store: StateStore, options: _RunOptions) -> Any:
     from reconciler.applier import apply_plan, steps_of
 
-    progress = _Progress(len(steps_of(plan)))
+    progress = Progress(len(steps_of(plan)), tty=stderr_is_tty())
     stop = threading.Event()
     try:
         with _sigint_sets(stop):
@@ -408,6 +378,8 @@ def _execute(plan: Plan, providers: Providers, store: StateStore, options: _RunO
                 parallelism=options.parallelism,
                 on_progress=progress,
                 stop=stop,
+                on_start=progress.on_start,
+                on_wait=progress.on_wait,
             )
     finally:
         progress.finish()

@@ -39,7 +39,11 @@ FORMATS = ("text", "json", "markdown")
 
 
 def use_color() -> bool:
-    """Colour only on a terminal, and never when NO_COLOR is set."""
+    """Colour only on a terminal, and never with --no-color or NO_COLOR set."""
+    ctx = click.get_current_context(silent=True)
+    app = ctx.find_object(AppContext) if ctx is not None else None
+    if app is not None and app.no_color:
+        return False
     return sys.stdout.isatty() and "NO_COLOR" not in os.environ
 
 
