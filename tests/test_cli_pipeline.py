@@ -377,3 +377,10 @@ def test_no_color_option_and_variable_turn_colour_off(
 
     assert code == 0
     assert ("\x1b[" in out) is colored
+
+
+def test_show_of_a_missing_file_names_it(env: Env) -> None:
+    code, out, err = env.run("show", str(env.plan_file))
+
+    assert code == 1 and out == ""
+    assert err.startswith("error: cannot read the saved plan") and str(env.plan_file) in err
