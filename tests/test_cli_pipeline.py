@@ -215,6 +215,11 @@ def test_an_unknown_target_never_says_no_changes_while_creates_are_pending(env: 
     assert "warning: --target 'Nope' matches no campaign" in out
     assert "warning: targeting is in effect: 2 changes outside the target are not shown" in out
     assert "No changes in the target" in out
+    code, markdown, _ = env.run("plan", str(env.config), "--format", "markdown", "--target", "Nope")
+    assert code == 0 and "No changes. The live campaigns" not in markdown
+    assert "targeting is in effect: 2 changes outside the target are not shown" in markdown
+    code, out, _ = env.run("plan", str(env.config), "--format", "json", "--target", "Nope")
+    assert code == 0 and json.loads(out)["outside_target"] == 2
 
 
 def test_each_unknown_target_is_warned_about_with_a_suggestion(env: Env) -> None:
