@@ -389,3 +389,15 @@ def test_show_of_a_missing_file_names_it(env: Env) -> None:
 
     assert code == 1 and out == ""
     assert err.startswith("error: cannot read the saved plan") and str(env.plan_file) in err
+
+
+def test_without_a_terminal_a_failed_step_ends_with_its_failure(env: Env) -> None:
+    env.write("Alpha")
+    env.sandbox.faults.add("POST", EMAIL_CAMPAIGNS, "drop_before", count=2)
+
+    code, _, err = env.run("apply", str(env.config), "--auto-approve")
+
+    assert code == 1
+    assert 'EmailCampaign "Alpha": creating...' in err
+    assert re.search(r'EmailCampaign "Alpha": failed after \d+\.\d s\n', err)
+    assert "created in" not in err
