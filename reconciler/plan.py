@@ -333,6 +333,8 @@ class Plan:
     coded_warnings: tuple[PlanWarning, ...] = ()
     #: Policy rules that did not hold (advisory, soft overridden or not, hard).
     policy: tuple[PolicyViolation, ...] = ()
+    #: With --target/--exclude: how many changes the plan leaves out (None: no targeting).
+    outside_target: int | None = None
 
     def __post_init__(self) -> None:
         ordered = tuple(sorted(self.actions, key=lambda a: a.sort_key))
@@ -403,7 +405,7 @@ class Plan:
             "warning_details": [w.to_json() for w in self.coded_warnings],
             "policy": [v.to_json() for v in self.policy],
             "actions": [action.to_json() for action in self.actions],
-        }
+        } | ({} if self.outside_target is None else {"outside_target": self.outside_target})
 
     @property
     def all_warnings(self) -> tuple[str, ...]:
@@ -437,6 +439,16 @@ class Plan:
                 managed=data.get("managed"),
                 coded_warnings=coded,
                 policy=tuple(PolicyViolation.from_json(v) for v in data.get("policy") or ()),
+                outside_target=_count_or_none(data.get("outside_target")),
             )
         except (KeyError, TypeError, ValueError, AttributeError) as exc:
             raise PlanError(f"saved plan is malformed: {exc}") from None
+
+
+def _count_or_none(value: Any) -> int | None:
+    """A saved plan's `outside_target`: absent (no targeting) or a count."""
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise ValueError(f"outside_target must be a count, not {value!r}")
+    return value

@@ -91,6 +91,7 @@ def build_plan(
     targets: Sequence[str] = (),
     allow_delete_executed: bool = False,
     store: StateStore | None = None,
+    excludes: Sequence[str] = (),
 ) -> Iterator[PlanContext]:
     """Load, read state and live, compute the plan, and yield it with the open providers.
 
@@ -116,6 +117,7 @@ def build_plan(
             live,
             prune=prune,
             targets=tuple(targets),
+            excludes=tuple(excludes),
             allow_delete_executed=allow_delete_executed,
             config_dir=str(directory),
         )

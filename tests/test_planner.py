@@ -466,8 +466,11 @@ def test_target_restricts_the_plan() -> None:
     assert [(x.name, x.action) for x in plan.actions] == [("B", ActionKind.UPDATE)]
     plan = compute_plan([a, b], state, live, targets=["EmailCampaign/C", "nope"])
     assert [(x.name, x.action) for x in plan.actions] == [("C", ActionKind.DELETE)]
-    assert plan.warnings == ("--target 'nope' matches no campaign",)
-    assert plan.managed == 3
+    assert plan.warnings == (
+        "--target 'nope' matches no campaign",
+        "targeting is in effect: 1 change outside the target is not shown",  # B's update
+    )
+    assert plan.managed == 3 and plan.outside_target == 1
 
 
 def test_actions_sorted_by_kind_then_name() -> None:

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import queue
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import TYPE_CHECKING
 
@@ -58,11 +59,16 @@ def apply_plan(
     parallelism: int = 4,
     on_progress: ProgressCallback | None = None,
     stop: threading.Event | None = None,
+    on_start: Callable[[Action], None] | None = None,
+    on_wait: Callable[[], None] | None = None,
 ) -> ApplyResult:
     """Execute the plan's steps, `parallelism` campaigns at a time; commit the state at the end.
 
     The caller holds the state lock. Setting `stop` (or Ctrl-C in the calling thread) starts
     no new step; steps in flight finish and are recorded; the state is committed either way.
+    Hooks for progress (none prints here): `on_start(action)` runs in the step's worker as
+    the step starts, `on_progress` on the calling thread as each ends, `on_wait()` there
+    at least every `_POLL_SECONDS` while steps run (a "still running" line's clock).
     """
     if parallelism < 1:
         raise ValueError("parallelism must be at least 1")
@@ -74,7 +80,8 @@ def apply_plan(
     interrupted = False
     try:
         record_lifecycle_changes(plan, store)
-        steps, interrupted = _run_all(actions, runner, parallelism, on_progress, stop)
+        hooks = _Hooks(on_progress, on_start, on_wait)
+        steps, interrupted = _run_all(actions, runner, parallelism, hooks, stop)
     finally:
         store.commit()
     return ApplyResult(
@@ -84,11 +91,32 @@ def apply_plan(
     )
 
 
+class _Hooks:
+    """The progress hooks of one run (see apply_plan); each may be None."""
+
+    def __init__(
+        self,
+        on_progress: ProgressCallback | None,
+        on_start: Callable[[Action], None] | None,
+        on_wait: Callable[[], None] | None,
+    ) -> None:
+        self.on_progress = on_progress
+        self.on_start = on_start
+        self.on_wait = on_wait
+
+    def run_one(self, runner: _Runner, action: Action, stop: threading.Event) -> StepResult:
+        if self.on_start is not None and not stop.is_set():
+            # A progress line that cannot be written (a closed stderr) fails no step.
+            with contextlib.suppress(OSError):
+                self.on_start(action)
+        return runner.run_unless_stopped(action, stop)
+
+
 def _run_all(
     actions: Sequence[Action],
     runner: _Runner,
     parallelism: int,
-    on_progress: ProgressCallback | None,
+    hooks: _Hooks,
     stop: threading.Event,
 ) -> tuple[list[StepResult], bool]:
     """Run every action on the pool; the results in action order, and whether Ctrl-C came."""
@@ -97,16 +125,18 @@ def _run_all(
     # completion (concurrent.futures.wait) costs O(N) per step, O(N^2) per run.
     finished: queue.SimpleQueue[Future[StepResult]] = queue.SimpleQueue()
     with ThreadPoolExecutor(max_workers=parallelism, thread_name_prefix="apply") as pool:
-        futures = [pool.submit(runner.run_unless_stopped, a, stop) for a in actions]
+        futures = [pool.submit(hooks.run_one, runner, a, stop) for a in actions]
         for future in futures:
             future.add_done_callback(finished.put)
         done_count = 0
         while done_count < len(futures):
             try:
+                if hooks.on_wait is not None:
+                    hooks.on_wait()
                 future = finished.get(timeout=_POLL_SECONDS)
                 done_count += 1
-                if on_progress is not None:
-                    on_progress(done_count, len(futures), future.result())
+                if hooks.on_progress is not None:
+                    hooks.on_progress(done_count, len(futures), future.result())
             except queue.Empty:
                 continue
             except KeyboardInterrupt:

@@ -30,6 +30,7 @@ __all__ = [
     "lock_timeout_option",
     "main",
     "pass_app",
+    "target_options",
 ]
 
 EXIT_OK = 0
@@ -52,6 +53,8 @@ class AppContext:
     workspace: str = "default"
     #: Set by a command's --lock-timeout (see lock_timeout_option).
     lock_timeout: float = 0.0
+    #: --no-color (NO_COLOR does the same; see cmd_plan.use_color).
+    no_color: bool = False
 
     def settings(self, **overrides: Any) -> Settings:
         values: dict[str, Any] = {
@@ -94,6 +97,27 @@ def lock_timeout_option(command: Any) -> Any:
     )(command)
 
 
+def target_options(command: Any) -> Any:
+    """`--target` and `--exclude` (each repeatable): a name, `Kind/Name`, or a glob of either.
+
+    The plan warns for each one that matches nothing and counts the changes it leaves out.
+    """
+    command = click.option(
+        "--exclude",
+        "excludes",
+        multiple=True,
+        metavar="PATTERN",
+        help="Leave these out: NAME, Kind/Name or a glob ('Spring*'); repeatable.",
+    )(command)
+    return click.option(
+        "--target",
+        "targets",
+        multiple=True,
+        metavar="PATTERN",
+        help="Only these: NAME, Kind/Name or a glob ('EmailCampaign/Spring*'); repeatable.",
+    )(command)
+
+
 @click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
 @click.version_option(__version__, prog_name="campaignctl")
 @click.option(
@@ -124,6 +148,7 @@ def lock_timeout_option(command: Any) -> Any:
 @click.option("--no-state", is_flag=True, help="Run without a state file.")
 @click.option("--config-dir", metavar="DIR", help="Desired-state directory (default campaigns.d).")
 @click.option("-v", "--verbose", count=True, help="Show HTTP exchanges on stderr (secrets masked).")
+@click.option("--no-color", is_flag=True, help="No colour in the output (as NO_COLOR=1 does).")
 @click.pass_context
 def cli(
     ctx: click.Context,
@@ -134,11 +159,13 @@ def cli(
     no_state: bool,
     config_dir: str | None,
     verbose: int,
+    no_color: bool,
 ) -> None:
     """campaignctl: campaign-as-code for EngageLab email and touchpoint campaigns."""
     ctx.obj = AppContext(
         api_url, touchpoint_api_url, state, no_state, config_dir, verbose, workspace
     )
+    ctx.obj.no_color = no_color
     _configure_logging(verbose)
 
 
@@ -198,6 +225,7 @@ def _register_commands() -> None:
         cmd_gitops,
         cmd_plan,
         cmd_sandbox,
+        cmd_show,
         cmd_state,
         cmd_validate,
     )
@@ -208,6 +236,7 @@ def _register_commands() -> None:
         cmd_plan,
         cmd_calendar,
         cmd_apply,
+        cmd_show,
         cmd_state,
         cmd_gitops,
     ):

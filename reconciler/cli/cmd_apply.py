@@ -27,7 +27,9 @@ from reconciler.cli import (
     AppContext,
     lock_timeout_option,
     pass_app,
+    target_options,
 )
+from reconciler.cli.progress import Progress, retries_shown
 from reconciler.errors import CampaignctlError, PlanError, StalePlan
 from reconciler.plan import ActionKind
 from reconciler.render import Remedy, remedies_for, text_remedies, text_safe
@@ -42,9 +44,6 @@ if TYPE_CHECKING:
 __all__ = ["CONFIRM_PROMPT", "exit_code_for", "is_saved_plan", "register"]
 
 CONFIRM_PROMPT = "Do you want to apply these changes? Only 'yes' will be accepted:"
-
-#: Runs with more steps than this get a progress line on a terminal.
-PROGRESS_MIN_STEPS = 10
 
 FORMATS = ("text", "json")
 
@@ -88,7 +87,11 @@ def stderr_is_tty() -> bool:
 
 @click.command("apply")
 @click.argument("source", required=False, type=click.Path(path_type=Path), metavar="[DIR|PLANFILE]")
-@click.option("--auto-approve", is_flag=True, help="Apply without asking for confirmation.")
+@click.option(
+    "--auto-approve",
+    is_flag=True,
+    help="Apply without asking for confirmation (a saved PLANFILE never asks).",
+)
 @click.option("--prune", is_flag=True, help="Also delete live campaigns that were never managed.")
 @click.option(
     "--parallelism",
@@ -97,7 +100,7 @@ def stderr_is_tty() -> bool:
     show_default=True,
     help="Campaigns applied at the same time.",
 )
-@click.option("--target", "targets", multiple=True, metavar="NAME", help="Apply only these.")
+@target_options
 @click.option("--force", is_flag=True, help="Allow a plan past the safety threshold.")
 @click.option(
     "--allow-delete-executed", is_flag=True, help="Allow deleting campaigns that already ran."
@@ -113,6 +116,7 @@ def apply_command(
     prune: bool,
     parallelism: int,
     targets: tuple[str, ...],
+    excludes: tuple[str, ...],
     force: bool,
     allow_delete_executed: bool,
     fmt: str,
@@ -122,22 +126,25 @@ def apply_command(
     from reconciler.cli.cmd_plan import settings_for
 
     saved = is_saved_plan(source)
-    if saved and (prune or targets or allow_delete_executed):
+    if saved and (prune or targets or excludes or allow_delete_executed):
         raise click.UsageError(
-            "--prune, --target and --allow-delete-executed shape a plan; "
+            "--prune, --target, --exclude and --allow-delete-executed shape a plan; "
             "a saved plan already has them"
         )
-    with settings_for(app, sandbox=sandbox) as settings:
+    with settings_for(app, sandbox=sandbox) as settings, retries_shown(not stderr_is_tty()):
         options = _RunOptions(auto_approve, parallelism, force, fmt)
         if saved:
             assert source is not None
-            return _apply_saved(settings, source, options)
+            # A saved plan is the approval (as Terraform's `apply tfplan`): it was reviewed
+            # when it was made, and apply refuses it whole if anything moved since.
+            return _apply_saved(settings, source, dataclasses.replace(options, auto_approve=True))
         return _apply_fresh(
             settings,
             source,
             options,
             prune=prune,
             targets=targets,
+            excludes=excludes,
             allow_delete_executed=allow_delete_executed,
         )
 
@@ -159,6 +166,7 @@ def _apply_fresh(
     *,
     prune: bool,
     targets: tuple[str, ...],
+    excludes: tuple[str, ...],
     allow_delete_executed: bool,
 ) -> int:
     from reconciler.state import StateStore
@@ -173,6 +181,7 @@ def _apply_fresh(
             store=store,  # read under the lock this command holds
             prune=prune,
             targets=targets,
+            excludes=excludes,
             allow_delete_executed=allow_delete_executed,
         ) as context,
     ):
@@ -208,7 +217,7 @@ def load_saved_plan(path: Path) -> Plan:
 
 def _apply_saved(settings: Settings, path: Path, options: _RunOptions) -> int:
     from reconciler.live import EMAIL_KIND, MESSAGING_KIND
-    from reconciler.planner import find_stale
+    from reconciler.planner import already_applied, find_stale
     from reconciler.providers import open_providers
     from reconciler.state import StateStore
     from reconciler.workflow import needs_email, needs_touchpoint, read_live
@@ -227,7 +236,16 @@ def _apply_saved(settings: Settings, path: Path, options: _RunOptions) -> int:
         try:
             live = read_live(providers)
             with_state = settings.state_path is not None
-            stale = find_stale(plan, _as_planned(plan, state) if with_state else None, live)
+            planned = _as_planned(plan, state) if with_state else None
+            stale = find_stale(plan, planned, live)
+            applied = already_applied(plan, planned, live) if stale else None
+            if applied:
+                raise StalePlan(
+                    f"{applied}; nothing was applied again",
+                    where=str(path),
+                    hint="make a new plan (campaignctl plan --out FILE) to see what is left",
+                    stale=[applied],
+                )
             if stale:
                 for line in stale:
                     click.echo(f"stale: {text_safe(line)}", err=True)
@@ -312,34 +330,6 @@ def _report_nothing(fmt: str) -> int:
     return EXIT_OK
 
 
-class _Progress:
-    """A counting line on stderr, rewritten in place (only on a terminal, only for long runs)."""
-
-    def __init__(self, total: int) -> None:
-        self.total = total
-        self.enabled = total > PROGRESS_MIN_STEPS and stderr_is_tty()
-        self.failed = 0
-        self.blocked = 0
-
-    def __call__(self, done: int, total: int, step: StepResult) -> None:
-        if step.outcome == "failed":
-            self.failed += 1
-        elif step.outcome == "blocked":
-            self.blocked += 1
-        if self.enabled:
-            width = len(str(total))
-            click.echo(
-                f"\rApplying: {done:>{width}}/{total} done, {self.failed} failed, "
-                f"{self.blocked} blocked",
-                err=True,
-                nl=False,
-            )
-
-    def finish(self) -> None:
-        if self.enabled:
-            click.echo("", err=True)
-
-
 #: SIGTERM (a CI job cancelled, `kill`, a container stopped) is an interrupt like Ctrl-C:
 #: the steps in flight finish, the state is committed, the lock released, exit 130.
 _STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
@@ -376,7 +366,7 @@ def _sigint_sets(stop: threading.Event) -> Iterator[None]:
 def _execute(plan: Plan, providers: Providers, store: StateStore, options: _RunOptions) -> Any:
     from reconciler.applier import apply_plan, steps_of
 
-    progress = _Progress(len(steps_of(plan)))
+    progress = Progress(len(steps_of(plan)), tty=stderr_is_tty())
     stop = threading.Event()
     try:
         with _sigint_sets(stop):
@@ -388,6 +378,8 @@ def _execute(plan: Plan, providers: Providers, store: StateStore, options: _RunO
                 parallelism=options.parallelism,
                 on_progress=progress,
                 stop=stop,
+                on_start=progress.on_start,
+                on_wait=progress.on_wait,
             )
     finally:
         progress.finish()

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
-from reconciler.cli import EXIT_OK, AppContext, pass_app
+from reconciler.cli import EXIT_OK, AppContext, pass_app, target_options
 
 if TYPE_CHECKING:
     from reconciler.calendar import Calendar, QuietHours
@@ -115,7 +115,7 @@ def calendar_of(
 @click.option(
     "--prune", is_flag=True, help="Show unmanaged campaigns as cancelled (as plan --prune)."
 )
-@click.option("--target", "targets", multiple=True, metavar="NAME", help="Only these campaigns.")
+@target_options
 @click.option("--sandbox", is_flag=True, help="Against an embedded, empty sandbox (no account).")
 @pass_app
 def calendar_command(
@@ -129,6 +129,7 @@ def calendar_command(
     quiet_hours: QuietHours,
     prune: bool,
     targets: tuple[str, ...],
+    excludes: tuple[str, ...],
     sandbox: bool,
 ) -> int:
     """Every scheduled send (YAML and live) with what the plan does to it, and clashes.
@@ -146,7 +147,9 @@ def calendar_command(
         raise click.BadParameter("--to is before --from", param_hint="--to")
     with (
         settings_for(app, sandbox=sandbox) as settings,
-        build_plan(settings, config_dir=directory, prune=prune, targets=targets) as context,
+        build_plan(
+            settings, config_dir=directory, prune=prune, targets=targets, excludes=excludes
+        ) as context,
     ):
         calendar = calendar_of(
             context, start=start, end=end, window=clash_window, quiet_hours=quiet_hours

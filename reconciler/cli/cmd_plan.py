@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 
 import click
 
-from reconciler.cli import EXIT_CHANGES, EXIT_OK, AppContext, pass_app
+from reconciler.cli import EXIT_CHANGES, EXIT_OK, AppContext, pass_app, target_options
 from reconciler.cli.cmd_calendar import clash_window_option, quiet_hours_option
 from reconciler.cli.policy_options import check_policy, policy_options, raise_if_blocking
 
@@ -39,7 +39,11 @@ FORMATS = ("text", "json", "markdown")
 
 
 def use_color() -> bool:
-    """Colour only on a terminal, and never when NO_COLOR is set."""
+    """Colour only on a terminal, and never with --no-color or NO_COLOR set."""
+    ctx = click.get_current_context(silent=True)
+    app = ctx.find_object(AppContext) if ctx is not None else None
+    if app is not None and app.no_color:
+        return False
     return sys.stdout.isatty() and "NO_COLOR" not in os.environ
 
 
@@ -160,7 +164,7 @@ def register(group: click.Group) -> None:
     "--detailed-exitcode", is_flag=True, help="Exit 2 when there are changes, 0 when none."
 )
 @click.option("--prune", is_flag=True, help="Also delete live campaigns that were never managed.")
-@click.option("--target", "targets", multiple=True, metavar="NAME", help="Plan only these.")
+@target_options
 @click.option("--force", is_flag=True, help="Allow a plan past the safety threshold.")
 @click.option(
     "--allow-delete-executed", is_flag=True, help="Allow deleting campaigns that already ran."
@@ -180,6 +184,7 @@ def plan_command(
     detailed_exitcode: bool,
     prune: bool,
     targets: tuple[str, ...],
+    excludes: tuple[str, ...],
     force: bool,
     allow_delete_executed: bool,
     sandbox: bool,
@@ -206,6 +211,7 @@ def plan_command(
             config_dir=directory,
             prune=prune,
             targets=targets,
+            excludes=excludes,
             allow_delete_executed=allow_delete_executed,
         ) as context,
     ):

@@ -26,6 +26,7 @@ from reconciler.planner.records import record_for_update, touchpoint_ids_after
 from reconciler.planner.safety import (
     MIN_MANAGED_FOR_RATIO,
     SAFE_DESTROY_RATIO,
+    already_applied,
     check_safety,
     find_stale,
 )
@@ -37,6 +38,7 @@ __all__ = [
     "SAFE_DESTROY_RATIO",
     "ManagedRecordLike",
     "StateLike",
+    "already_applied",
     "check_safety",
     "compute_plan",
     "creation_changes",

@@ -28,6 +28,7 @@ from reconciler.planner.identity import (
     _match_live,
     _records_by_key,
     _TargetFilter,
+    targeting_note,
 )
 
 
@@ -38,19 +39,25 @@ def compute_plan(
     *,
     prune: bool = False,
     targets: Collection[str] = (),
+    excludes: Collection[str] = (),
     allow_delete_executed: bool = False,
     config_dir: str = "",
 ) -> Plan:
     """Return the plan that makes live match desired; PlanError when it cannot be decided.
 
     `state` None is `--no-state`: identity by exact name only, nothing counts as managed.
-    `targets` (names, or `Kind/Name`) restricts the plan to those campaigns.
+    `targets` (names, `Kind/Name`, or fnmatch globs of either) restricts the plan to those
+    campaigns, `excludes` (the same forms) leaves campaigns out; the plan then counts the
+    changes it does not show (`outside_target`) and says so in a warning.
     """
     index = _LiveIndex(live)
     records = _records_by_key(state)
     known_ids = {(r.kind, r.remote_id) for r in records.values()}
-    wanted = _TargetFilter(tuple(targets))
+    wanted = _TargetFilter(tuple(targets), tuple(excludes))
     ctx = _Context(allow_delete_executed=allow_delete_executed, stateless=state is None)
+    # Campaigns outside the target are planned too, aside, only to count their changes:
+    # a targeted plan never says "No changes" while changes are pending elsewhere.
+    outside = _Context(allow_delete_executed=allow_delete_executed, stateless=state is None)
     claimed: set[tuple[str, str]] = set()
     desired_keys: set[tuple[str, str]] = set()
 
@@ -59,34 +66,38 @@ def compute_plan(
             ctx.errors.append(f"{campaign.kind}/{campaign.name} is declared twice")
             continue
         desired_keys.add(campaign.key)
-        if not wanted(campaign.kind, campaign.name):
-            continue
+        sink = ctx if wanted(campaign.kind, campaign.name) else outside
         record = records.get(campaign.key)
-        found = _match_live(campaign, record, index, known_ids, ctx)
+        found = _match_live(campaign, record, index, known_ids, sink)
         if found is not None:
             claimed.add((found[0].kind, found[0].remote_id))
-        ctx.actions.append(_plan_desired(campaign, record, found, ctx))
+        sink.actions.append(_plan_desired(campaign, record, found, sink))
 
     for key, record in records.items():
-        if key in desired_keys or not wanted(record.kind, record.name):
+        if key in desired_keys:
             continue
+        sink = ctx if wanted(record.kind, record.name) else outside
         obj = index.by_id.get((record.kind, record.remote_id))
         if obj is None:
-            ctx.actions.append(_plan_forget(record))
+            sink.actions.append(_plan_forget(record))
             continue
         claimed.add((obj.kind, obj.remote_id))
-        ctx.actions.append(_plan_delete(obj, Reason.DELETE_BECAUSE_NO_CONFIG, record, ctx))
+        sink.actions.append(_plan_delete(obj, Reason.DELETE_BECAUSE_NO_CONFIG, record, sink))
 
     for obj in live:
         identity = (obj.kind, obj.remote_id)
-        if identity in claimed or identity in known_ids or not wanted(obj.kind, obj.name):
+        if identity in claimed or identity in known_ids:
             continue
+        sink = ctx if wanted(obj.kind, obj.name) else outside
         if prune:
-            ctx.actions.append(_plan_delete(obj, Reason.PRUNE_UNMANAGED, None, ctx))
+            sink.actions.append(_plan_delete(obj, Reason.PRUNE_UNMANAGED, None, sink))
         else:
-            ctx.actions.append(_unmanaged(obj))
+            sink.actions.append(_unmanaged(obj))
 
     ctx.warnings.extend(wanted.unmatched(desired, records.values(), live))
+    outside_changes = sum(1 for a in outside.actions if a.is_change) if wanted.active else None
+    if outside_changes is not None:
+        ctx.warnings.append(targeting_note(outside_changes))
     ctx.errors.extend(_placeholders_sent(ctx.actions))
     ctx.raise_errors()
     return Plan(
@@ -96,6 +107,7 @@ def compute_plan(
         config_dir=config_dir,
         warnings=tuple(ctx.warnings),
         managed=sum(1 for r in records.values() if (r.kind, r.remote_id) in index.by_id),
+        outside_target=outside_changes,
     )
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import difflib
+import fnmatch
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
@@ -80,13 +82,25 @@ class _LiveIndex:
 
 
 class _TargetFilter:
-    """`--target`: a campaign is wanted when no targets are given or its name is one."""
+    """`--target` / `--exclude`: which campaigns a plan is about.
 
-    def __init__(self, targets: tuple[str, ...]) -> None:
-        self.targets = frozenset(targets)
+    A pattern is a name or `Kind/Name`, exact or an `fnmatch` glob (`Spring*`,
+    `EmailCampaign/*`). A campaign is wanted when no target is given or one matches, and
+    no exclude matches (docs/reference/commands.md "plan").
+    """
+
+    def __init__(self, targets: tuple[str, ...], excludes: tuple[str, ...] = ()) -> None:
+        self.targets = tuple(dict.fromkeys(targets))
+        self.excludes = tuple(dict.fromkeys(excludes))
+
+    @property
+    def active(self) -> bool:
+        return bool(self.targets or self.excludes)
 
     def __call__(self, kind: str, name: str) -> bool:
-        return not self.targets or name in self.targets or f"{kind}/{name}" in self.targets
+        if self.targets and not any(_matches(p, kind, name) for p in self.targets):
+            return False
+        return not any(_matches(p, kind, name) for p in self.excludes)
 
     def unmatched(
         self,
@@ -94,16 +108,39 @@ class _TargetFilter:
         records: Iterable[ManagedRecordLike],
         live: Iterable[LiveCampaign],
     ) -> list[str]:
-        if not self.targets:
+        """One warning per pattern that matches nothing, with the closest name if any."""
+        if not self.active:
             return []
-        seen: set[str] = set()
-        for kind, name in (
+        seen = {
             *((c.kind, c.name) for c in desired),
             *((r.kind, r.name) for r in records),
             *((o.kind, o.name) for o in live),
-        ):
-            seen.update((name, f"{kind}/{name}"))
-        return [f"--target {t!r} matches no campaign" for t in sorted(self.targets - seen)]
+        }
+        names = sorted({n for _, n in seen} | {f"{k}/{n}" for k, n in seen})
+        out = []
+        for option, patterns in (("--target", self.targets), ("--exclude", self.excludes)):
+            for pattern in patterns:
+                if any(_matches(pattern, kind, name) for kind, name in seen):
+                    continue
+                close = difflib.get_close_matches(pattern, names, n=1)
+                hint = f"; did you mean {close[0]!r}?" if close else ""
+                out.append(f"{option} {pattern!r} matches no campaign{hint}")
+        return out
+
+
+def _matches(pattern: str, kind: str, name: str) -> bool:
+    """A name or `Kind/Name`, exactly (a name may hold `*` or `[`) or as an fnmatch glob."""
+    full = f"{kind}/{name}"
+    if pattern in (name, full):
+        return True
+    return fnmatch.fnmatchcase(name, pattern) or fnmatch.fnmatchcase(full, pattern)
+
+
+def targeting_note(outside: int) -> str:
+    """The warning a targeted plan carries: what it does not show (never "No changes")."""
+    if outside == 1:
+        return "targeting is in effect: 1 change outside the target is not shown"
+    return f"targeting is in effect: {outside} changes outside the target are not shown"
 
 
 def _records_by_key(state: StateLike | None) -> dict[tuple[str, str], ManagedRecordLike]:

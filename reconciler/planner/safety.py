@@ -14,8 +14,9 @@ from reconciler.plan import (
 )
 
 if TYPE_CHECKING:
-    pass
+    from reconciler.plan import Action
 from reconciler.planner.identity import (
+    ManagedRecordLike,
     StateLike,
     _LiveIndex,
     _records_by_key,
@@ -110,8 +111,75 @@ def _state_mismatch(plan: Plan, state: StateLike | None) -> str | None:
         return "the plan was made without a state file, and this run has one"
     if lineage is None and plan.state_lineage is not None:
         return f"the plan was made against state {plan.state_lineage}; this run has no state"
+    if lineage != plan.state_lineage and plan.state_serial == 0 and serial:
+        # Made before the first apply; the state file was created since (see already_applied
+        # for the case where this very plan created it).
+        return f"the state was created by another apply since the plan was made (serial {serial})"
     if lineage != plan.state_lineage:
         return f"the state is another one (lineage {lineage}; the plan's is {plan.state_lineage})"
     if serial != plan.state_serial:
         return f"the state changed since the plan (serial {plan.state_serial} -> {serial})"
     return None
+
+
+_SENDS = (ActionKind.CREATE, ActionKind.UPDATE, ActionKind.REPLACE, ActionKind.DELETE)
+
+
+def already_applied(
+    plan: Plan, state: StateLike | None, live: Sequence[LiveCampaign]
+) -> str | None:
+    """Why a stale saved plan is in fact one that was applied already, or None.
+
+    True when the state moved on from the plan's (the same lineage, or the plan was made
+    before the first apply) and every change the plan sends shows: its creates are live
+    (and managed), its updates' readable fields hold the planned values, its deletes are
+    gone. Then "the state is another one" would be true but misleading: re-applying is the
+    mistake, and a new plan shows what is left.
+    """
+    sends = [a for a in plan.actions if a.action in _SENDS]
+    if not sends:
+        return None
+    records = _records_by_key(state)
+    if state is not None:
+        moved = plan.state_serial is not None and state.serial > plan.state_serial
+        same = state.lineage == plan.state_lineage or plan.state_serial == 0
+        if not (moved and same):
+            return None
+        since = f" (the state moved from serial {plan.state_serial} to {state.serial})"
+    elif plan.state_lineage is not None:
+        return None
+    else:
+        since = " (the live campaigns show its changes)"
+    index = _LiveIndex(live)
+    if not all(_shows(action, records, index) for action in sends):
+        return None
+    return f"the plan was already applied{since}"
+
+
+def _matches(obj: LiveCampaign, action: Action) -> bool:
+    """The live object holds the action's desired readable values (write-only ones are not
+    readable, and so not compared)."""
+    desired = action.desired or {}
+    return all(obj.fields[k] == v for k, v in desired.items() if k in obj.fields)
+
+
+def _shows(
+    action: Action, records: dict[tuple[str, str], ManagedRecordLike], index: _LiveIndex
+) -> bool:
+    """Whether the live campaigns (and the state, when there is one) show the action done."""
+    key = (action.kind, action.name)
+    record = records.get(key)
+    if action.action == ActionKind.DELETE:
+        gone = (action.kind, action.remote_id or "") not in index.by_id
+        return gone and (record is None or record.remote_id != action.remote_id)
+    if action.action == ActionKind.UPDATE:
+        obj = index.by_id.get((action.kind, action.remote_id or ""))
+        return obj is not None and _matches(obj, action)
+    made = [
+        obj
+        for obj in index.by_name.get(key, ())
+        if obj.remote_id != action.remote_id and _matches(obj, action)
+    ]
+    if not records:
+        return bool(made)
+    return record is not None and any(obj.remote_id == record.remote_id for obj in made)

@@ -33,7 +33,7 @@ def render_markdown(plan: Plan, *, limit: int = MARKDOWN_LIMIT) -> str:
         head.append("")
     head += md_policy(plan.policy)
     if not changed:
-        head += [values.NO_CHANGES, ""]
+        head += [values.no_changes_line(plan.outside_target), ""]
     else:
         head += [f"**{plan.summary_line()}**", ""]
     budget = Budget(limit)

@@ -10,11 +10,11 @@ from reconciler.plan import Action, ActionKind, FieldChange, Plan, format_path
 from reconciler.render.escape import text_safe
 from reconciler.render.remedies import remedies_for, text_remedies
 from reconciler.render.values import (
-    NO_CHANGES,
     UNMANAGED_SHOWN,
     expanded,
     id_suffix,
     more_unmanaged,
+    no_changes_line,
     quote,
     value_text,
 )
@@ -63,7 +63,7 @@ def render_text(plan: Plan, *, color: bool = False) -> str:
             lines.append("")
             lines.extend(_text_action(action, paint, stateful=stateful))
     else:
-        lines.append(NO_CHANGES)
+        lines.append(no_changes_line(plan.outside_target))
     unmanaged = [a for a in plan.actions if a.is_unmanaged]
     if unmanaged:
         lines += [

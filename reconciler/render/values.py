@@ -15,11 +15,13 @@ from reconciler.plan import FieldChange
 
 __all__ = [
     "NO_CHANGES",
+    "NO_CHANGES_IN_TARGET",
     "UNMANAGED_SHOWN",
     "VALUE_WIDTH",
     "expanded",
     "id_suffix",
     "more_unmanaged",
+    "no_changes_line",
     "quote",
     "short_hashes",
     "value_text",
@@ -31,6 +33,15 @@ _HASH = re.compile(r"(sha256:)?[0-9a-f]{64}")
 #: The unmanaged section stays short: the first this many, then a count.
 UNMANAGED_SHOWN = 20
 NO_CHANGES = "No changes. The live campaigns match the configuration."
+
+#: A targeted plan with nothing to do inside the target, but changes outside it: never
+#: NO_CHANGES, which would say the live campaigns match when they do not.
+NO_CHANGES_IN_TARGET = "No changes in the target (changes outside it are pending, not shown)."
+
+
+def no_changes_line(outside_target: int | None) -> str:
+    """What a plan with no change to show says: NO_CHANGES only when nothing is pending."""
+    return NO_CHANGES_IN_TARGET if outside_target else NO_CHANGES
 
 
 def more_unmanaged(count: int, prefix: str) -> list[str]:

@@ -72,8 +72,14 @@ class CampaignRetry(Retry):
         new = super().increment(*args, **kwargs)
         last = new.history[-1] if new.history else None
         if last is not None:
+            # INFO: apply shows it in a CI log (cli.progress.retries_shown). Method and path
+            # only: no query string, header or body, so nothing secret can be in it.
             cause = f"HTTP {last.status}" if last.status else type(last.error).__name__
-            log.debug("retrying %s %s after %s", last.method, last.url, cause)
+            path = (last.url or "").split("?", 1)[0]
+            done = len(new.history)
+            most = done + new.total if isinstance(new.total, int) else None
+            of = f" of {most}" if most is not None else ""
+            log.info("retrying %s %s after %s (retry %d%s)", last.method, path, cause, done, of)
         return new
 
 
