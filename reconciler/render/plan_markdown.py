@@ -97,6 +97,9 @@ def _md_unmanaged(unmanaged: Sequence[Action]) -> str:
 
 def _md_details(action: Action) -> str:
     body = [f"# {action.message}"]
+    settings = values.lifecycle_text(action.desired)
+    if settings:
+        body.append(f"# {settings}")
     body += _md_diff_lines(action.changes, indent="")
     for tp in action.touchpoints:
         if tp.action == ActionKind.NO_OP:
@@ -156,7 +159,10 @@ def _md_diff_lines(changes: Iterable[FieldChange], *, indent: str) -> list[str]:
     for change in values.expanded(changes):
         path = format_path(change.path) or "(value)"
         if change.before is not None:
-            out.append(f"-{indent} {path}: {values.value_text(change.before)}")
+            # "changed": the hash says it differs, not what it was.
+            hidden = change.before is values.WRITE_ONLY and change.after is not None
+            changed = " changed" if hidden else ""
+            out.append(f"-{indent} {path}: {values.value_text(change.before)}{changed}")
         if change.after is not None:
             out.append(f"+{indent} {path}: {values.value_text(change.after)}")
     return out
