@@ -74,6 +74,8 @@ def test_the_install_step_installs_this_version_of_campaignctl_and_plans(
     source = source_copy(tmp_path / "action")
     workspace = tmp_path / "repo"
     shutil.copytree(REPO / "campaigns.d", workspace / "campaigns.d")
+    # Offline: no index, and the build uses the venv's setuptools (pip reads
+    # PIP_NO_BUILD_ISOLATION=0 as --no-build-isolation); a fetch would fail the step.
     offline = {"env": {"PIP_NO_INDEX": "1", "PIP_NO_BUILD_ISOLATION": "0"}}
     runs = by_name(
         run_steps(
