@@ -20,7 +20,8 @@ from hypothesis import HealthCheck, settings
 if TYPE_CHECKING:
     from reconciler.sandbox import Sandbox
 
-_ENV_PREFIXES = ("CAMPAIGNCTL_", "ENGAGELAB_", "IMBRACE_")
+# GITHUB_: run under GitHub Actions, `plan --format markdown` would link to the run.
+_ENV_PREFIXES = ("CAMPAIGNCTL_", "ENGAGELAB_", "IMBRACE_", "GITHUB_")
 
 # CI must be repeatable: the same examples on every run, no wall-clock deadlines on a shared
 # 2-core machine. Locally, hypothesis keeps exploring new examples.

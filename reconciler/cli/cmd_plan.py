@@ -49,12 +49,12 @@ def use_color() -> bool:
 
 def render_plan(plan: Plan, fmt: str) -> str:
     """Return the plan in one of FORMATS."""
-    from reconciler.render import render_json, render_markdown, render_text
+    from reconciler.render import github_run_url, render_json, render_markdown, render_text
 
     if fmt == "json":
         return render_json(plan)
     if fmt == "markdown":
-        return render_markdown(plan)
+        return render_markdown(plan, run_url=github_run_url(os.environ))
     return render_text(plan, color=use_color())
 
 

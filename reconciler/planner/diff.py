@@ -57,12 +57,16 @@ def field_changes(
 
 
 def creation_changes(desired: Mapping[str, Any]) -> tuple[FieldChange, ...]:
-    """What a create sets: every field but kind, name and touchpoints, from None."""
+    """What a create sets: every field but kind, name and touchpoints, from None.
+
+    Not `lifecycle` either: campaignctl's own settings, never sent (renderers show them as
+    settings, from the action's `desired`).
+    """
     shown = comparable(desired)
     return tuple(
         FieldChange((key,), None, value)
         for key, value in shown.items()
-        if key not in ("kind", "name", "touchpoints") and not is_empty(value)
+        if key not in ("kind", "name", "touchpoints", "lifecycle") and not is_empty(value)
     )
 
 

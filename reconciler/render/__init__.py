@@ -30,7 +30,7 @@ from reconciler.render.escape import (
     text_safe,
 )
 from reconciler.render.plan_json import render_json
-from reconciler.render.plan_markdown import render_markdown
+from reconciler.render.plan_markdown import github_run_url, render_markdown
 from reconciler.render.plan_text import render_text
 from reconciler.render.remedies import Remedy, md_remedies, remedies_for, text_remedies
 from reconciler.render.values import NO_CHANGES, UNMANAGED_SHOWN, VALUE_WIDTH
@@ -44,6 +44,7 @@ __all__ = [
     "Remedy",
     "github_data",
     "github_property",
+    "github_run_url",
     "md_code",
     "md_html",
     "md_policy",

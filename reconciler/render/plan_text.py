@@ -11,8 +11,10 @@ from reconciler.render.escape import text_safe
 from reconciler.render.remedies import remedies_for, text_remedies
 from reconciler.render.values import (
     UNMANAGED_SHOWN,
+    WRITE_ONLY,
     expanded,
     id_suffix,
+    lifecycle_text,
     more_unmanaged,
     no_changes_line,
     quote,
@@ -86,6 +88,9 @@ def _text_action(action: Action, paint: _Paint, *, stateful: bool) -> list[str]:
         f"{id_suffix(action.remote_id)} will be {_verb(action)}"
     )
     out = [paint(action.action, text_safe(head)), text_safe(f"    # {action.message}")]
+    settings = lifecycle_text(action.desired)
+    if settings:
+        out.append(text_safe(f"    # {settings}"))
     out += [text_safe(f"    {_change_line(change)}") for change in expanded(action.changes)]
     for tp in action.touchpoints:
         if tp.action == ActionKind.NO_OP:
@@ -120,6 +125,10 @@ def _change_line(change: FieldChange) -> str:
         return f"+ {path}: {value_text(change.after)}"
     if change.after is None:
         return f"- {path}: {value_text(change.before)} (cleared)"
+    if change.before is WRITE_ONLY:
+        if change.after is WRITE_ONLY:
+            return f"~ {path}: (write-only) changed"
+        return f"~ {path}: (write-only) changed -> {value_text(change.after)}"
     return f"~ {path}: {value_text(change.before)} -> {value_text(change.after)}"
 
 

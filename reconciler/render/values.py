@@ -2,14 +2,18 @@
 
 Shared by the plan's text and Markdown renderings (and the remedies), so a value, a quoted
 name or an id reads the same in each. JSON keeps values whole; these shorten them for people.
+A write-only value the state recorded as a hash reads `(write-only)`, never as the hash, and
+`lifecycle` (campaignctl's own settings, never sent) is not listed as a field
+(docs/plan-format.md "Write-only values and lifecycle in text and Markdown").
 """
 
 from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterable
-from typing import Any
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, Final
 
 from reconciler.plan import FieldChange
 
@@ -18,8 +22,11 @@ __all__ = [
     "NO_CHANGES_IN_TARGET",
     "UNMANAGED_SHOWN",
     "VALUE_WIDTH",
+    "WRITE_ONLY",
     "expanded",
     "id_suffix",
+    "is_recorded_hash",
+    "lifecycle_text",
     "more_unmanaged",
     "no_changes_line",
     "quote",
@@ -51,12 +58,63 @@ def more_unmanaged(count: int, prefix: str) -> list[str]:
     return [f"{prefix}… and {count - UNMANAGED_SHOWN} more (`--format json` lists them all)"]
 
 
+@dataclass(frozen=True)
+class _WriteOnly:
+    """Stands for a write-only value the state holds only as a hash."""
+
+    def __str__(self) -> str:
+        return "(write-only)"
+
+
+#: The `before` of a write-only field's change: the API never returns the value, the state
+#: holds its hash, and a hash is no value a reviewer can read.
+WRITE_ONLY: Final = _WriteOnly()
+_RECORDED = re.compile(r"sha256:[0-9a-f]{64}")
+
+
+def is_recorded_hash(path: Sequence[str | int], value: Any) -> bool:
+    """True for the hash the state records of a write-only value (subject, message).
+
+    An attachment's `sha256` is a file's content hash, shown as it is: the only thing to
+    tell two files apart by.
+    """
+    if not isinstance(value, str) or _RECORDED.fullmatch(value) is None:
+        return False
+    return not path or path[-1] != "sha256"
+
+
 def expanded(changes: Iterable[FieldChange]) -> list[FieldChange]:
-    """Whole objects set or cleared, one line per key or item: nested values stay readable."""
+    """Whole objects set or cleared, one line per key or item: nested values stay readable.
+
+    `lifecycle` is left out (see lifecycle_text). A recorded hash becomes WRITE_ONLY, and a
+    write-only object changed is expanded like one being set, so a touchpoint message reads
+    `message.text` in an update as in a create.
+    """
     out: list[FieldChange] = []
     for change in changes:
-        out.extend(_expand(change))
+        if change.path[:1] == ("lifecycle",):
+            continue
+        if not is_recorded_hash(change.path, change.before):
+            out.extend(_expand(change))
+            continue
+        if change.after is None or is_recorded_hash(change.path, change.after):
+            after = None if change.after is None else WRITE_ONLY
+            out.append(FieldChange(change.path, WRITE_ONLY, after))
+            continue
+        out.extend(
+            FieldChange(leaf.path, WRITE_ONLY, leaf.after)
+            for leaf in _expand(FieldChange(change.path, None, change.after))
+        )
     return out
+
+
+def lifecycle_text(desired: Mapping[str, Any] | None) -> str | None:
+    """The campaign's `lifecycle` settings in one line, or None when it sets none."""
+    settings = (desired or {}).get("lifecycle")
+    if not isinstance(settings, Mapping) or not settings:
+        return None
+    parts = ", ".join(f"{key}: {value_text(value)}" for key, value in sorted(settings.items()))
+    return f"lifecycle (campaignctl's settings, never sent): {parts}"
 
 
 def _expand(change: FieldChange) -> list[FieldChange]:
@@ -80,6 +138,8 @@ def _expand(change: FieldChange) -> list[FieldChange]:
 
 
 def value_text(value: Any) -> str:
+    if value is WRITE_ONLY:
+        return str(WRITE_ONLY)
     text = json.dumps(short_hashes(value), ensure_ascii=False, sort_keys=True, default=str)
     if len(text) > VALUE_WIDTH:
         return text[: VALUE_WIDTH - 1] + "…"
