@@ -129,3 +129,28 @@ def test_version_from_a_real_process() -> None:
     )
     assert (proc.returncode, proc.stderr) == (0, "")
     assert proc.stdout == f"campaignctl, version {version('campaignctl')}\n"
+
+
+def test_first_sentence_keeps_the_whole_sentence_or_the_paragraph() -> None:
+    assert first_sentence("\b\nOne line, no full stop\n\nMore.") == "One line, no full stop"
+    assert first_sentence("A sentence, e.g. this one. Another.") == "A sentence, e.g."
+
+
+def test_polish_writes_the_forms_into_exclude_too() -> None:
+    from reconciler.cli.help import EXCLUDE_HELP, polish
+
+    @click.command()
+    @click.option("--exclude", multiple=True)
+    def probe(exclude: tuple[str, ...]) -> None:
+        """Probe."""
+
+    polish(probe)
+    (option,) = probe.params
+    assert option.help == EXCLUDE_HELP and "KIND/NAME or a glob" in EXCLUDE_HELP
+
+
+def test_no_hint_for_an_argument_after_double_dash() -> None:
+    from reconciler.cli.help import single_dash_hint
+
+    assert single_dash_hint(cli, ["plan", "--", "-detailed-exitcode"]) is None
+    assert single_dash_hint(cli, ["plan", "-prune"]) is not None

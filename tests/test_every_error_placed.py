@@ -177,3 +177,16 @@ def test_every_unset_spelling_validate_accepts_the_schema_accepts(
     )
     code, _, err = run_cli(capsys, "validate", str(tmp_path))
     assert (code, err) == (0, "")
+
+
+def test_every_unknown_lifecycle_field_of_a_journey_is_reported(
+    workspace: Workspace, capsys: pytest.CaptureFixture[str]
+) -> None:
+    journey = journey_yaml("J", []) + "lifecycle: {ignore_changes: [nme, chanel_type]}\n"
+    path = workspace.write("j.yaml", journey)
+    lines = errors_of(capsys, workspace)
+    assert [line for line in lines if line.startswith(f"error: {path}:")] == [
+        f"error: {path}:5:30: lifecycle.ignore_changes[0]: unknown field 'nme'",
+        f"error: {path}:5:35: lifecycle.ignore_changes[1]: unknown field 'chanel_type' (did you "
+        "mean 'channel_type'?)",
+    ]
