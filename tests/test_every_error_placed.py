@@ -190,3 +190,20 @@ def test_every_unknown_lifecycle_field_of_a_journey_is_reported(
         f"error: {path}:5:35: lifecycle.ignore_changes[1]: unknown field 'chanel_type' (did you "
         "mean 'channel_type'?)",
     ]
+
+
+def test_another_character_that_cannot_start_a_token_is_not_called_a_tab(
+    workspace: Workspace, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = workspace.write("c.yaml", "name: X\nsubject: @home\n")
+    (first, *_) = errors_of(capsys, workspace)
+    assert first.startswith(f"error: {path}:2:10: invalid YAML: found character")
+    assert "tab" not in first
+
+
+def test_a_tab_inside_a_value_is_not_indentation() -> None:
+    from reconciler.loader.positions import _tab_indented
+
+    assert _tab_indented("a:\n\tb: 1\n", 1)
+    assert not _tab_indented("a: x\ty\n", 0)
+    assert not _tab_indented("a: 1\n", 5)
