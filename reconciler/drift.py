@@ -194,7 +194,7 @@ def _deleted(record: ManagedRecord) -> DriftItem:
 
 
 def _unmanaged(current: LiveCampaign) -> DriftItem:
-    message = "live campaign not managed by this state (import it, or delete it with plan --prune)"
+    message = "live campaign not managed by this state (import it, or delete it with apply --prune)"
     return _item(DriftKind.unmanaged, current, message)
 
 

@@ -56,7 +56,8 @@ class CampaignctlError(Exception):
 
 @dataclass(frozen=True, order=True)
 class ConfigIssue:
-    """One problem in the YAML: where it is (1-based line/column) and what is wrong."""
+    """One problem in the YAML: where it is (1-based line/column; 0 for a directory) and what
+    is wrong."""
 
     file: str
     line: int
@@ -77,7 +78,8 @@ class ConfigIssue:
         return out
 
     def __str__(self) -> str:
-        where = f"{self.file}:{self.line}:{self.column}"
+        # Line 0: a place with no lines (a directory), named alone, never `dir:1:1`.
+        where = f"{self.file}:{self.line}:{self.column}" if self.line else self.file
         return (
             f"{where}: {self.field_path}: {self.message}"
             if self.path

@@ -17,6 +17,7 @@ __all__ = [
     "MAX_NAME",
     "AttachmentResolver",
     "FieldError",
+    "FieldErrors",
     "Lifecycle",
     "Name",
     "NonBlankStr",
@@ -28,6 +29,7 @@ __all__ = [
     "drop_unset",
     "empty_is_none",
     "not_blank",
+    "raise_all",
 ]
 
 MAX_NAME = 64
@@ -143,6 +145,23 @@ class FieldError(ValueError):
             (self.field,) if self.index is None else (self.field, self.index)
         )
         return head + self.rest
+
+
+class FieldErrors(ValueError):
+    """Several cross-field rules broken at once: all are reported in one run, each at its
+    field's line (a model validator can raise only one exception)."""
+
+    def __init__(self, errors: list[FieldError]) -> None:
+        super().__init__("; ".join(str(e) for e in errors))
+        self.errors = errors
+
+
+def raise_all(errors: list[FieldError]) -> None:
+    """Raise the one error, or all of them together; nothing when the list is empty."""
+    if len(errors) == 1:
+        raise errors[0]
+    if errors:
+        raise FieldErrors(errors)
 
 
 def did_you_mean(word: str, choices: Any) -> str:

@@ -8,10 +8,11 @@ import os
 import re
 import sys
 from collections import Counter
+from pathlib import Path
 
 import pytest
 from builders import email_yaml, journey_yaml
-from conftest import Workspace
+from conftest import Workspace, run_cli
 
 from reconciler.applier import run as applier_run
 from reconciler.cli import cmd_apply, progress, run
@@ -401,3 +402,16 @@ def test_without_a_terminal_a_failed_step_ends_with_its_failure(env: Env) -> Non
     assert 'EmailCampaign "Alpha": creating...' in err
     assert re.search(r'EmailCampaign "Alpha": failed after \d+\.\d s\n', err)
     assert "created in" not in err
+
+
+def test_no_color_with_any_value_is_not_a_usage_error(
+    sandbox_env: Sandbox,
+    in_tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """no-color.org: NO_COLOR set to anything turns colour off; click must not parse it."""
+    (in_tmp_path / "campaigns.d").mkdir()
+    monkeypatch.setenv("NO_COLOR", "please")
+    code, _out, err = run_cli(capsys, "plan")
+    assert code == 0, err

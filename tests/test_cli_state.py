@@ -65,16 +65,37 @@ def serial(path: Path) -> int:
 # --------------------------------------------------------------------------- list / show
 
 
-def test_list_prints_one_aligned_line_per_campaign(
+def test_list_has_a_header_row_and_statuses_in_words_for_both_kinds(
     state_file: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     code, out, err = campaignctl(capsys, "--state", str(state_file), "state", "list")
     assert (code, err) == (0, "")
     assert out.splitlines() == [
-        "EmailCampaign      Q3 Re-engagement  101       0",
-        "EmailCampaign      Welcome           102       2",
+        "KIND               NAME              ID        STATUS",
+        "EmailCampaign      Q3 Re-engagement  101       waiting",
+        "EmailCampaign      Welcome           102       completed",
         "MessagingCampaign  Welcome           cmp_ab12  draft",
     ]
+
+
+@pytest.mark.parametrize(
+    ("kind", "status", "word"),
+    [
+        ("EmailCampaign", 0, "waiting"),
+        ("EmailCampaign", 1, "sending"),
+        ("EmailCampaign", 2, "completed"),
+        ("EmailCampaign", -1, "failed"),
+        ("EmailCampaign", 7, "7"),
+        ("EmailCampaign", None, "-"),
+        ("MessagingCampaign", "draft", "draft"),
+        ("MessagingCampaign", "active", "active"),
+        ("MessagingCampaign", "completed", "completed"),
+    ],
+)
+def test_list_status_words(kind: str, status: int | str | None, word: str) -> None:
+    from reconciler.cli.cmd_state import status_in_words
+
+    assert status_in_words(kind, status) == word
 
 
 def test_list_json(state_file: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -106,7 +127,7 @@ def test_state_path_comes_from_the_environment(
 ) -> None:
     monkeypatch.setenv("CAMPAIGNCTL_STATE", str(state_file))
     code, out, _ = campaignctl(capsys, "state", "list")
-    assert code == 0 and len(out.splitlines()) == 3
+    assert code == 0 and len(out.splitlines()) == 4
 
 
 def test_show_by_unique_name_prints_the_record(

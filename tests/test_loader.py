@@ -262,7 +262,7 @@ CASES = [
     Case("malformed-flow", {"c.yaml": NORMAL + "warm_up: [1, 2\n"},
          "c.yaml", 8, "", "invalid YAML"),
     Case("malformed-tab-indent", {"c.yaml": NORMAL + "google_track:\n\tcampaign_name: x\n"},
-         "c.yaml", 8, "", "invalid YAML"),
+         "c.yaml", 8, "", "a tab in indentation at line 8: YAML indents with spaces"),
     Case("malformed-unclosed-quote", {"c.yaml": 'name: "Base\n'},
          "c.yaml", 2, "", "invalid YAML"),
     Case("duplicate-key", {"c.yaml": NORMAL + "name: Again\n"},
@@ -398,7 +398,7 @@ def test_all_errors_of_a_run_are_reported_sorted(
 def test_missing_directory_is_an_error(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     code, _, err = validate(capsys, str(tmp_path / "nope"))
     assert code == 1
-    assert f"{tmp_path / 'nope'}:1:1: config directory does not exist" in err
+    assert f"error: {tmp_path / 'nope'}: config directory does not exist\n" in err
     assert "Traceback" not in err
 
 

@@ -2,13 +2,17 @@
 
 Rules of that section:
 - Fenced ```console and ```sh blocks run in document order; other blocks are not run.
-- In ```console blocks a line starting with `$ ` is a command; the lines after it are its
-  sample output, and each one (stripped, unless it holds `…`) must appear in the real
-  output. In ```sh blocks every non-blank line is a command.
+- In ```console blocks a line starting with `$ ` is a command; the lines after it (up to the
+  next command or the block's end, trailing blank lines dropped) are its output, exactly:
+  stdout and stderr together must be those lines, blank lines included, nothing more. A `…`
+  in a line stands for any text within that line (a value that changes between runs, such
+  as a lock id or a time); every other character is literal. A command followed by no
+  lines, and every command of a ```sh block (each non-blank line is one), prints nothing.
 - A command ending in `# exits N` must exit N; every other command must exit 0.
 - `campaignctl sandbox --port 8400` is terminal 1: it is started in the background with
   `--port 0`, and its first stdout line (the URL) replaces `http://127.0.0.1:8400` in
-  every later command and sample line.
+  every later command and sample line. Its block is its whole banner, the lines it prints
+  before it waits for requests; after Ctrl-C it prints only `sandbox stopped`.
 All other commands run in one bash session (so `export` and `cd` carry over), in a copy
 of the repository's layout, with the virtualenv's `campaignctl` on PATH.
 """
@@ -72,7 +76,7 @@ def parse_steps(text: str) -> list[Step]:
             line = lines[index]
             index += 1
             if kind == "console" and not line.startswith("$ "):
-                if steps and line.strip():
+                if steps:
                     steps[-1].sample.append(line)
                 continue
             command = line[2:] if kind == "console" else line
@@ -83,6 +87,9 @@ def parse_steps(text: str) -> list[Step]:
                 continue
             match = _EXITS.search(command)
             steps.append(Step(command.strip(), int(match.group(1)) if match else 0))
+    for step in steps:
+        while step.sample and not step.sample[-1].strip():
+            step.sample.pop()
     return steps
 
 
@@ -104,28 +111,33 @@ class Terminal1:
             argv, cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
         )
         self.lines: queue.Queue[str] = queue.Queue()
-        threading.Thread(target=self._pump, daemon=True).start()
+        self.pump = threading.Thread(target=self._pump, daemon=True)
+        self.pump.start()
 
     def _pump(self) -> None:
         assert self.process.stdout is not None
         for line in self.process.stdout:
             self.lines.put(line.rstrip("\n"))
 
-    def read_banner(self, wanted: list[str]) -> list[str]:
-        """The first line (the URL), then lines until every wanted line was seen."""
+    def read_lines(self, count: int) -> list[str]:
+        """The next `count` lines (fewer if the process ends or the startup time runs out)."""
         seen: list[str] = []
         deadline = time.monotonic() + STARTUP_TIMEOUT_S
-        while time.monotonic() < deadline:
-            if seen:
-                url = seen[0]
-                if all(w.replace(DOC_URL, url).strip() in seen for w in wanted):
-                    break
+        while len(seen) < count and time.monotonic() < deadline:
             try:
-                seen.append(self.lines.get(timeout=0.2).strip())
+                seen.append(self.lines.get(timeout=0.2))
             except queue.Empty:
-                if self.process.poll() is not None:
+                if self.process.poll() is not None and self.lines.empty():
                     break
         return seen
+
+    def rest(self) -> list[str]:
+        """The lines printed after the banner, once the process has ended."""
+        self.pump.join(timeout=STARTUP_TIMEOUT_S)  # its stdout is at EOF: the pump ends
+        out: list[str] = []
+        while not self.lines.empty():
+            out.append(self.lines.get_nowait())
+        return out
 
     def stop(self) -> int:
         if self.process.poll() is None:
@@ -161,12 +173,36 @@ def run_session(
     return results
 
 
+def line_pattern(sample: str, url: str) -> re.Pattern[str]:
+    """A sample line as a pattern: literal but for `…` (any text) and the documented URL."""
+    literal = sample.replace(DOC_URL, url)
+    return re.compile(".*".join(re.escape(part) for part in literal.split("…")))
+
+
 def check_sample(step: Step, output: str, url: str) -> None:
-    for line in step.sample:
-        expected = line.replace(DOC_URL, url).strip()
-        if "…" in expected:
-            continue
-        assert expected in output, f"{step.command!r}: expected {expected!r} in:\n{output}"
+    """The step printed exactly its sample lines (see the module docstring)."""
+    lines = output.splitlines()
+    while lines and not lines[-1].strip():
+        lines.pop()
+    shown = "\n".join(step.sample)
+    message = f"{step.command!r} printed:\n{output}\nbut the README shows:\n{shown}"
+    assert len(lines) == len(step.sample), message
+    for line, sample in zip(lines, step.sample, strict=True):
+        assert line_pattern(sample, url).fullmatch(line), message
+
+
+def test_sample_lines_match_exactly_but_for_the_marker() -> None:
+    url = "http://127.0.0.1:5"
+    step = Step("x", sample=["lock 0b6f… held", f"at {DOC_URL}", "", "done."])
+    check_sample(step, "lock 0b6f12ab held\nat http://127.0.0.1:5\n\ndone.\n", url)
+    for wrong in (
+        "lock 0b6f12ab held\nat http://127.0.0.1:5\ndone.\n",  # a blank line missing
+        "lock 0b6f12ab held\nat http://127.0.0.1:5\n\ndone.\nmore\n",  # a line more
+        "lock 1b6f12ab held\nat http://127.0.0.1:5\n\ndone.\n",  # literal text differs
+        "lock 0b6f12ab held\nat http://127.0.0.1:5\n\ndone!\n",  # "." is not a wildcard
+    ):
+        with pytest.raises(AssertionError):
+            check_sample(step, wrong, url)
 
 
 def test_the_document_has_the_promised_steps() -> None:
@@ -197,7 +233,7 @@ def test_walkthrough_runs_as_written(tmp_path: Path) -> None:
     assert sandbox_step.is_sandbox
     terminal1 = Terminal1(sandbox_step.command, workspace, env)
     try:
-        banner = terminal1.read_banner(sandbox_step.sample)
+        banner = terminal1.read_lines(len(sandbox_step.sample))
         assert banner, "the sandbox printed nothing"
         url = banner[0]
         assert re.fullmatch(r"http://127\.0\.0\.1:\d+", url), banner
@@ -213,6 +249,16 @@ def test_walkthrough_runs_as_written(tmp_path: Path) -> None:
     finally:
         stopped = terminal1.stop()
     assert stopped == 0, "the sandbox must exit 0 on Ctrl-C (SIGINT)"
+    assert terminal1.rest() == ["sandbox stopped"], "the banner is longer than the README shows"
     assert (workspace / "demo" / "campaigns.d" / "winter-sale.yaml").read_text().count(
         "reply_to:"
     ) == 1
+
+
+def test_every_console_block_of_the_readme_is_in_the_walkthrough() -> None:
+    """A console block claims to be what the tool prints: only the walkthrough's are run and
+    compared, so there must be no other (a plain ``` block shows output not checked here)."""
+    readme = README.read_text(encoding="utf-8")
+    everywhere = [m.group(0) for m in _BLOCK.finditer(readme) if m.group(1) == "console"]
+    walked = [m.group(0) for m in _BLOCK.finditer(walkthrough_text()) if m.group(1) == "console"]
+    assert everywhere == walked

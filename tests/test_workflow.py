@@ -129,6 +129,8 @@ def test_the_import_placeholder_is_never_sent(
     assert run(["plan"]) == 1
     err = capsys.readouterr().err
     assert "would send the import placeholder as touchpoint 'Hi'" in err
+    # at the file and line of the campaign (line 1 is the import comment)
+    assert "error: campaigns.d/journey.yaml:2:1: MessagingCampaign " in err
     assert run(["apply", "--auto-approve"]) == 1
     assert [t["message"] for t in sandbox_env.touchpoints()] == [{"text": "Hello"}]
 

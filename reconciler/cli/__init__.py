@@ -15,6 +15,7 @@ from typing import Any
 import click
 
 from reconciler import __version__
+from reconciler.cli.help import polish, single_dash_hint
 from reconciler.errors import CampaignctlError, ConfigError
 from reconciler.render import text_safe
 from reconciler.settings import Settings
@@ -123,32 +124,63 @@ def target_options(command: Any) -> Any:
 @click.option(
     "--api-url",
     envvar="CAMPAIGNCTL_API_URL",
+    metavar="URL",
+    show_envvar=True,
     help="EngageLab Email API base URL, or a region: sg, tr (default sg).",
 )
 @click.option(
     "--touchpoint-api-url",
     envvar="CAMPAIGNCTL_TOUCHPOINT_API_URL",
+    metavar="URL",
+    show_envvar=True,
     help="iMBrace gateway URL, or an SDK environment: stable, prodv2, sandbox, develop "
     "(default stable).",
 )
 @click.option(
     "--state",
     envvar="CAMPAIGNCTL_STATE",
+    show_envvar=True,
     metavar="PATH|URL",
     help="State file (default state/default.json), s3://BUCKET/KEY or postgres://USER@HOST/DB.",
 )
 @click.option(
     "--workspace",
     envvar="CAMPAIGNCTL_WORKSPACE",
+    show_envvar=True,
     metavar="NAME",
     default="default",
     show_default=True,
     help="Which state of the backend (state/NAME.json with the default --state).",
 )
-@click.option("--no-state", is_flag=True, help="Run without a state file.")
-@click.option("--config-dir", metavar="DIR", help="Desired-state directory (default campaigns.d).")
-@click.option("-v", "--verbose", count=True, help="Show HTTP exchanges on stderr (secrets masked).")
-@click.option("--no-color", is_flag=True, help="No colour in the output (as NO_COLOR=1 does).")
+@click.option(
+    "--no-state",
+    is_flag=True,
+    envvar="CAMPAIGNCTL_NO_STATE",
+    show_envvar=True,
+    help="Run without a state file.",
+)
+@click.option(
+    "--config-dir",
+    metavar="DIR",
+    envvar="CAMPAIGNCTL_CONFIG_DIR",
+    show_envvar=True,
+    help="Desired-state directory (default campaigns.d).",
+)
+@click.option(
+    "-v",
+    "--verbose",
+    count=True,
+    envvar="CAMPAIGNCTL_VERBOSE",
+    show_envvar=True,
+    help="Show HTTP exchanges on stderr (secrets masked); -vv adds the transport's log.",
+)
+@click.option(
+    "--no-color",
+    is_flag=True,
+    # NO_COLOR is read by the renderers (any non-empty value, per no-color.org), not by
+    # click, which would refuse a value that is not a boolean.
+    help="No colour in the output.  [env var: NO_COLOR (any value)]",
+)
 @click.pass_context
 def cli(
     ctx: click.Context,
@@ -244,6 +276,7 @@ def _register_commands() -> None:
 
 
 _register_commands()
+polish(cli)
 
 
 def _hint_global_option(error: click.UsageError) -> None:
@@ -277,6 +310,9 @@ def run(argv: Sequence[str] | None = None) -> int:
     except click.UsageError as exc:
         _show_click_error(exc)
         _hint_global_option(exc)
+        meant = single_dash_hint(cli, list(argv) if argv is not None else sys.argv[1:])
+        if meant:
+            click.echo(text_safe(f"hint: {meant}"), err=True)
         return EXIT_ERROR
     except click.Abort:
         # click turns Ctrl-C into Abort: an interrupted run is 130, never "error" (1).

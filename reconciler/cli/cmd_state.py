@@ -46,7 +46,7 @@ def state() -> None:
 )
 @pass_app
 def list_cmd(app: AppContext, fmt: str) -> None:
-    """One line per managed campaign: kind, name, remote id, status."""
+    """A header row, then one line per managed campaign: kind, name, remote id, status in words."""
     store = store_for(app)
     current = store.read()
     if fmt == "json":
@@ -231,10 +231,28 @@ def target_name(new: str, record: ManagedRecord) -> str:
     return name
 
 
+#: The header row of `state list`, so a reader (or `column`/`awk`) knows each column.
+LIST_HEADER = ("KIND", "NAME", "ID", "STATUS")
+
+
+def status_in_words(kind: str, status: int | str | None) -> str:
+    """A status as the vendor's word (EngageLab's 0 is `waiting`), the word `import --status`
+    takes; a status the vendor description does not name stays as stored."""
+    if status is None:
+        return "-"
+    from reconciler.providers.vendors import VENDORS
+
+    vendor = VENDORS.get(kind)
+    if vendor is not None:
+        for word, statuses in vendor.status_aliases.items():
+            if status in statuses and not word.lstrip("-").isdigit():
+                return word
+    return str(status)
+
+
 def render_list_text(current: State) -> str:
-    rows = [
-        (r.kind, r.name, r.remote_id, "-" if r.status is None else str(r.status))
-        for r in current.records()
+    rows = [LIST_HEADER] + [
+        (r.kind, r.name, r.remote_id, status_in_words(r.kind, r.status)) for r in current.records()
     ]
     widths = [max(len(row[i]) for row in rows) for i in range(3)]
     return "\n".join(

@@ -113,10 +113,10 @@ def _emit(issues: Sequence[ConfigIssue], output_format: str) -> None:
 def github_annotation(issue: ConfigIssue) -> str:
     """Format an issue as a GitHub Actions workflow command (`::error file=…::message`)."""
     text = f"{issue.field_path}: {issue.message}" if issue.path else issue.message
-    return (
-        f"::{issue.severity} file={github_property(issue.file)},line={issue.line},"
-        f"col={issue.column}::{github_data(text)}"
-    )
+    where = f"file={github_property(issue.file)}"
+    if issue.line:
+        where += f",line={issue.line},col={issue.column}"
+    return f"::{issue.severity} {where}::{github_data(text)}"
 
 
 @click.command()

@@ -16,13 +16,13 @@ from reconciler.loader import defaults
 from reconciler.loader.attachments import Attachments
 from reconciler.loader.defaults import Defaults
 from reconciler.loader.documents import Document, documents
-from reconciler.loader.explain import did_you_mean, explain, short
+from reconciler.loader.explain import did_you_mean, explain_all, short
 from reconciler.loader.files import MAX_FILES, check_root, read_text, walk
 from reconciler.loader.past import PastSendTimes
 from reconciler.loader.positions import issue, locate
 from reconciler.loader.result import LoadedCampaign
 from reconciler.loader.yaml_values import Path_
-from reconciler.model import KINDS, EmailCampaign, MessagingCampaign, Source
+from reconciler.model import KINDS, EmailCampaign, MessagingCampaign, Source, raw_rule_errors
 
 DEFAULT_KIND = "EmailCampaign"
 
@@ -109,14 +109,38 @@ class DirectoryLoader:
                 data, context={"resolve_attachment": self.attachments.resolver(owner.base_dir)}
             )
         except ValidationError as exc:
-            for error in exc.errors(include_url=False):
-                path, message, at_key = explain(error, model_cls)
-                self.issues.append(self._at(origins, path, message, key=at_key))
+            self._report(exc, model_cls, kind, data, origins)
             return
         self._register(model, doc)
         if isinstance(model, EmailCampaign):
             for path, message in self.past.warnings(model):
                 self.issues.append(self._at(origins, path, message, severity="warning"))
+
+    def _report(
+        self,
+        exc: ValidationError,
+        model_cls: type[EmailCampaign] | type[MessagingCampaign],
+        kind: str,
+        data: dict[str, Any],
+        origins: list[Document],
+    ) -> None:
+        """Every error of one document: the fields', and the cross-field rules' too.
+
+        pydantic skips a model's rules once a field fails, so they are judged again on the
+        raw data (model.raw_rule_errors); a field that has its own error is not reported
+        twice.
+        """
+        errors = exc.errors(include_url=False)
+        failed: set[Any] = set()
+        for error in errors:
+            for path, message, at_key in explain_all(error, model_cls):
+                failed.add(path[0] if path else None)
+                self.issues.append(self._at(origins, path, message, key=at_key))
+        if all(not error.get("loc") for error in errors):
+            return  # the rules ran: their errors are above
+        for rule in raw_rule_errors(kind, data):
+            if rule.field not in failed:
+                self.issues.append(self._at(origins, rule.path, str(rule)))
 
     def _at(
         self,

@@ -49,7 +49,7 @@ def documents(path: str, text: str, issues: list[ConfigIssue]) -> Iterator[Docum
     except Problem as problem:
         issues.append(problem_issue(path, problem))
     except MarkedYAMLError as exc:
-        issues.append(yaml_issue(path, exc))
+        issues.append(yaml_issue(path, exc, text))
     except YAMLError as exc:
         issues.append(issue(path, None, (), f"invalid YAML: {exc}"))
     except RecursionError:

@@ -10,6 +10,7 @@ from pydantic import BaseModel
 
 from reconciler.loader.yaml_values import Path_
 from reconciler.model import _FieldError
+from reconciler.modelbase import FieldErrors
 
 
 def _model_at(model: type[BaseModel], path: Path_) -> type[BaseModel] | None:
@@ -42,6 +43,16 @@ def did_you_mean(word: str, choices: list[str]) -> str:
     """` (did you mean 'x'?)` for the closest choice, or "" when none is close."""
     close = difflib.get_close_matches(word, choices, n=1, cutoff=0.6)
     return f" (did you mean {close[0]!r}?)" if close else ""
+
+
+def explain_all(error: Mapping[str, Any], model: type[BaseModel]) -> list[tuple[Path_, str, bool]]:
+    """Every (model path, message, point-at-the-key) in one pydantic error: a model's rules
+    broken together arrive as one error holding them all (modelbase.FieldErrors)."""
+    cause = (error.get("ctx") or {}).get("error")
+    if isinstance(cause, FieldErrors):
+        loc: Path_ = tuple(error.get("loc", ()))
+        return [((*loc, *each.path), str(each), False) for each in cause.errors]
+    return [explain(error, model)]
 
 
 def explain(error: Mapping[str, Any], model: type[BaseModel]) -> tuple[Path_, str, bool]:

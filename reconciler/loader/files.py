@@ -44,7 +44,8 @@ def check_root(root: Path, issues: list[ConfigIssue]) -> bool:
     except OSError as exc:  # e.g. a symlink loop (ELOOP)
         is_dir, what = False, f"cannot be read: {exc.strerror}"
     if not is_dir:
-        issues.append(issue(str(root), None, (), f"config directory {what}"))
+        # A directory has no line: its issue is at line 0, printed as the directory alone.
+        issues.append(ConfigIssue(str(root), 0, 0, (), f"config directory {what}"))
     return is_dir
 
 

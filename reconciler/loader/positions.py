@@ -42,9 +42,13 @@ def problem_issue(file: str, problem: Problem, root: Node | None = None) -> Conf
     return issue(file, problem.mark, path, problem.message)
 
 
-def yaml_issue(path: str, exc: MarkedYAMLError) -> ConfigIssue:
-    """The issue for a YAML syntax error, at its problem mark."""
+def yaml_issue(path: str, exc: MarkedYAMLError, text: str = "") -> ConfigIssue:
+    """The issue for a YAML syntax error, at its problem mark; a tab in indentation is named
+    as one (the parser only says it "cannot start any token")."""
     mark = exc.problem_mark or exc.context_mark
+    if mark is not None and _tab_indented(text, mark.line):
+        message = f"a tab in indentation at line {mark.line + 1}: YAML indents with spaces"
+        return issue(path, mark, (), message)
     problem = exc.problem or "invalid YAML"
     message = f"invalid YAML: {problem}"
     if exc.context and exc.context_mark is not None and exc.context_mark is not mark:
@@ -52,6 +56,16 @@ def yaml_issue(path: str, exc: MarkedYAMLError) -> ConfigIssue:
     elif exc.context:
         message += f" ({exc.context})"
     return issue(path, mark, (), message)
+
+
+def _tab_indented(text: str, line: int) -> bool:
+    """True when the 0-based line of text starts with white space that holds a tab."""
+    lines = text.splitlines()
+    if not 0 <= line < len(lines):
+        return False
+    body = lines[line]
+    indent = body[: len(body) - len(body.lstrip(" \t"))]
+    return "\t" in indent
 
 
 def _path_to(root: Node, target: Node) -> Path_:

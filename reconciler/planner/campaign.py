@@ -287,7 +287,7 @@ def _plan_messaging(m: _Matched, ctx: _Context) -> Action:
 def _plan_replace(m: _Matched, changes: Sequence[FieldChange], ctx: _Context) -> Action:
     """A MessagingCampaign's own fields changed: the API has no update, so delete + create."""
     if m.campaign.lifecycle.prevent_destroy:
-        ctx.protected.append(f"{m.campaign.kind}/{m.campaign.name}")
+        ctx.protected.append(f"{m.campaign.kind}/{m.campaign.name} ({m.campaign.source})")
     touchpoints = (
         *(_touchpoint_delete(tp) for tp in m.obj.touchpoints),
         *(_touchpoint_create(tp) for tp in m.desired.get("touchpoints") or ()),
@@ -314,7 +314,10 @@ def _plan_delete(
     obj: LiveCampaign, reason: Reason, record: ManagedRecordLike | None, ctx: _Context
 ) -> Action:
     if record is not None and _prevents_destroy(record):
-        ctx.protected.append(f"{obj.kind}/{record.name}")
+        # No YAML declares it any more: the refusal says where the flag lives instead.
+        ctx.protected.append(
+            f"{obj.kind}/{record.name} (its YAML is gone; the state records prevent_destroy)"
+        )
     touchpoints = tuple(_touchpoint_delete(tp) for tp in obj.touchpoints)
     name = record.name if record is not None else obj.name
     if not obj.is_pristine and not ctx.allow_delete_executed:

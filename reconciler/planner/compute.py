@@ -98,7 +98,8 @@ def compute_plan(
     outside_changes = sum(1 for a in outside.actions if a.is_change) if wanted.active else None
     if outside_changes is not None:
         ctx.warnings.append(targeting_note(outside_changes))
-    ctx.errors.extend(_placeholders_sent(ctx.actions))
+    sources = {c.key: str(c.source) for c in desired}
+    ctx.errors.extend(_placeholders_sent(ctx.actions, sources))
     ctx.raise_errors()
     return Plan(
         actions=tuple(ctx.actions),
@@ -126,8 +127,11 @@ def _has_placeholder(value: Any) -> bool:
     return isinstance(value, str) and IMPORT_PLACEHOLDER in value
 
 
-def _placeholders_sent(actions: Iterable[Action]) -> list[str]:
-    """One error per campaign whose apply would send the import placeholder text."""
+def _placeholders_sent(
+    actions: Iterable[Action], sources: Mapping[tuple[str, str], str]
+) -> list[str]:
+    """One error per campaign whose apply would send the import placeholder text, at the
+    `file:line:column` of its YAML."""
     errors = []
     for action in actions:
         if action.action == ActionKind.STATE_ONLY:
@@ -143,8 +147,10 @@ def _placeholders_sent(actions: Iterable[Action]) -> list[str]:
             if tp.action in _SENDING_TOUCHPOINT and _has_placeholder(message):
                 where.append(f"touchpoint {tp.name!r}")
         if where:
+            at = sources.get((action.kind, action.name))
             errors.append(
-                f"{action.kind} {action.name!r} would send the import placeholder as "
+                (f"{at}: " if at else "")
+                + f"{action.kind} {action.name!r} would send the import placeholder as "
                 f"{', '.join(where)}: replace PLACEHOLDER with the real text in its YAML"
             )
     return errors

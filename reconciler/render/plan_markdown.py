@@ -139,8 +139,8 @@ def _md_unmanaged(unmanaged: Sequence[Action]) -> str:
         "",
         "#### Unmanaged live campaigns",
         "",
-        "Not in the config or the state; `--prune` deletes them, `campaignctl import` manages "
-        "them.",
+        "Not in the config or the state; `campaignctl apply --prune` deletes them, "
+        "`campaignctl import` manages them.",
         "",
     ]
     shown = unmanaged[: values.UNMANAGED_SHOWN]

@@ -70,7 +70,7 @@ def render_text(plan: Plan, *, color: bool = False) -> str:
     if unmanaged:
         lines += [
             "",
-            "Unmanaged live campaigns (not in the config or state; --prune deletes them):",
+            "Unmanaged live campaigns (not in the config or state; `apply --prune` deletes them):",
         ]
         shown = unmanaged[:UNMANAGED_SHOWN]
         lines += [text_safe(f"  {a.kind} {quote(a.name)} [{a.remote_id}]") for a in shown]
