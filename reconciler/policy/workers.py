@@ -143,9 +143,11 @@ def _evaluate_shard(
         worker = context.Process(target=_worker, args=(remaining, contexts, sender), daemon=True)
         worker.start()
         sender.close()
+        stuck = False
         try:
             while len(outcomes) < len(jobs):
                 if not receiver.poll(time_limit):
+                    stuck = True
                     outcomes.append(
                         Outcome(error=f"stopped after {time_limit:g} s (the time limit per rule)")
                     )
@@ -155,6 +157,9 @@ def _evaluate_shard(
         except EOFError:
             outcomes.append(Outcome(error="the rule's evaluation crashed"))
         finally:
+            # A worker that sent every outcome is ending on its own: let it (its exit writes
+            # the coverage data of a test run); only one that is stuck in a rule is killed.
+            worker.join(timeout=0 if stuck else 2)
             if worker.is_alive():
                 worker.kill()
             worker.join()

@@ -362,7 +362,9 @@ class PostgresBackend(Backend):
         holder, backend_pid, live = found
         check_unlock(holder, lock_id, force=force, where=self.lock_where)
         if live:  # end the holder's session: its advisory lock ends with it
-            self._execute("SELECT pg_terminate_backend(%s)", (backend_pid,))
+            # Wait (up to 5 s) until the session is gone: its advisory lock ends with it, so
+            # a lock taken right after `unlock --force` must not still find it held.
+            self._execute("SELECT pg_terminate_backend(%s, 5000)", (backend_pid,))
         self._run_sql(
             self._q("DELETE FROM {s}.locks WHERE workspace = %s AND id = %s"),
             (self.workspace, lock_id),

@@ -121,6 +121,10 @@ class S3Backend(Backend):
             raise StateError(too_large(what, int(reply["ContentLength"]), limit), where=key)
         return reply["Body"].read(limit + 1), str(reply["ETag"])
 
+    def _unreachable(self, what: str, exc: BotoCoreError) -> StateError:
+        """A transport failure (no connection, timeout): the store could not be asked."""
+        return StateError(f"S3 {what} failed: {exc}", where=self.where)
+
     def _error(self, what: str, exc: ClientError) -> StateError:
         error = exc.response.get("Error", {})
         return StateError(
@@ -148,6 +152,8 @@ class S3Backend(Backend):
             if _code(exc) in ("PreconditionFailed", "412", "NoSuchKey", "404"):
                 return False
             raise self._error("delete", exc) from None
+        except BotoCoreError as exc:
+            raise self._unreachable("delete", exc) from None
         return True
 
     # ---- reading
@@ -159,6 +165,8 @@ class S3Backend(Backend):
             if _code(exc) in ("NoSuchKey", "404", "NotFound"):
                 return False
             raise self._error("read", exc) from None
+        except BotoCoreError as exc:
+            raise self._unreachable("read", exc) from None
         return True
 
     def load(self, *, quiet: bool) -> tuple[State, list[JournalEntry]]:
@@ -187,6 +195,8 @@ class S3Backend(Backend):
                 keys.extend(str(item["Key"]) for item in page.get("Contents", []))
         except ClientError as exc:
             raise self._error("list", exc) from None
+        except BotoCoreError as exc:  # the paginator sends its requests while iterated
+            raise self._unreachable("list", exc) from None
         return sorted(keys)
 
     # ---- writing
@@ -369,6 +379,8 @@ class S3Backend(Backend):
             if _code(exc) in ("NoSuchKey", "404", "NotFound"):
                 return False
             raise self._error("read", exc) from None
+        except BotoCoreError as exc:
+            raise self._unreachable("read", exc) from None
         return True
 
     def history(self) -> list[HistoryEntry]:
