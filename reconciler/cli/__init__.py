@@ -6,11 +6,12 @@ module turns every error into `error: <what> (<where>)` plus a hint, never a tra
 
 from __future__ import annotations
 
+import functools
 import logging
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypedDict
 
 import click
 
@@ -27,6 +28,8 @@ __all__ = [
     "EXIT_INTERRUPTED",
     "EXIT_OK",
     "AppContext",
+    "TargetArgs",
+    "Targeting",
     "cli",
     "lock_timeout_option",
     "main",
@@ -98,25 +101,53 @@ def lock_timeout_option(command: Any) -> Any:
     )(command)
 
 
-def target_options(command: Any) -> Any:
+class TargetArgs(TypedDict):
+    targets: tuple[str, ...]
+    excludes: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class Targeting:
+    """What `--target` and `--exclude` chose: the campaigns a run looks at."""
+
+    targets: tuple[str, ...] = ()
+    excludes: tuple[str, ...] = ()
+
+    def __bool__(self) -> bool:
+        return bool(self.targets or self.excludes)
+
+    def kwargs(self) -> TargetArgs:
+        """As `build_plan`'s keyword arguments."""
+        return {"targets": self.targets, "excludes": self.excludes}
+
+
+def target_options(command: Callable[..., Any]) -> Any:
     """`--target` and `--exclude` (each repeatable): a name, `Kind/Name`, or a glob of either.
 
-    The plan warns for each one that matches nothing and counts the changes it leaves out.
+    The command receives them as one `targeting: Targeting`. The plan warns for each one
+    that matches nothing and counts the changes it leaves out.
     """
-    command = click.option(
+
+    @functools.wraps(command)
+    def with_targeting(
+        *args: Any, targets: tuple[str, ...], excludes: tuple[str, ...], **kwargs: Any
+    ) -> Any:
+        return command(*args, targeting=Targeting(targets, excludes), **kwargs)
+
+    decorated = click.option(
         "--exclude",
         "excludes",
         multiple=True,
         metavar="PATTERN",
         help="Leave these out: NAME, Kind/Name or a glob ('Spring*'); repeatable.",
-    )(command)
+    )(with_targeting)
     return click.option(
         "--target",
         "targets",
         multiple=True,
         metavar="PATTERN",
         help="Only these: NAME, Kind/Name or a glob ('EmailCampaign/Spring*'); repeatable.",
-    )(command)
+    )(decorated)
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})

@@ -25,6 +25,7 @@ from reconciler.cli import (
     EXIT_INTERRUPTED,
     EXIT_OK,
     AppContext,
+    Targeting,
     lock_timeout_option,
     pass_app,
     target_options,
@@ -115,8 +116,7 @@ def apply_command(
     auto_approve: bool,
     prune: bool,
     parallelism: int,
-    targets: tuple[str, ...],
-    excludes: tuple[str, ...],
+    targeting: Targeting,
     force: bool,
     allow_delete_executed: bool,
     fmt: str,
@@ -126,7 +126,7 @@ def apply_command(
     from reconciler.cli.cmd_plan import settings_for
 
     saved = is_saved_plan(source)
-    if saved and (prune or targets or excludes or allow_delete_executed):
+    if saved and (prune or targeting or allow_delete_executed):
         raise click.UsageError(
             "--prune, --target, --exclude and --allow-delete-executed shape a plan; "
             "a saved plan already has them"
@@ -143,8 +143,7 @@ def apply_command(
             source,
             options,
             prune=prune,
-            targets=targets,
-            excludes=excludes,
+            targeting=targeting,
             allow_delete_executed=allow_delete_executed,
         )
 
@@ -165,8 +164,7 @@ def _apply_fresh(
     options: _RunOptions,
     *,
     prune: bool,
-    targets: tuple[str, ...],
-    excludes: tuple[str, ...],
+    targeting: Targeting,
     allow_delete_executed: bool,
 ) -> int:
     from reconciler.state import StateStore
@@ -180,9 +178,8 @@ def _apply_fresh(
             config_dir=directory,
             store=store,  # read under the lock this command holds
             prune=prune,
-            targets=targets,
-            excludes=excludes,
             allow_delete_executed=allow_delete_executed,
+            **targeting.kwargs(),
         ) as context,
     ):
         return _confirm_and_run(context.plan, context.state, context.providers, store, options)

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
-from reconciler.cli import EXIT_OK, AppContext, pass_app, target_options
+from reconciler.cli import EXIT_OK, AppContext, Targeting, pass_app, target_options
 
 if TYPE_CHECKING:
     from reconciler.calendar import Calendar, QuietHours
@@ -128,8 +128,7 @@ def calendar_command(
     clash_window: timedelta,
     quiet_hours: QuietHours,
     prune: bool,
-    targets: tuple[str, ...],
-    excludes: tuple[str, ...],
+    targeting: Targeting,
     sandbox: bool,
 ) -> int:
     """Every scheduled send (YAML and live) with what the plan does to it, and clashes.
@@ -147,9 +146,7 @@ def calendar_command(
         raise click.BadParameter("--to is before --from", param_hint="--to")
     with (
         settings_for(app, sandbox=sandbox) as settings,
-        build_plan(
-            settings, config_dir=directory, prune=prune, targets=targets, excludes=excludes
-        ) as context,
+        build_plan(settings, config_dir=directory, prune=prune, **targeting.kwargs()) as context,
     ):
         calendar = calendar_of(
             context, start=start, end=end, window=clash_window, quiet_hours=quiet_hours

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 
 import click
 
-from reconciler.cli import EXIT_CHANGES, EXIT_OK, AppContext, pass_app, target_options
+from reconciler.cli import EXIT_CHANGES, EXIT_OK, AppContext, Targeting, pass_app, target_options
 from reconciler.cli.cmd_calendar import clash_window_option, quiet_hours_option
 from reconciler.cli.policy_options import check_policy, policy_options, raise_if_blocking
 
@@ -183,8 +183,7 @@ def plan_command(
     fmt: str,
     detailed_exitcode: bool,
     prune: bool,
-    targets: tuple[str, ...],
-    excludes: tuple[str, ...],
+    targeting: Targeting,
     force: bool,
     allow_delete_executed: bool,
     sandbox: bool,
@@ -210,9 +209,8 @@ def plan_command(
             settings,
             config_dir=directory,
             prune=prune,
-            targets=targets,
-            excludes=excludes,
             allow_delete_executed=allow_delete_executed,
+            **targeting.kwargs(),
         ) as context,
     ):
         context.plan = with_schedule_warnings(context, clash_window, quiet_hours)

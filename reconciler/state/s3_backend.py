@@ -159,15 +159,7 @@ class S3Backend(Backend):
     # ---- reading
 
     def exists(self) -> bool:
-        try:
-            self._client.head_object(Bucket=self.bucket, Key=self.key)
-        except ClientError as exc:
-            if _code(exc) in ("NoSuchKey", "404", "NotFound"):
-                return False
-            raise self._error("read", exc) from None
-        except BotoCoreError as exc:
-            raise self._unreachable("read", exc) from None
-        return True
+        return self._exists(self.key)
 
     def load(self, *, quiet: bool) -> tuple[State, list[JournalEntry]]:
         keys = self._list(self.journal_prefix)  # before the state: see journal.fold
