@@ -7,6 +7,7 @@ asks for it; `sandbox_env` also points the CLI at it through the environment.
 
 from __future__ import annotations
 
+import logging
 import os
 import time
 from collections.abc import Callable, Iterator
@@ -127,3 +128,21 @@ def run_cli(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, s
 
 # The real state engines (S3 server, PostgreSQL cluster) for the backend contract tests.
 from remote_engines import backend_kind, pg_cluster, s3_server, state_backends  # noqa: E402, F401
+
+
+@pytest.fixture
+def state_log() -> Iterator[list[str]]:
+    """Messages logged by reconciler.state (the CLI may have turned propagation off)."""
+    messages: list[str] = []
+
+    class Collect(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            messages.append(record.getMessage())
+
+    logger = logging.getLogger("reconciler.state")
+    handler, level = Collect(level=logging.DEBUG), logger.level
+    logger.addHandler(handler)
+    logger.setLevel(logging.DEBUG)
+    yield messages
+    logger.removeHandler(handler)
+    logger.setLevel(level)

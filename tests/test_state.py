@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import logging
 import os
 import socket
 import subprocess
@@ -12,7 +11,6 @@ import textwrap
 import threading
 import time
 import uuid
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -47,24 +45,6 @@ def committed(path: Path, *records: ManagedRecord) -> StateStore:
 
 def files_in(directory: Path) -> list[str]:
     return sorted(p.name for p in directory.iterdir())
-
-
-@pytest.fixture
-def state_log() -> Iterator[list[str]]:
-    """Messages logged by reconciler.state (the CLI may have turned propagation off)."""
-    messages: list[str] = []
-
-    class Collect(logging.Handler):
-        def emit(self, record: logging.LogRecord) -> None:
-            messages.append(record.getMessage())
-
-    logger = logging.getLogger("reconciler.state")
-    handler, level = Collect(level=logging.DEBUG), logger.level
-    logger.addHandler(handler)
-    logger.setLevel(logging.DEBUG)
-    yield messages
-    logger.removeHandler(handler)
-    logger.setLevel(level)
 
 
 def run_python(code: str, timeout: float = 20) -> subprocess.CompletedProcess[str]:

@@ -15,7 +15,6 @@ import subprocess
 import sys
 import textwrap
 import threading
-from collections.abc import Iterator
 
 import pytest
 from remote_engines import StateBackends
@@ -38,23 +37,6 @@ def store_at(location: str, workspace: str = "default") -> StateStore:
 @pytest.fixture
 def location(state_backends: StateBackends, backend_kind: str) -> str:
     return state_backends.location(backend_kind)
-
-
-@pytest.fixture
-def state_log() -> Iterator[list[str]]:
-    messages: list[str] = []
-
-    class Collect(logging.Handler):
-        def emit(self, record: logging.LogRecord) -> None:
-            messages.append(record.getMessage())
-
-    logger = logging.getLogger("reconciler.state")
-    handler, level = Collect(level=logging.DEBUG), logger.level
-    logger.addHandler(handler)
-    logger.setLevel(logging.DEBUG)
-    yield messages
-    logger.removeHandler(handler)
-    logger.setLevel(level)
 
 
 def _child(location: str, body: str, env: dict[str, str]) -> subprocess.Popen[str]:

@@ -7,7 +7,6 @@ All on real files, real signals to this process and the CLI in-process.
 from __future__ import annotations
 
 import json
-import logging
 import os
 import signal
 import socket
@@ -30,21 +29,6 @@ def rec(name: str) -> ManagedRecord:
     return ManagedRecord(
         "EmailCampaign", name, "1", {"name": name}, "fp", 0, {}, "2026-11-25T10:00:00Z"
     )
-
-
-@pytest.fixture
-def state_log() -> Iterator[list[str]]:
-    messages: list[str] = []
-
-    class Collect(logging.Handler):
-        def emit(self, record: logging.LogRecord) -> None:
-            messages.append(record.getMessage())
-
-    logger = logging.getLogger("reconciler.state")
-    handler = Collect(level=logging.DEBUG)
-    logger.addHandler(handler)
-    yield messages
-    logger.removeHandler(handler)
 
 
 def make_old(path: Path) -> None:
