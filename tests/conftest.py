@@ -146,3 +146,15 @@ def state_log() -> Iterator[list[str]]:
     yield messages
     logger.removeHandler(handler)
     logger.setLevel(level)
+
+
+@pytest.fixture
+def context(sandbox: Sandbox) -> dict[str, str]:
+    """The GitHub Actions expressions a CI recipe uses (`vars.*`, `secrets.*`): the sandbox's."""
+    return {
+        "vars.CAMPAIGNCTL_API_URL": sandbox.url,
+        "vars.CAMPAIGNCTL_TOUCHPOINT_API_URL": sandbox.url,
+        "secrets.ENGAGELAB_API_USER": sandbox.api_user,
+        "secrets.ENGAGELAB_API_KEY": sandbox.api_key,
+        "secrets.IMBRACE_API_KEY": sandbox.imbrace_api_key,
+    }

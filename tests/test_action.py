@@ -36,17 +36,6 @@ JOB_ENV = {
 }
 
 
-@pytest.fixture
-def context(sandbox: Sandbox) -> dict[str, str]:
-    return {
-        "vars.CAMPAIGNCTL_API_URL": sandbox.url,
-        "vars.CAMPAIGNCTL_TOUCHPOINT_API_URL": sandbox.url,
-        "secrets.ENGAGELAB_API_USER": sandbox.api_user,
-        "secrets.ENGAGELAB_API_KEY": sandbox.api_key,
-        "secrets.IMBRACE_API_KEY": sandbox.imbrace_api_key,
-    }
-
-
 def run_action(root: Path, context: dict[str, str], **inputs: str) -> dict[str, StepRun]:
     """The action's steps run in `root` with `inputs` (install: none unless given)."""
     steps = action_steps({"install": "none", **inputs})

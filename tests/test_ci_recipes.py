@@ -240,17 +240,6 @@ def workspace(tmp_path: Path) -> Path:
     return tmp_path
 
 
-@pytest.fixture
-def context(sandbox: Sandbox) -> dict[str, str]:
-    return {
-        "vars.CAMPAIGNCTL_API_URL": sandbox.url,
-        "vars.CAMPAIGNCTL_TOUCHPOINT_API_URL": sandbox.url,
-        "secrets.ENGAGELAB_API_USER": sandbox.api_user,
-        "secrets.ENGAGELAB_API_KEY": sandbox.api_key,
-        "secrets.IMBRACE_API_KEY": sandbox.imbrace_api_key,
-    }
-
-
 def by_name(runs: list[StepRun]) -> dict[str, StepRun]:
     return {r.name: r for r in runs}
 

@@ -11,34 +11,21 @@ from collections import Counter
 from pathlib import Path
 
 import pytest
-from builders import email_yaml, journey_yaml
+from builders import journey_yaml
 from conftest import Workspace, run_cli
 
 from reconciler.applier import run as applier_run
-from reconciler.cli import cmd_apply, progress, run
+from reconciler.cli import cmd_apply, progress
 from reconciler.sandbox import Sandbox
+from tests.test_cli_apply import Env as ApplyEnv
 
 
-class Env:
-    """The CLI against the test's sandbox, with the workspace's state file."""
+class Env(ApplyEnv):
+    """The CLI against the test's sandbox, with the workspace's state file and a plan path."""
 
     def __init__(self, sandbox: Sandbox, workspace: Workspace, capsys: pytest.CaptureFixture[str]):
-        self.sandbox = sandbox
-        self.config = workspace.config
-        self.state = workspace.state
+        super().__init__(sandbox, workspace, capsys)
         self.plan_file = workspace.root / "plan.json"
-        self.capsys = capsys
-
-    def write(self, name: str, subject: str = "Hello") -> None:
-        (self.config / f"{name}.yaml").write_text(
-            email_yaml(name, subject=subject), encoding="utf-8"
-        )
-
-    def run(self, *args: str) -> tuple[int, str, str]:
-        self.capsys.readouterr()
-        code = run(["--state", str(self.state), *args])
-        out, err = self.capsys.readouterr()
-        return code, out, err
 
     def save_plan(self, *args: str) -> None:
         code, _, err = self.run("plan", str(self.config), "--out", str(self.plan_file), *args)
