@@ -52,7 +52,7 @@ from perf_proc import (
     run_child,
     sandbox_process,
 )
-from perf_report import Figure, Row, table
+from perf_report import Figure, Row, render
 
 REPO = Path(__file__).resolve().parent.parent
 FIGURES = ("plan", "validate", "apply", "startup")
@@ -319,6 +319,8 @@ def parse_args(argv: Sequence[str] | None) -> tuple[argparse.Namespace, Options]
     parser.add_argument("--before", type=Path, help="another checkout to compare with")
     parser.add_argument("--profile", type=Path, help="cProfile of the 10k converged plan")
     parser.add_argument("--json", action="store_true", help="print JSON instead of the table")
+    parser.add_argument("--json-out", type=Path, help="also save the JSON report here")
+    parser.add_argument("--show", type=Path, help="print a saved JSON report as the table")
     args = parser.parse_args(argv)
     sizes = [int(s) for s in args.sizes.split(",") if s.strip()]
     parallelism = [int(p) for p in args.parallelism.split(",") if p.strip()]
@@ -349,10 +351,13 @@ def parse_args(argv: Sequence[str] | None) -> tuple[argparse.Namespace, Options]
 
 def main(argv: Sequence[str] | None = None) -> int:
     args, opts = parse_args(argv)
+    if args.show is not None:
+        print("\n".join(render(json.loads(args.show.read_text()))))
+        return 0
     sides = [Side.of("after", REPO)]
     if args.before is not None:
         sides.insert(0, Side.of("before", args.before))
-    load_before = machine()
+    load_before = machine()  # other work on the machine shows in every figure: say how much
     with tempfile.TemporaryDirectory(prefix="perf-bench-") as tmp:
         opts = Options(**{**opts.__dict__, "workdir": Path(tmp)})
         profile_lines: list[str] = []
@@ -366,19 +371,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         "rows": [row.as_dict() for row in rows],
         "profile": profile_lines,
     }
-    if args.json:
-        print(json.dumps(report, indent=1))
-        return 0
-    for name, side in report["sides"].items():
-        print(f"{name}: {side['root']} @ {side['rev']} ({side['python']})")
-    m = report["machine"]
-    print(
-        f"machine: {m['cpus']} CPUs, load {m['loadavg']} -> {m['loadavg_after']},"
-        f" Python {m['python']}"
-    )
-    print("\n".join(table(rows, [s.name for s in sides])))
-    if profile_lines:
-        print("\n" + "\n".join(profile_lines))
+    if args.json_out is not None:
+        args.json_out.write_text(json.dumps(report, indent=1) + "\n")
+    print(json.dumps(report, indent=1) if args.json else "\n".join(render(report)))
     return 0
 
 

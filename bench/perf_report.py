@@ -90,3 +90,33 @@ def table(rows: list[Row], side_names: list[str]) -> list[str]:
                 )
         lines.append(line)
     return lines
+
+
+def rows_from_json(items: list[dict[str, Any]]) -> list[Row]:
+    """Rows back from a saved `--json` report (for `--show`)."""
+    rows = []
+    for item in items:
+        row = Row(item["figure"], item["n"], item["baseline"], item["target"])
+        for name, side in item["sides"].items():
+            run = ChildRun(
+                side["exit_code"], side["wall_s"], side["cpu_s"], side["rss_mib"], "", ""
+            )
+            row.sides[name] = Figure(run, side["baseline_s"], side.get("median_wall_s"))
+        rows.append(row)
+    return rows
+
+
+def render(report: dict[str, Any]) -> list[str]:
+    """The whole text report: sides, machine load, the table, the profile summary."""
+    lines = [
+        f"{name}: {s['root']} @ {s['rev']} ({s['python']})" for name, s in report["sides"].items()
+    ]
+    m = report["machine"]
+    lines.append(
+        f"machine: {m['cpus']} CPUs, load {m['loadavg']} -> {m['loadavg_after']},"
+        f" Python {m['python']}"
+    )
+    lines += table(rows_from_json(report["rows"]), list(report["sides"]))
+    if report.get("profile"):
+        lines += ["", *report["profile"]]
+    return lines
