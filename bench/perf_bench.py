@@ -119,7 +119,7 @@ def bench_plan(
         "<=1.5x <300MB" if n >= 50_000 else "<=1.3x",
     )
     for side in sides:
-        before = sandbox.stats()["requests"]
+        before, sandbox_cpu = sandbox.stats()["requests"], sandbox.cpu_s()
         run = checked(
             run_child(side.argv(*plan), cwd=home, env=env_by_side[side.name]),
             f"{side.name}: converged plan of {n}",
@@ -131,6 +131,7 @@ def bench_plan(
         extra = {
             "requests": sandbox.stats()["requests"] - before,
             "round_trips_floor": trips[side.name],
+            "sandbox_cpu_s": round(sandbox.cpu_s() - sandbox_cpu, 3),
         }
         converged.sides[side.name] = Figure(run, floor, extra=extra)
     if opts.profile is not None and n == profile_size(opts.sizes):
@@ -141,6 +142,7 @@ def bench_plan(
         raise SystemExit(f"bench: only {changed} of {n} imported files could be changed")
     differ = Row("plan all differ", n, "converged plan (own)", "<=2x")
     for side in sides:
+        sandbox_cpu = sandbox.cpu_s()
         run = checked(
             run_child(side.argv(*plan), cwd=home, env=env_by_side[side.name]),
             f"{side.name}: all-differing plan of {n}",
@@ -149,7 +151,8 @@ def bench_plan(
         summary = plan_summary(run)
         if summary.get("update") != n:
             raise SystemExit(f"bench: {side.name}: expected {n} updates, got {summary}")
-        differ.sides[side.name] = Figure(run, converged.sides[side.name].run.wall_s)
+        extra = {"sandbox_cpu_s": round(sandbox.cpu_s() - sandbox_cpu, 3)}
+        differ.sides[side.name] = Figure(run, converged.sides[side.name].run.wall_s, extra=extra)
     shutil.rmtree(home, ignore_errors=True)
     return [converged, differ]
 
@@ -163,10 +166,10 @@ def profile_plan(
 ) -> list[str]:
     """Profile one more converged plan (not a figure); return its summary's lines."""
     out = out.resolve()
-    argv = [side.python, "-m", "cProfile", "-o", str(out), "-m", "reconciler", *plan]
-    run = checked(run_child(argv, cwd=home, env=env), "profiled plan")
-    head = f"profile of a converged plan ({side.name}, {run.wall_s:.2f} s under cProfile): {out}"
-    return [head, *perf_profile.summarise(out)]
+    tool, argv = perf_profile.profiler_argv(side.python, out, plan)
+    run = checked(run_child(argv, cwd=home, env=env), f"the plan under {tool}")
+    head = f"profile of a converged plan ({side.name}, {run.wall_s:.2f} s under {tool}): {out}"
+    return [head, *perf_profile.summarise(tool, out)]
 
 
 def bench_validate(sides: Sequence[Side], n: int, opts: Options) -> Row:
@@ -212,6 +215,7 @@ def bench_apply(sandbox: SandboxProcess, sides: Sequence[Side], opts: Options) -
             sandbox.set_latency(opts.apply_latency_ms)
             home = opts.workdir / f"apply-{side.name}-{parallelism}"
             home.mkdir()
+            sandbox_cpu = sandbox.cpu_s()
             argv = side.argv(
                 "--state", "state.json", "apply", str(tree), "--auto-approve",
                 "--parallelism", str(parallelism),
@@ -223,7 +227,8 @@ def bench_apply(sandbox: SandboxProcess, sides: Sequence[Side], opts: Options) -
             created = sandbox.stats()["objects"]["email_campaigns"]
             if created != n:
                 raise SystemExit(f"bench: {side.name}: apply left {created} of {n} campaigns")
-            row.sides[side.name] = Figure(run, ideal)
+            extra = {"sandbox_cpu_s": round(sandbox.cpu_s() - sandbox_cpu, 3)}
+            row.sides[side.name] = Figure(run, ideal, extra=extra)
             shutil.rmtree(home, ignore_errors=True)
         rows.append(row)
     shutil.rmtree(tree, ignore_errors=True)
