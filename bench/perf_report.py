@@ -77,7 +77,8 @@ def table(rows: list[Row], side_names: list[str]) -> list[str]:
         head += f" | {'after/before':>12} {'cpu':>6}"
     lines = [head, sub, "-" * len(head)]
     for row in rows:
-        base = next(iter(row.sides.values())).baseline_s if row.sides else 0.0
+        # A baseline of each side's own (the converged plan) shows the last side's.
+        base = list(row.sides.values())[-1].baseline_s if row.sides else 0.0
         line = f"{row.figure:<24} {row.n:>6} {row.baseline:<22} {base:7.3f} {row.target:<13}"
         for name in side_names:
             line += " | " + _side_cells(row.sides.get(name))
