@@ -50,6 +50,8 @@ def group_of(frame: str) -> str:
     """The package of a frame `func (path:line)`: yaml, json, reconciler.planner, imports..."""
     if "<frozen importlib" in frame or "<built-in method _imp." in frame:
         return "imports"
+    if "readinto (socket.py" in frame:
+        return "network wait"  # a list thread blocked on its socket: py-spy samples it too
     match = _FRAME.match(frame)
     path = match.group("path") if match else frame
     parts = [part.removesuffix(".py") for part in path.split("/") if part]
@@ -98,6 +100,23 @@ def _stack_group(frames: Sequence[str]) -> str:
     return "other"
 
 
+#: Frames on (nearly) every stack that say nothing of where the time goes: the interpreter's
+#: and importlib's (imports are a group), click's dispatch, thread start-up, context managers.
+_WRAPPERS = (
+    "<frozen ",
+    "click/",
+    "reconciler/__main__.py",
+    "reconciler/cli/__init__.py",
+    "threading.py",
+    "contextlib.py",
+    "concurrent/futures/thread.py",
+)
+
+
+def _is_wrapper(frame: str) -> bool:
+    return any(marker in frame for marker in _WRAPPERS)
+
+
 def summarise_stacks(path: Path) -> list[str]:
     """Top cumulative functions and samples per group, from py-spy's collapsed stacks."""
     cumulative: Counter[str] = Counter()
@@ -115,8 +134,7 @@ def summarise_stacks(path: Path) -> list[str]:
             cumulative[frame] += count
     total = max(total, 1)
     lines = [f"top {TOP} by samples on the stack (py-spy, all threads, {total} samples):"]
-    # The interpreter's and importlib's own frames are on every stack: imports are a group.
-    shown = [(f, c) for f, c in cumulative.most_common() if "<frozen " not in f][:TOP]
+    shown = [(f, c) for f, c in cumulative.most_common() if not _is_wrapper(f)][:TOP]
     for frame, count in shown:
         lines.append(f"  {100 * count / total:5.1f}%  {group_of(frame):<24} {frame[:90]}")
     lines.append("samples by group (innermost known package; any import frame = imports):")
