@@ -122,6 +122,10 @@ def make_every_campaign_differ(config: Path) -> int:
     return changed
 
 
+# Issue 17 states its plan floor as "1 + the remaining pages fetched 4 at a time".
+ISSUE_FLOOR_WORKERS = 4
+
+
 def list_round_trips(count: int, page_limit: int, workers: int) -> int:
     """Round trips of a paged list: page one (it says `total`), then the rest W at a time."""
     pages = max(1, math.ceil(count / page_limit))
