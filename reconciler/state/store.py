@@ -22,6 +22,7 @@ from reconciler.state.journal import encode_entry, fold, move_record
 from reconciler.state.location import StateLocation, open_backend, state_location
 from reconciler.state.lock import LockInfo, SigtermGuard
 from reconciler.state.model import ManagedRecord, State
+from reconciler.state.writer import DONE, Durable
 
 __all__ = ["StateStore"]
 
@@ -62,6 +63,8 @@ class StateStore:
         self._seq = 0
         self._dirty = False
         self._read_under_lock = False
+        #: Journal lines handed to the backend and not yet known to be stored.
+        self._pending: list[Durable] = []
 
     @property
     def where(self) -> str:
@@ -77,6 +80,7 @@ class StateStore:
         return self.backend is not None and self.backend.exists()
 
     def close(self) -> None:
+        self.settle()
         if self.backend is not None:
             self.backend.close()
 
@@ -146,16 +150,34 @@ class StateStore:
 
     def record(self, record: ManagedRecord) -> None:
         """Record a finished step: durable in the backend's journal, then in memory."""
+        self.record_async(record).wait()
+
+    def record_async(self, record: ManagedRecord) -> Durable:
+        """Record a finished step and return at once: in memory now, durable once the
+        ticket's `wait()` returns (a remote store writes it in the background).
+
+        The caller must wait before it depends on the step being stored (the applier:
+        before that campaign's next API call). A write that failed raises there; the
+        record stays in memory, so the commit still stores it (it describes what exists).
+        """
         saved = copy.deepcopy(record)  # the caller's object may change later
-        self._write_step("put", {"record": saved.to_dict()}, lambda state: state.put(saved))
+        return self._write_step("put", {"record": saved.to_dict()}, lambda state: state.put(saved))
 
     def forget(self, kind: str, name: str) -> bool:
         """Drop a campaign from state (the live campaign stays); False if it was not there."""
+        ticket = self.forget_async(kind, name)
+        if ticket is None:
+            return False
+        ticket.wait()
+        return True
+
+    def forget_async(self, kind: str, name: str) -> Durable | None:
+        """`forget` without waiting (see record_async); None if it was not in state."""
         with self._mutex:
             if self._writable().get(kind, name) is None:
-                return False
-        self._write_step("forget", {"kind": kind, "name": name}, lambda s: s.remove(kind, name))
-        return True
+                return None
+        payload = {"kind": kind, "name": name}
+        return self._write_step("forget", payload, lambda s: s.remove(kind, name))
 
     def move(self, kind: str, name: str, new_name: str) -> ManagedRecord:
         """Rename a record in one journal line, so no crash can leave it half-moved."""
@@ -168,31 +190,51 @@ class StateStore:
                     f"{State.key(kind, new_name)} is already in state", where=self.where
                 )
             payload = {"kind": kind, "name": name, "new_name": new_name}
-            self._write_step("move", payload, lambda s: move_record(s, kind, name, new_name))
+            self._write_step("move", payload, lambda s: move_record(s, kind, name, new_name)).wait()
             moved = state.get(kind, new_name)
             assert moved is not None
             return moved
 
-    def _write_step(self, op: str, payload: dict[str, Any], change: Any) -> None:
-        """Journal one step, then apply `change` to the state in memory.
+    def _write_step(self, op: str, payload: dict[str, Any], change: Any) -> Durable:
+        """Hand one step's journal line to the backend, then apply `change` in memory.
 
-        The backend write happens outside the store's mutex: on S3 or PostgreSQL it is a
-        network round trip, and a parallel apply's workers must not queue behind each
-        other's. A caller never records two steps of one campaign at once (the applier
-        runs a campaign's steps in order), so their order in the journal is kept.
+        The hand-over happens outside the store's mutex: on the file backend it is an
+        fsync, and a parallel apply's workers must not queue behind each other's. A caller
+        never has two steps of one campaign in flight at once (the applier waits for a
+        campaign's step to be durable before its next call), so their order is kept.
         """
         with self._mutex:
             state = self._writable()
             line = encode_entry(state, op, payload, self.where)
             seq, self._seq = self._seq, self._seq + 1
-        if self.backend is not None:
-            self.backend.append(seq, line)
+        ticket = DONE if self.backend is None else self.backend.append_async(seq, line)
         with self._mutex:
             change(state)
             self._dirty = True
+            if not ticket.done:
+                self._pending = [t for t in self._pending if not t.done]
+                self._pending.append(ticket)
+        return ticket
+
+    def settle(self) -> StateError | None:
+        """Wait until every step handed over is stored; the first write error, if any."""
+        with self._mutex:
+            pending, self._pending = self._pending, []
+        first: StateError | None = None
+        for ticket in pending:
+            try:
+                ticket.wait()
+            except StateError as exc:
+                first = first or exc
+        return first
 
     def commit(self) -> State:
-        """Fold this run's journal into the stored state: one write, serial + 1."""
+        """Fold this run's journal into the stored state: one write, serial + 1.
+
+        Every step handed over is waited for first (a failed journal write was reported to
+        the step's caller; its record is in memory and so in the state written here).
+        """
+        self.settle()
         with self._mutex:
             state = self._writable()
             if not self._dirty:
@@ -331,6 +373,7 @@ class StateStore:
         self._lock = None
         self._read_under_lock = False
         self._seq = 0
+        self.settle()  # (a no-op after a commit) no journal write may outlive the lock
         if self.backend is not None:
             self.backend.release()
 
