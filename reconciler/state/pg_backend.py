@@ -92,6 +92,7 @@ class PostgresBackend(Backend):
         self._run = ""
         self._ready = False
         self._writer: GroupWriter | None = None
+        self._journal_seen = True
 
     # ---- connection and schema
 
@@ -199,6 +200,7 @@ class PostgresBackend(Backend):
             parse_journal_line(line.encode(), f"{self.where} journal {run}/{seq}")
             for run, seq, line in lines
         ]
+        self._journal_seen = bool(entries)
         if row is not None:
             state = parse_state(str(row[0]).encode(), self.where)
             self._loaded = (state.lineage, state.serial)
@@ -285,6 +287,8 @@ class PostgresBackend(Backend):
         self._loaded = (state.lineage, state.serial)
 
     def clear_journal(self) -> None:
+        if not self._journal_seen:
+            return  # the last read found no row, and no one else writes under our lock
         self._run_sql(self._q("DELETE FROM {s}.journal WHERE workspace = %s"), (self.workspace,))
 
     # ---- locking
