@@ -178,24 +178,14 @@ class PostgresBackend(Backend):
         return bool(rows)
 
     def load(self, *, quiet: bool) -> tuple[State, list[JournalEntry]]:
-        self._ensure_schema()
-        conn = self._connection()
         try:
-            with conn.transaction():
-                conn.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
-                lines = conn.execute(
-                    self._q(
-                        "SELECT run, seq, line FROM {s}.journal WHERE workspace = %s "
-                        "ORDER BY run, seq"
-                    ),
-                    (self.workspace,),
-                ).fetchall()
-                row = conn.execute(
-                    self._q("SELECT document FROM {s}.states WHERE workspace = %s"),
-                    (self.workspace,),
-                ).fetchone()
+            lines, row = self._read_rows()
+        except (psycopg.errors.UndefinedTable, psycopg.errors.InvalidSchemaName):
+            self._ensure_schema()  # first use (checked only now: one round trip less)
+            lines, row = self._read_rows()
         except psycopg.Error as exc:
             raise self._failed(exc) from None
+        self._ready = True  # the tables answered
         entries = [
             parse_journal_line(line.encode(), f"{self.where} journal {run}/{seq}")
             for run, seq, line in lines
@@ -209,6 +199,23 @@ class PostgresBackend(Backend):
         if entries:
             return State(lineage=entries[0].lineage, serial=entries[0].serial), entries
         return State(), entries
+
+    def _read_rows(self) -> tuple[list[tuple[Any, ...]], tuple[Any, ...] | None]:
+        """The journal's rows and the state's row, in one snapshot (journal first)."""
+        conn = self._connection()
+        with conn.transaction():
+            conn.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
+            lines = conn.execute(
+                self._q(
+                    "SELECT run, seq, line FROM {s}.journal WHERE workspace = %s ORDER BY run, seq"
+                ),
+                (self.workspace,),
+            ).fetchall()
+            row = conn.execute(
+                self._q("SELECT document FROM {s}.states WHERE workspace = %s"),
+                (self.workspace,),
+            ).fetchone()
+        return lines, row
 
     # ---- writing
 

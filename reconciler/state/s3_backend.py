@@ -1,7 +1,8 @@
 """reconciler.state.s3_backend: the state as an object in an S3 (or S3-compatible) bucket.
 
 `s3://BUCKET/KEY[?endpoint=URL&region=R]`, credentials from boto3's chain only (AWS_*
-variables, profiles, instance roles). Workspace NAME other than `default` is the key
+variables, profiles, instance roles: botocore's, which boto3 uses; only botocore is
+imported). Workspace NAME other than `default` is the key
 `env:/NAME/KEY`. Beside the state object:
 
 - `KEY.lock`: created with `If-None-Match: *` (so exactly one creator wins), holding the
@@ -29,8 +30,6 @@ from datetime import UTC
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
-import boto3
-from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
 from reconciler.errors import StateError
@@ -71,13 +70,10 @@ class S3Backend(Backend):
         self.journal_prefix = f"{self.key}.journal/"
         self.where = location.display
         self.lock_where = f"s3://{self.bucket}/{self.lock_key}"
-        self._client = boto3.session.Session().client(
-            "s3",
-            endpoint_url=next(iter(query.get("endpoint", [])), None),
-            region_name=next(iter(query.get("region", [])), None),
-            # a parallel apply writes journal objects from up to its parallelism's threads
-            config=Config(retries={"max_attempts": 5, "mode": "standard"}, max_pool_connections=32),
-        )
+        self._endpoint = next(iter(query.get("endpoint", [])), None)
+        self._region = next(iter(query.get("region", [])), None)
+        self._client_mutex = threading.Lock()
+        self._s3: Any = None
         self._mutex = threading.Lock()
         self._run = ""
         self._writer: GroupWriter | None = None
@@ -85,6 +81,30 @@ class S3Backend(Backend):
         self._state_etag: str | None = None
         self._lock_etag: str | None = None
         self._probed = False
+
+    @property
+    def _client(self) -> Any:
+        """The S3 client, made on first use (a prefetching store makes it in its thread).
+
+        botocore's own session and client: what boto3.client() builds, without importing
+        boto3 (its resource models and s3transfer, ~35 ms a process) or anything unused.
+        """
+        with self._client_mutex:
+            if self._s3 is None:
+                from botocore.config import Config
+                from botocore.session import get_session
+
+                self._s3 = get_session().create_client(
+                    "s3",
+                    endpoint_url=self._endpoint,
+                    region_name=self._region,
+                    # a parallel apply writes journal objects from up to 2 threads, and
+                    # state commands run a few calls at once
+                    config=Config(
+                        retries={"max_attempts": 5, "mode": "standard"}, max_pool_connections=32
+                    ),
+                )
+            return self._s3
 
     def _ws_key(self, base_key: str) -> str:
         return f"env:/{self.workspace}/{base_key}"
@@ -178,17 +198,18 @@ class S3Backend(Backend):
         return State(), entries
 
     def _list(self, prefix: str) -> list[str]:
-        paginator = self._client.get_paginator("list_objects_v2")
+        """Every key under `prefix`, sorted (list_objects_v2 pages, without a paginator:
+        that would load one more botocore model in each process)."""
         keys: list[str] = []
-        pages = self._call("list", paginator.paginate, Bucket=self.bucket, Prefix=prefix)
-        try:
-            for page in pages:
-                keys.extend(str(item["Key"]) for item in page.get("Contents", []))
-        except ClientError as exc:
-            raise self._error("list", exc) from None
-        except BotoCoreError as exc:  # the paginator sends its requests while iterated
-            raise self._unreachable("list", exc) from None
-        return sorted(keys)
+        token: dict[str, str] = {}
+        while True:
+            page = self._call(
+                "list", self._client.list_objects_v2, Bucket=self.bucket, Prefix=prefix, **token
+            )
+            keys.extend(str(item["Key"]) for item in page.get("Contents", []))
+            if not page.get("IsTruncated") or not page.get("NextContinuationToken"):
+                return sorted(keys)
+            token = {"ContinuationToken": str(page["NextContinuationToken"])}
 
     # ---- writing
 

@@ -18,7 +18,7 @@ from typing import Any
 from reconciler.errors import StateError, StateLocked
 from reconciler.state.backend import Backend, HistoryEntry
 from reconciler.state.file_backend import FileBackend
-from reconciler.state.journal import encode_entry, fold, move_record
+from reconciler.state.journal import JournalEntry, encode_entry, fold, move_record
 from reconciler.state.location import StateLocation, open_backend, state_location
 from reconciler.state.lock import LockInfo, SigtermGuard
 from reconciler.state.model import ManagedRecord, State
@@ -46,10 +46,18 @@ class StateStore:
     def __init__(
         self, path: Path | str | StateLocation | None = None, *, backend: Backend | None = None
     ) -> None:
+        #: A remote state's location: its backend (boto3 / psycopg, a client) is made on
+        #: first use, in the prefetch thread when there is one.
+        self._location: StateLocation | None = None
         if backend is None and path is not None:
             location = state_location(path) if isinstance(path, str) else path
-            backend = open_backend(location)
-        self.backend = backend
+            if isinstance(location, StateLocation):
+                self._location = location
+            else:
+                backend = open_backend(location)
+        self._backend = backend
+        self._open_mutex = threading.Lock()
+        self._prefetch: _Prefetch | None = None
         files = backend if isinstance(backend, FileBackend) else None
         #: The path as given (file backend), for messages; None for --no-state or remote.
         self.path = files.path if files is not None else None
@@ -67,9 +75,37 @@ class StateStore:
         self._pending: list[Durable] = []
 
     @property
+    def backend(self) -> Backend | None:
+        """Where the state is kept (None: --no-state); a remote one is opened on first use."""
+        if self._backend is None and self._location is not None:
+            with self._open_mutex:
+                if self._backend is None:
+                    self._backend = open_backend(self._location)
+        return self._backend
+
+    @property
     def where(self) -> str:
         """The state's name in messages (a path, or a URL without credentials)."""
+        if self._backend is None and self._location is not None:
+            return self._location.display
         return self.backend.where if self.backend is not None else "--no-state"
+
+    def prefetch(self) -> StateStore:
+        """Start opening and reading the state in a background thread; `read()` takes the
+        result (and raises its error). A plan calls it before loading the YAML, so the
+        imports, client, connection and round trips of a remote store overlap that work.
+        A no-op for --no-state, under the lock, or once the state was read. Returns self.
+        """
+        with self._mutex:
+            idle = self._prefetch is None and self._state is None and not self.holds_lock
+            if idle and (self._location is not None or self._backend is not None):
+                self._prefetch = _Prefetch(self)
+        return self
+
+    def _take_prefetched(self) -> tuple[State, list[JournalEntry]] | None:
+        """The prefetched state and journal (None if there was no prefetch)."""
+        prefetch, self._prefetch = self._prefetch, None
+        return prefetch.result() if prefetch is not None else None
 
     @property
     def holds_lock(self) -> bool:
@@ -80,6 +116,8 @@ class StateStore:
         return self.backend is not None and self.backend.exists()
 
     def close(self) -> None:
+        with contextlib.suppress(StateError):
+            self._take_prefetched()  # its thread must not use the backend after close
         self.settle()
         if self.backend is not None:
             self.backend.close()
@@ -101,11 +139,14 @@ class StateStore:
                 return self._state
             if self.holds_lock:
                 if not self._read_under_lock:
+                    with contextlib.suppress(StateError):
+                        self._take_prefetched()  # read before the lock: read again under it
                     self._state, self._dirty = self._load_locked(self.backend), False
                     self._read_under_lock = True
                 assert self._state is not None
                 return self._state
-            self._state, self._dirty = self._load_unlocked(self.backend), False
+            prefetched = self._take_prefetched()
+            self._state, self._dirty = self._load_unlocked(self.backend, prefetched), False
             return self._state
 
     def _load_locked(self, backend: Backend) -> State:
@@ -122,8 +163,10 @@ class StateStore:
             backend.clear_journal()
         return state
 
-    def _load_unlocked(self, backend: Backend) -> State:
-        state, entries = backend.load(quiet=True)
+    def _load_unlocked(
+        self, backend: Backend, prefetched: tuple[State, list[JournalEntry]] | None
+    ) -> State:
+        state, entries = prefetched or backend.load(quiet=True)
         if not entries:
             return state
         guard = SigtermGuard()  # a SIGTERM while folding waits for the lock's release
@@ -396,3 +439,29 @@ class StateStore:
         if self.backend is None:
             raise StateError("there are no workspaces without a state", where="--no-state")
         return self.backend.workspaces()
+
+
+class _Prefetch:
+    """One background read of a store's state (see StateStore.prefetch)."""
+
+    def __init__(self, store: StateStore) -> None:
+        self._store = store
+        self._found: tuple[State, list[JournalEntry]] | None = None
+        self._error: BaseException | None = None
+        self._thread = threading.Thread(target=self._run, name="state-prefetch", daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        try:
+            backend = self._store.backend
+            assert backend is not None
+            self._found = backend.load(quiet=True)
+        except BaseException as exc:  # raised again by result(), in the reader's thread
+            self._error = exc
+
+    def result(self) -> tuple[State, list[JournalEntry]]:
+        self._thread.join()
+        if self._error is not None:
+            raise self._error
+        assert self._found is not None
+        return self._found
