@@ -7,8 +7,9 @@ Starts the engines the tests use (moto's S3 server over HTTP on loopback, a thro
 PostgreSQL cluster on a Unix socket; see tests/remote_engines.py), then per backend:
 
 - apply: N email creates at L ms vendor latency with P workers (bench/apply_bench.py's
-  run), every step made durable in the backend before the next (a journal line, object or
-  row), and the final commit; wall time and the ratio to the file backend's;
+  run), every step made durable in the backend (a journal line, object or row) before the
+  next call on its campaign (the file: before record() returns), and the final commit;
+  wall time and the ratio to the file backend's;
 - state read: reading the committed N-campaign state as `plan` does (unlocked): in a
   running process (median of 5), and in a new process that only reads it (imports, client,
   connection), minus the file backend's;
