@@ -7,11 +7,15 @@ Starts the engines the tests use (moto's S3 server over HTTP on loopback, a thro
 PostgreSQL cluster on a Unix socket; see tests/remote_engines.py), then per backend:
 
 - apply: N email creates at L ms vendor latency with P workers (bench/apply_bench.py's
-  run), every step made durable in the backend before the next (a journal line, object or
-  row), and the final commit; wall time and the ratio to the file backend's;
-- plan overhead: reading the committed N-campaign state as `plan` does (unlocked), the one
-  part of a plan that depends on the backend: in a running process (median of 5), and as
-  a new process pays it (imports, client, connection), minus the file backend's.
+  run), every step made durable in the backend (a journal line, object or row) before the
+  next call on its campaign (the file: before record() returns), and the final commit;
+  wall time and the ratio to the file backend's;
+- state read: reading the committed N-campaign state as `plan` does (unlocked): in a
+  running process (median of 5), and in a new process that only reads it (imports, client,
+  connection), minus the file backend's;
+- plan overhead: a new `campaignctl plan` process on the result (the same YAML, the
+  committed state, the sandbox holding the N campaigns: an empty plan; median of 5),
+  minus the file backend's: what a CI job pays for the backend.
 moto's S3 server runs in a process of its own; the sandbox runs in this one.
 """
 
@@ -49,8 +53,12 @@ from remote_engines import S3_ENV, S3Server, running_postgres
 READS = 5
 
 
-def apply_once(location: str, count: int, latency_ms: float, parallelism: int) -> float:
-    """Wall seconds of apply_plan (N creates + the commit) with the state at `location`."""
+def apply_and_plan(
+    location: str, count: int, latency_ms: float, parallelism: int
+) -> tuple[float, tuple[float, float]]:
+    """Wall seconds of apply_plan (N creates + the commit) with the state at `location`,
+    then the median wall and CPU milliseconds of a new `campaignctl plan` process on the result (an
+    empty plan: the same YAML, the committed state, the same sandbox)."""
     with tempfile.TemporaryDirectory(prefix="backend-bench-") as tmp, Sandbox() as sandbox:
         config = Path(tmp) / "campaigns.d"
         config.mkdir()
@@ -76,9 +84,40 @@ def apply_once(location: str, count: int, latency_ms: float, parallelism: int) -
             store.commit()
             wall = time.perf_counter() - started
         store.close()
-    if any(step.outcome != Outcome.APPLIED for step in result.steps):
-        raise SystemExit(f"bench run failed on {location}: {result.summary_line()}")
-    return wall
+        if any(step.outcome != Outcome.APPLIED for step in result.steps):
+            raise SystemExit(f"bench run failed on {location}: {result.summary_line()}")
+        sandbox.set_latency(0)
+        return wall, plan_process_ms(location, config, sandbox)
+
+
+def plan_process_ms(location: str, config: Path, sandbox: Sandbox) -> tuple[float, float]:
+    """Median wall and CPU (user + sys) milliseconds of a new `campaignctl plan
+    --detailed-exitcode` process (exit 0: nothing to change): everything a CI job pays,
+    imports, YAML, state, vendor lists. CPU is steadier than wall on a loaded machine."""
+    env = {
+        **os.environ,
+        "CAMPAIGNCTL_API_URL": sandbox.url,
+        "ENGAGELAB_API_USER": sandbox.api_user,
+        "ENGAGELAB_API_KEY": sandbox.api_key,
+        "CAMPAIGNCTL_STATE": location,
+    }
+    env.pop("IMBRACE_API_KEY", None)
+    argv = [sys.executable, "-m", "reconciler", "plan", "--detailed-exitcode", str(config)]
+    walls, cpus = [], []
+    for _ in range(READS):
+        started = time.perf_counter()
+        proc = subprocess.Popen(
+            argv, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True
+        )
+        assert proc.stderr is not None
+        err = proc.stderr.read()
+        _, status, usage = os.wait4(proc.pid, 0)
+        walls.append((time.perf_counter() - started) * 1000)
+        cpus.append((usage.ru_utime + usage.ru_stime) * 1000)
+        proc.returncode = os.waitstatus_to_exitcode(status)
+        if proc.returncode != 0:
+            raise SystemExit(f"plan on {location} exited {proc.returncode}: {err[-500:]}")
+    return statistics.median(walls), statistics.median(cpus)
 
 
 def read_ms(location: str, count: int) -> float:
@@ -169,21 +208,33 @@ def main(argv: list[str] | None = None) -> int:
         tempfile.TemporaryDirectory(prefix="backend-bench-") as tmp,
         locations(backends, Path(tmp)) as where,
     ):
-        walls = {
-            k: apply_once(v, args.count, args.latency_ms, args.parallelism)
+        runs = {
+            k: apply_and_plan(v, args.count, args.latency_ms, args.parallelism)
             for k, v in where.items()
         }
+        walls = {k: run[0] for k, run in runs.items()}
+        plans = {k: run[1] for k, run in runs.items()}
         reads = {k: read_ms(v, args.count) for k, v in where.items()}
         colds = {k: cold_read_ms(v) for k, v in where.items()}
     base, cold_base = walls.get("file"), colds.get("file")
+    plan_base = plans.get("file")
     print(
         f"  {'backend':<10} {'apply wall':>11} {'vs file':>8} {'state read':>11} "
-        f"{'plan overhead (new process)':>28}"
+        f"{'read, new process':>18} {'plan process wall/CPU':>22} {'plan overhead wall/CPU':>23}"
     )
     for kind in where:
         ratio = f"{walls[kind] / base:.2f}x" if base else "-"
         extra = f"+{colds[kind] - cold_base:.0f} ms" if cold_base is not None else "-"
-        print(f"  {kind:<10} {walls[kind]:>9.2f} s {ratio:>8} {reads[kind]:>8.0f} ms {extra:>28}")
+        wall, cpu = plans[kind]
+        over = (
+            f"{wall - plan_base[0]:+.0f} / {cpu - plan_base[1]:+.0f} ms"
+            if plan_base is not None
+            else "-"
+        )
+        print(
+            f"  {kind:<10} {walls[kind]:>9.2f} s {ratio:>8} {reads[kind]:>8.0f} ms "
+            f"{extra:>18} {wall:>10.0f} / {cpu:>5.0f} ms {over:>23}"
+        )
     return 0
 
 

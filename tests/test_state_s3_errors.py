@@ -296,3 +296,24 @@ def test_history_lists_an_unreadable_old_version_without_its_serial(
     assert code == 0, err
     serials = [line.split("serial ")[1].split()[0] for line in out.splitlines()]
     assert serials == ["1", "-"], out
+
+
+def test_a_journal_write_failing_in_the_background_fails_its_step_and_the_run(
+    s3_server: S3Server, proxy: Proxy, cli_env: Sandbox, capsys: pytest.CaptureFixture[str]
+) -> None:
+    bucket = s3_server.new_bucket()
+    proxy.rules.append(Deny("PUT", f"/{bucket}/{KEY}.journal/", prefix=True))
+    write_emails(("Alpha", "Beta"))
+    apply = ("apply", "--auto-approve", "--parallelism", "1")
+    code, out, err = run_cli(capsys, "--state", proxy.url(bucket), *apply)
+    assert code == 1, out + err
+    # Alpha was created, its record's write failed after record() returned: still a failure;
+    # Beta was created while it was in flight, and could not be recorded after it
+    assert "Apply complete: 1 created, 0 updated, 0 deleted, 0 blocked, 2 failed." in out, out
+    assert "done remotely, but its state journal write failed" in out + err
+    assert "S3 journal write failed: AccessDenied" in out + err
+    assert "Traceback" not in err and S3_ENV["AWS_SECRET_ACCESS_KEY"] not in out + err
+    assert proxy.rules[0].hits
+    # Alpha's record was in memory, so the final commit (not denied) stored it
+    state = StateStore(backend=open_state(s3_server.url(bucket, KEY))).read()
+    assert sorted(record.name for record in state.campaigns.values()) == ["Alpha"]

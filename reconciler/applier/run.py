@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import queue
 import threading
 import time
@@ -22,6 +23,7 @@ from reconciler.applier.journal import (
 )
 from reconciler.applier.results import (
     ApplyResult,
+    Outcome,
     ProgressCallback,
     StepResult,
 )
@@ -75,13 +77,15 @@ def apply_plan(
     stop = stop or threading.Event()
     started = time.monotonic()
     actions = steps_of(plan)
-    runner = _Runner(email=email, touchpoint=touchpoint, journal=_Journal(store))
+    journal = _Journal(store)
+    runner = _Runner(email=email, touchpoint=touchpoint, journal=journal)
     steps: list[StepResult] = []
     interrupted = False
     try:
         record_lifecycle_changes(plan, store)
         hooks = _Hooks(on_progress, on_start, on_wait)
         steps, interrupted = _run_all(actions, runner, parallelism, hooks, stop)
+        steps = _unstored_failed(steps, journal.failures())
     finally:
         store.commit()
     return ApplyResult(
@@ -110,6 +114,23 @@ class _Hooks:
             with contextlib.suppress(OSError):
                 self.on_start(action)
         return runner.run_unless_stopped(action, stop)
+
+
+def _unstored_failed(
+    steps: list[StepResult], failed: dict[tuple[str, str], str]
+) -> list[StepResult]:
+    """A step whose journal write failed fails, even though its calls succeeded: the run
+    must not pass while a record is not stored (the commit may still store it)."""
+    if not failed:
+        return steps
+    out = []
+    for step in steps:
+        error = failed.get((step.kind, step.name))
+        if error is not None and step.outcome != Outcome.FAILED:
+            message = f"done remotely, but its state journal write failed: {error}"
+            step = dataclasses.replace(step, outcome=Outcome.FAILED, message=message)
+        out.append(step)
+    return out
 
 
 def _run_all(

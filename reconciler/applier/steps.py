@@ -5,7 +5,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import replace as dc_replace
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from reconciler.errors import (
     CampaignctlError,
@@ -34,6 +34,7 @@ from reconciler.applier.common import (
 )
 from reconciler.applier.journal import (
     _Journal,
+    _Ordered,
     applied_fields,
 )
 from reconciler.applier.results import (
@@ -59,8 +60,11 @@ class _Runner:
         touchpoint: TouchpointProvider | None,
         journal: _Journal,
     ) -> None:
-        self._email = email
-        self._touchpoint = touchpoint
+        # Every provider call waits for the campaign's last step to be stored first.
+        self._email = cast("EmailProvider | None", email and _Ordered(email, journal))
+        self._touchpoint = cast(
+            "TouchpointProvider | None", touchpoint and _Ordered(touchpoint, journal)
+        )
         self._journal = journal
 
     def run_unless_stopped(self, action: Action, stop: threading.Event) -> StepResult:
@@ -71,6 +75,7 @@ class _Runner:
     def run(self, action: Action) -> StepResult:
         """Execute one campaign's action; never raises (a bug fails the step, not the run)."""
         step = _Step(action=action, remote_id=action.remote_id)
+        self._journal.begin(action.kind, action.name)
         if action.action == ActionKind.BLOCKED:
             return self._result(step, Outcome.BLOCKED, action.message or str(action.reason))
         if action.action == ActionKind.STATE_ONLY:

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from reconciler.state.journal import JournalEntry
 from reconciler.state.lock import LockInfo
 from reconciler.state.model import State
+from reconciler.state.writer import DONE, Durable
 
 __all__ = ["Backend", "HistoryEntry"]
 
@@ -61,6 +62,16 @@ class Backend(ABC):
     def append(self, seq: int, line: str) -> None:
         """Make one journal line durable before returning (thread-safe; `seq` orders lines
         of one run: 0, 1, 2, ...)."""
+
+    def append_async(self, seq: int, line: str) -> Durable:
+        """Hand one journal line over; its ticket's `wait()` returns once it is durable.
+
+        Lines are handed over in `seq` order (the caller serialises the calls). The default
+        is `append` (the file's fsync'd line is cheap); a remote store overrides it to write
+        in the background, so the caller can go on while the round trip is in flight.
+        """
+        self.append(seq, line)
+        return DONE
 
     @abstractmethod
     def write(self, state: State) -> None:

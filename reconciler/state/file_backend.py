@@ -2,10 +2,10 @@
 
 `<state>` is rewritten atomically (temp file, fsync, rename, fsync of the directory), so
 readers only ever see whole states. During an apply each finished step is appended to
-`<state>.journal` (one fsync'd JSON line, ~0.2 ms) instead of rewriting the whole file
-(~7 ms at 1,000 campaigns). `<state>.lock` (created with O_EXCL) keeps two writers apart;
-a lock whose pid is dead on this host is taken over. Every path is resolved once to the
-real file, so two spellings of one state take one lock.
+`<state>.journal` (one fsync'd JSON line; steps finishing together share an fsync) instead
+of rewriting the whole file (~7 ms at 1,000 campaigns). `<state>.lock` (created with
+O_EXCL) keeps two writers apart; a lock whose pid is dead on this host is taken over.
+Every path is resolved once to the real file, so two spellings of one state take one lock.
 """
 
 from __future__ import annotations
@@ -66,6 +66,11 @@ class FileBackend(Backend):
         #: workspace's file) for `workspaces()`.
         self._workspace_pattern = workspace_pattern
         self._journal_mutex = threading.Lock()
+        #: Held while the journal is fsync'd (not while lines are written: group commit).
+        self._sync_mutex = threading.Lock()
+        #: Lines written to the journal file, and how many of them an fsync has covered.
+        self._written = 0
+        self._synced = 0
         self._journal_fd: int | None = None
         self._journal_broken = False
         self._lock_raw: bytes | None = None
@@ -91,18 +96,38 @@ class FileBackend(Backend):
     # ---- writing
 
     def append(self, seq: int, line: str) -> None:
+        """Write the line, then make it durable with group commit: a worker that finds an
+        fsync in flight waits for it and, if that fsync started after its line was written,
+        needs none of its own (8 workers share one fsync instead of queueing for 8)."""
+        data = (line + "\n").encode()
         with self._journal_mutex:
-            if self._journal_broken:
-                raise StateError("an earlier journal write failed", where=str(self.journal_path))
+            self._raise_if_broken()
             try:
-                fd = self._open_journal()
-                os.write(fd, (line + "\n").encode())
+                os.write(self._open_journal(), data)
+            except OSError as exc:
+                raise self._broken(exc) from exc
+            self._written += 1
+            mine = self._written
+        with self._sync_mutex:
+            if self._synced >= mine:
+                return  # an fsync that started after this line was written covered it
+            self._raise_if_broken()
+            target, fd = self._written, self._journal_fd
+            if fd is None:
+                return  # folded and removed meanwhile (a commit): nothing left to sync
+            try:
                 os.fsync(fd)
             except OSError as exc:
-                self._journal_broken = True
-                raise StateError(
-                    f"cannot write the journal: {exc.strerror}", where=str(self.journal_path)
-                ) from exc
+                raise self._broken(exc) from exc
+            self._synced = target
+
+    def _raise_if_broken(self) -> None:
+        if self._journal_broken:
+            raise StateError("an earlier journal write failed", where=str(self.journal_path))
+
+    def _broken(self, exc: OSError) -> StateError:
+        self._journal_broken = True
+        return StateError(f"cannot write the journal: {exc.strerror}", where=str(self.journal_path))
 
     def _open_journal(self) -> int:
         if self._journal_fd is None:
@@ -124,7 +149,7 @@ class FileBackend(Backend):
         self.clear_journal()
 
     def clear_journal(self) -> None:
-        with self._journal_mutex:
+        with self._sync_mutex, self._journal_mutex:  # the order append takes them in
             self._close_journal()
             with contextlib.suppress(FileNotFoundError):
                 self.journal_path.unlink()
@@ -199,7 +224,7 @@ class FileBackend(Backend):
         return found[1] if found is not None else None
 
     def release(self) -> None:
-        with self._journal_mutex:
+        with self._sync_mutex, self._journal_mutex:
             self._close_journal()
         raw, self._lock_raw = self._lock_raw, None
         created, self._created_dirs = self._created_dirs, []

@@ -12,7 +12,9 @@ tables are created on first use. Per workspace:
   other (no global lock, not even to create a workspace).
 - `locks`: the holder's row (id, user, host, pid, command, since, backend pid), so the lock
   error names who holds it and `state unlock ID` can end that session.
-- `journal`: one row per finished step, inserted before the step's record call returns.
+- `journal`: one row per finished step, inserted by a background writer (the rows handed
+  over while an INSERT is in flight go in the next one; see writer.py), each stored before
+  its campaign's next API call.
 """
 
 from __future__ import annotations
@@ -34,6 +36,7 @@ from reconciler.state.journal import JournalEntry, parse_journal_line
 from reconciler.state.location import StateLocation
 from reconciler.state.lock import LockInfo, locked_error, warn_takeover
 from reconciler.state.model import State, parse_state
+from reconciler.state.writer import Durable, GroupWriter
 
 __all__ = ["PostgresBackend"]
 
@@ -88,6 +91,8 @@ class PostgresBackend(Backend):
         self._lock_id: str | None = None
         self._run = ""
         self._ready = False
+        self._writer: GroupWriter | None = None
+        self._journal_seen = True
 
     # ---- connection and schema
 
@@ -158,6 +163,7 @@ class PostgresBackend(Backend):
         return sql.SQL(text).format(s=self._s)
 
     def close(self) -> None:
+        self._close_writer()
         with self._connect_mutex:
             if self._conn is not None:
                 self._conn.close()
@@ -172,28 +178,19 @@ class PostgresBackend(Backend):
         return bool(rows)
 
     def load(self, *, quiet: bool) -> tuple[State, list[JournalEntry]]:
-        self._ensure_schema()
-        conn = self._connection()
         try:
-            with conn.transaction():
-                conn.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
-                lines = conn.execute(
-                    self._q(
-                        "SELECT run, seq, line FROM {s}.journal WHERE workspace = %s "
-                        "ORDER BY run, seq"
-                    ),
-                    (self.workspace,),
-                ).fetchall()
-                row = conn.execute(
-                    self._q("SELECT document FROM {s}.states WHERE workspace = %s"),
-                    (self.workspace,),
-                ).fetchone()
+            lines, row = self._read_rows()
+        except (psycopg.errors.UndefinedTable, psycopg.errors.InvalidSchemaName):
+            self._ensure_schema()  # first use (checked only now: one round trip less)
+            lines, row = self._read_rows()
         except psycopg.Error as exc:
             raise self._failed(exc) from None
+        self._ready = True  # the tables answered
         entries = [
             parse_journal_line(line.encode(), f"{self.where} journal {run}/{seq}")
             for run, seq, line in lines
         ]
+        self._journal_seen = bool(entries)
         if row is not None:
             state = parse_state(str(row[0]).encode(), self.where)
             self._loaded = (state.lineage, state.serial)
@@ -203,13 +200,49 @@ class PostgresBackend(Backend):
             return State(lineage=entries[0].lineage, serial=entries[0].serial), entries
         return State(), entries
 
+    def _read_rows(self) -> tuple[list[tuple[Any, ...]], tuple[Any, ...] | None]:
+        """The journal's rows and the state's row, in one snapshot (journal first)."""
+        conn = self._connection()
+        with conn.transaction():
+            conn.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
+            lines = conn.execute(
+                self._q(
+                    "SELECT run, seq, line FROM {s}.journal WHERE workspace = %s ORDER BY run, seq"
+                ),
+                (self.workspace,),
+            ).fetchall()
+            row = conn.execute(
+                self._q("SELECT document FROM {s}.states WHERE workspace = %s"),
+                (self.workspace,),
+            ).fetchone()
+        return lines, row
+
     # ---- writing
 
     def append(self, seq: int, line: str) -> None:
-        self._run_sql(
-            self._q("INSERT INTO {s}.journal (workspace, run, seq, line) VALUES (%s, %s, %s, %s)"),
-            (self.workspace, self._run, seq, line),
-        )
+        self.append_async(seq, line).wait()
+
+    def append_async(self, seq: int, line: str) -> Durable:
+        """Group commit in the background: the lines handed over while an INSERT is in
+        flight go in the next one (one statement, one round trip)."""
+        writer = self._writer
+        if writer is None:
+            raise StateError("journal write outside a lock", where=self.where)
+        return writer.submit(seq, line)
+
+    def _insert_journal(self, lines: list[tuple[int, str]]) -> None:
+        rows = sql.SQL(", ").join([sql.SQL("(%s, %s, %s, %s)")] * len(lines))
+        query = sql.SQL("INSERT INTO {s}.journal (workspace, run, seq, line) VALUES {rows}")
+        params: list[Any] = []
+        for seq, line in lines:
+            params += (self.workspace, self._run, seq, line)
+        self._run_sql(query.format(s=self._s, rows=rows), params)
+
+    def _close_writer(self) -> None:
+        """Store every line handed over (their tickets resolve), then stop the writer."""
+        writer, self._writer = self._writer, None
+        if writer is not None:
+            writer.close()
 
     def write(self, state: State) -> None:
         """Compare-and-swap on what was read under the lock, with the history row and the
@@ -261,6 +294,8 @@ class PostgresBackend(Backend):
         self._loaded = (state.lineage, state.serial)
 
     def clear_journal(self) -> None:
+        if not self._journal_seen:
+            return  # the last read found no row, and no one else writes under our lock
         self._run_sql(self._q("DELETE FROM {s}.journal WHERE workspace = %s"), (self.workspace,))
 
     # ---- locking
@@ -306,6 +341,11 @@ class PostgresBackend(Backend):
             self._execute(sql.SQL("SELECT pg_advisory_unlock({})").format(key))
             raise
         self._lock_id, self._run = info.id, info.id[:12]
+        self._close_writer()
+        # One writer: the connection runs one statement at a time anyway.
+        self._writer = GroupWriter(
+            self._insert_journal, writers=1, where=self.where, name="pg-journal"
+        )
 
     def _live_holder(self) -> LockInfo:
         """The holder row of the session holding the advisory lock (it writes its row just
@@ -341,6 +381,7 @@ class PostgresBackend(Backend):
         return found[0] if found is not None else None
 
     def release(self) -> None:
+        self._close_writer()  # no journal row may land after the lock is gone
         lock_id, self._lock_id = self._lock_id, None
         if lock_id is None:
             return

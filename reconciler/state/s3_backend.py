@@ -1,14 +1,16 @@
 """reconciler.state.s3_backend: the state as an object in an S3 (or S3-compatible) bucket.
 
 `s3://BUCKET/KEY[?endpoint=URL&region=R]`, credentials from boto3's chain only (AWS_*
-variables, profiles, instance roles). Workspace NAME other than `default` is the key
+variables, profiles, instance roles: botocore's, which boto3 uses; only botocore is
+imported). Workspace NAME other than `default` is the key
 `env:/NAME/KEY`. Beside the state object:
 
 - `KEY.lock`: created with `If-None-Match: *` (so exactly one creator wins), holding the
   holder's id, user, host, pid, command and start; removed with `If-Match: <its etag>`.
-- `KEY.journal/<run>/<n>`: the journal, written before each step's record call returns
-  (steps that finish while a PUT is in flight share the next object: group commit);
-  folded into the state at commit, or by the next run that finds them.
+- `KEY.journal/<run>/<n>`: the journal, written by background writers (steps handed over
+  while a PUT is in flight share the next object: group commit; see writer.py), each step
+  stored before its campaign's next API call; folded into the state at commit, or by the
+  next run that finds them.
 - The state itself is written compare-and-swap: `If-Match: <etag read under the lock>`
   (`If-None-Match: *` for the first write), so a second writer can never overwrite a newer
   state, even when a lock was broken by hand.
@@ -28,8 +30,6 @@ from datetime import UTC
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
-import boto3
-from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
 from reconciler.errors import StateError
@@ -40,6 +40,7 @@ from reconciler.state.limits import MAX_LOCK_BYTES, MAX_STATE_BYTES, too_large
 from reconciler.state.location import DEFAULT_WORKSPACE, StateLocation
 from reconciler.state.lock import LockInfo, take_over_or_raise
 from reconciler.state.model import State, parse_state
+from reconciler.state.writer import Durable, GroupWriter
 
 __all__ = ["S3Backend"]
 
@@ -69,23 +70,41 @@ class S3Backend(Backend):
         self.journal_prefix = f"{self.key}.journal/"
         self.where = location.display
         self.lock_where = f"s3://{self.bucket}/{self.lock_key}"
-        self._client = boto3.session.Session().client(
-            "s3",
-            endpoint_url=next(iter(query.get("endpoint", [])), None),
-            region_name=next(iter(query.get("region", [])), None),
-            # a parallel apply writes journal objects from up to its parallelism's threads
-            config=Config(retries={"max_attempts": 5, "mode": "standard"}, max_pool_connections=32),
-        )
+        self._endpoint = next(iter(query.get("endpoint", [])), None)
+        self._region = next(iter(query.get("region", [])), None)
+        self._client_mutex = threading.Lock()
+        self._s3: Any = None
         self._mutex = threading.Lock()
-        self._group = threading.Condition()
         self._run = ""
-        self._open = _Batch(0)
-        self._writers = 0
-        self._broken: StateError | None = None
+        self._writer: GroupWriter | None = None
         self._journal_keys: set[str] = set()
         self._state_etag: str | None = None
         self._lock_etag: str | None = None
         self._probed = False
+
+    @property
+    def _client(self) -> Any:
+        """The S3 client, made on first use (a prefetching store makes it in its thread).
+
+        botocore's own session and client: what boto3.client() builds, without importing
+        boto3 (its resource models and s3transfer, ~35 ms a process) or anything unused.
+        """
+        with self._client_mutex:
+            if self._s3 is None:
+                from botocore.config import Config
+                from botocore.session import get_session
+
+                self._s3 = get_session().create_client(
+                    "s3",
+                    endpoint_url=self._endpoint,
+                    region_name=self._region,
+                    # a parallel apply writes journal objects from up to 2 threads, and
+                    # state commands run a few calls at once
+                    config=Config(
+                        retries={"max_attempts": 5, "mode": "standard"}, max_pool_connections=32
+                    ),
+                )
+            return self._s3
 
     def _ws_key(self, base_key: str) -> str:
         return f"env:/{self.workspace}/{base_key}"
@@ -179,67 +198,57 @@ class S3Backend(Backend):
         return State(), entries
 
     def _list(self, prefix: str) -> list[str]:
-        paginator = self._client.get_paginator("list_objects_v2")
+        """Every key under `prefix`, sorted (list_objects_v2 pages, without a paginator:
+        that would load one more botocore model in each process)."""
         keys: list[str] = []
-        pages = self._call("list", paginator.paginate, Bucket=self.bucket, Prefix=prefix)
-        try:
-            for page in pages:
-                keys.extend(str(item["Key"]) for item in page.get("Contents", []))
-        except ClientError as exc:
-            raise self._error("list", exc) from None
-        except BotoCoreError as exc:  # the paginator sends its requests while iterated
-            raise self._unreachable("list", exc) from None
-        return sorted(keys)
+        token: dict[str, str] = {}
+        while True:
+            page = self._call(
+                "list", self._client.list_objects_v2, Bucket=self.bucket, Prefix=prefix, **token
+            )
+            keys.extend(str(item["Key"]) for item in page.get("Contents", []))
+            if not page.get("IsTruncated") or not page.get("NextContinuationToken"):
+                return sorted(keys)
+            token = {"ContinuationToken": str(page["NextContinuationToken"])}
 
     # ---- writing
 
     def append(self, seq: int, line: str) -> None:
-        """Group commit: the lines recorded while the journal PUTs are in flight go together
-        in the next one. Each caller returns only once the object holding its line is stored
-        (durability per step, in fewer PUTs). Two steps of one campaign can never share or
-        swap objects: its next step is recorded only after this call returned."""
-        with self._group:
-            self._raise_if_broken()
-            batch = self._open
-            batch.lines.append(line)
-            while not batch.done:
-                if batch.error is not None:
-                    raise batch.error
-                if batch is self._open and self._writers < _JOURNAL_WRITERS:
-                    self._writers += 1
-                    self._open = _Batch(batch.first + len(batch.lines))
-                    break
-                self._group.wait()
-            else:
-                return
-        key = f"{self.journal_prefix}{self._run}/{batch.first:08d}"
-        body = ("\n".join(batch.lines) + "\n").encode()
-        try:
-            self._call(
-                "journal write", self._client.put_object, Bucket=self.bucket, Key=key, Body=body
-            )
-        except StateError as exc:
-            with self._group:
-                self._writers -= 1
-                batch.error = self._broken = exc
-                self._group.notify_all()
-            raise
-        with self._group:
-            self._writers -= 1
-            batch.done = True
-            self._journal_keys.add(key)
-            self._group.notify_all()
+        self.append_async(seq, line).wait()
 
-    def _raise_if_broken(self) -> None:
-        if self._broken is not None:
-            raise StateError(
-                f"an earlier journal write failed: {self._broken.message}", where=self.where
-            )
+    def append_async(self, seq: int, line: str) -> Durable:
+        """Group commit in the background: the lines handed over while journal PUTs are in
+        flight go together in the next object (named by its lowest line number, so the
+        objects sort in journal order). The caller waits on the ticket before it depends
+        on the line being stored (the applier: before that campaign's next API call)."""
+        with self._mutex:
+            writer = self._writer
+        if writer is None:
+            raise StateError("journal write outside a lock", where=self.where)
+        return writer.submit(seq, line)
+
+    def _put_journal(self, lines: list[tuple[int, str]]) -> None:
+        key = f"{self.journal_prefix}{self._run}/{min(seq for seq, _ in lines):08d}"
+        body = "".join(line + "\n" for _, line in lines).encode()
+        self._call("journal write", self._client.put_object, Bucket=self.bucket, Key=key, Body=body)
+        with self._mutex:
+            self._journal_keys.add(key)
 
     def _reset_journal(self) -> None:
-        with self._group:
-            self._run = uuid.uuid4().hex[:12]
-            self._open, self._writers, self._broken = _Batch(0), 0, None
+        self._close_writer()
+        run = uuid.uuid4().hex[:12]
+        writer = GroupWriter(
+            self._put_journal, writers=_JOURNAL_WRITERS, where=self.where, name="s3-journal"
+        )
+        with self._mutex:
+            self._run, self._writer = run, writer
+
+    def _close_writer(self) -> None:
+        """Store every line handed over (their tickets resolve), then stop the writers."""
+        with self._mutex:
+            writer, self._writer = self._writer, None
+        if writer is not None:
+            writer.close()
 
     def write(self, state: State) -> None:
         body = state.to_json().encode()
@@ -328,7 +337,11 @@ class S3Backend(Backend):
         found = self._read_lock()
         return found[1] if found is not None else None
 
+    def close(self) -> None:
+        self._close_writer()
+
     def release(self) -> None:
+        self._close_writer()  # no journal PUT may land after the lock is gone
         etag, self._lock_etag = self._lock_etag, None
         if etag is not None and not self._delete_if(self.lock_key, etag):
             log.warning(
@@ -416,16 +429,6 @@ class S3Backend(Backend):
             lineage=lineage,
             size=int(version.get("Size", 0)),
         )
-
-
-class _Batch:
-    """Journal lines that go into one object, and what became of its PUT."""
-
-    def __init__(self, first: int) -> None:
-        self.first = first  # the run's number of its first line: the object's name
-        self.lines: list[str] = []
-        self.done = False
-        self.error: StateError | None = None
 
 
 def _code(exc: ClientError) -> str:
