@@ -125,9 +125,10 @@ def test_by_remote_id_follows_put_and_remove_and_is_linear() -> None:
     state = State()
     for i in range(10_000):
         state.put(rec(f"c{i}", str(i)))
-    started = time.perf_counter()
-    found = [state.by_remote_id("EmailCampaign", str(i)) for i in range(10_000)]
-    assert time.perf_counter() - started < 0.5
+    found = [state.by_remote_id("EmailCampaign", "0")]
+    index = state._by_remote
+    found += [state.by_remote_id("EmailCampaign", str(i)) for i in range(1, 10_000)]
+    assert state._by_remote is index  # built once for 10,000 lookups, not once per lookup
     assert [r.name for r in found if r is not None] == [f"c{i}" for i in range(10_000)]
     state.put(rec("c1", "recreated"))
     assert state.by_remote_id("EmailCampaign", "1") is None
@@ -690,24 +691,28 @@ def test_no_state_never_touches_disk(tmp_path: Path, monkeypatch: pytest.MonkeyP
 # --------------------------------------------------------------------------- speed
 
 
-def measure_journal(path: Path, campaigns: int, steps: int) -> tuple[float, float]:
-    """Seconds for `steps` record() calls and for the one commit, on a big state."""
-    committed(path, *(rec(f"c{i:05d}", str(i)) for i in range(campaigns)))
+def bytes_written_by_this_process() -> int:
+    """The kernel's count of bytes this process passed to write() (/proc/self/io `wchar`)."""
+    for line in Path("/proc/self/io").read_text().splitlines():
+        if line.startswith("wchar:"):
+            return int(line.split()[1])
+    raise AssertionError("no wchar in /proc/self/io")
+
+
+def test_a_step_writes_its_journal_line_not_the_whole_state(tmp_path: Path) -> None:
+    # Counted, not timed: a rewrite of this 1,000-campaign state per step would write about
+    # 1,000 times its size (SPEC measured ~7.6 s per 1,000 steps); a journal line is small.
+    path = tmp_path / "s.json"
+    committed(path, *(rec(f"c{i:05d}", str(i)) for i in range(1000)))
+    state_bytes = path.stat().st_size
     store = StateStore(path)
     with store.lock("apply"):
         store.read()
-        started = time.perf_counter()
-        for i in range(steps):
+        before = bytes_written_by_this_process()
+        for i in range(1000):
             store.record(rec(f"c{i:05d}", f"new{i}"))
-        recorded = time.perf_counter()
+        per_step = (bytes_written_by_this_process() - before) / 1000
         store.commit()
-        done = time.perf_counter()
-    return recorded - started, done - recorded
-
-
-def test_a_thousand_steps_on_a_thousand_campaigns_is_fast(tmp_path: Path) -> None:
-    records_s, commit_s = measure_journal(tmp_path / "s.json", 1000, 1000)
-    print(f"\n1,000 record() calls: {records_s:.3f} s; 1 commit: {commit_s:.3f} s")
-    assert records_s + commit_s < 3.0  # the apply budget is 5 s; a rewrite per step is ~7.6 s
-    state = StateStore(tmp_path / "s.json").read()
+    assert per_step < 1024 < state_bytes / 50, (per_step, state_bytes)
+    state = StateStore(path).read()
     assert state.serial == 2 and state.campaigns["EmailCampaign/c00999"].remote_id == "new999"
