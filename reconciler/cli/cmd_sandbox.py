@@ -27,11 +27,6 @@ DEMO_IMBRACE_API_KEY = "demo-imbrace-key"
 MASK = "********"
 
 
-def register(group: click.Group) -> None:
-    """Add the `sandbox` command to the group."""
-    group.add_command(sandbox_command)
-
-
 def sandbox_credentials(environ: Mapping[str, str]) -> dict[str, tuple[str, bool]]:
     """Return each credential variable's value and whether it came from the environment."""
     demo = {

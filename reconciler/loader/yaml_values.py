@@ -15,10 +15,10 @@ from typing import Any
 
 from ruamel.yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
-Path_ = tuple[str | int, ...]
+from reconciler.loader.files import MAX_NODES_PER_FILE
+from reconciler.loader.issues import Path_
 
-#: Nodes built per file, alias re-use counted each time: stops "billion laughs" in ms.
-MAX_NODES_PER_FILE = 100_000
+__all__ = ["MAX_NODES_PER_FILE", "Builder", "Path_", "Problem", "compose_documents"]
 #: Nesting depth of built values; also stops self-referencing aliases.
 MAX_DEPTH = 50
 #: libyaml's composer recurses in C per flow level and crashes near 100,000 levels; files
