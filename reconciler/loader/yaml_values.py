@@ -14,6 +14,7 @@ from collections.abc import Iterator
 from typing import Any
 
 from ruamel.yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
+from ruamel.yaml.tag import Tag
 
 from reconciler.loader.files import MAX_NODES_PER_FILE
 from reconciler.loader.issues import Path_
@@ -53,10 +54,12 @@ def _c_loader() -> Any:
             return None
 
         def resolve(self, kind: Any, value: Any, implicit: Any) -> Any:
+            # A Tag, not its text: the node then keeps it as it is instead of making a new
+            # Tag for each of the hundreds of thousands of values (nothing mutates a Tag).
             if kind is ScalarNode and implicit[0]:
                 tag = _RESOLVED.get(value)
                 if tag is None:
-                    tag = str(super().resolve(kind, value, implicit))
+                    tag = _shared_tag(str(super().resolve(kind, value, implicit)))
                     if len(_RESOLVED) < _RESOLVE_CACHE_SIZE:
                         _RESOLVED[value] = tag
                 return tag
@@ -67,9 +70,23 @@ def _c_loader() -> Any:
     return FastLoader
 
 
-_RESOLVED: dict[str, str] = {}
+_TAGS: dict[str, Tag] = {}
+
+
+def _shared_tag(name: str) -> Tag:
+    """One Tag object per tag name, shared by every node the composer makes with it."""
+    tag = _TAGS.get(name)
+    if tag is None:
+        tag = _TAGS[name] = Tag(suffix=name)
+    return tag
+
+
+_RESOLVED: dict[str, Tag] = {}
 _RESOLVE_CACHE_SIZE = 100_000
-_DEFAULT_TAGS = {ScalarNode: _STR, SequenceNode: _SEQ, MappingNode: _MAP}
+_DEFAULT_TAGS = {
+    kind: _shared_tag(name)
+    for kind, name in ((ScalarNode, _STR), (SequenceNode, _SEQ), (MappingNode, _MAP))
+}
 #: The C composer class, or None: tests set it to None to run the pure-Python fallback.
 _CLoader: Any = _c_loader()
 
