@@ -16,7 +16,8 @@ Modules, in the order a file goes through them:
 - `positions`: issues at 1-based lines and columns, model paths -> YAML nodes;
 - `past`: the send_time-in-the-past warnings;
 - `directory`: one run's walk and defaults chains; `campaigns`: its files -> models;
-- `issues`: issues at 1-based positions; `result`: what a run gives.
+- `issues`: issues at 1-based positions; `result`: what a run gives;
+- `prefetch`: past 1,000 files, a forked worker parses ahead while the loader validates.
 
 Nothing here imports the YAML parser or pydantic until a YAML file is found (`campaigns`),
 so `validate` of an empty directory starts fast.

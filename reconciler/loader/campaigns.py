@@ -24,6 +24,7 @@ from reconciler.loader.explain import did_you_mean, explain_all, short
 from reconciler.loader.files import read_text
 from reconciler.loader.past import PastSendTimes
 from reconciler.loader.positions import issue, locate
+from reconciler.loader.prefetch import PREFETCH_AFTER, Prefetcher
 from reconciler.loader.result import LoadedCampaign
 from reconciler.loader.yaml_values import Path_
 from reconciler.model import KINDS, EmailCampaign, MessagingCampaign, Source, raw_rule_errors
@@ -39,6 +40,13 @@ class CampaignReader:
         self.seen: dict[tuple[str, str], tuple[str, int]] = {}
         self.attachments = Attachments(root)
         self.past = PastSendTimes()
+        self.files = 0
+        self.prefetch: Prefetcher | None = None
+
+    def close(self) -> None:
+        """Stop the prefetch worker, if one was started."""
+        if self.prefetch is not None:
+            self.prefetch.close()
 
     def read_defaults(self, entries: list[os.DirEntry[str]]) -> Defaults:
         """The checked defaults of one directory's `_defaults.yaml` files."""
@@ -52,6 +60,12 @@ class CampaignReader:
 
     def load_file(self, entry: os.DirEntry[str], chain: list[Defaults]) -> None:
         """Every campaign of one file, the defaults of chain merged under each."""
+        self.files += 1
+        if self.files == PREFETCH_AFTER + 1:  # a large directory: parse ahead in a worker
+            self.prefetch = Prefetcher.start(self.root, skip=PREFETCH_AFTER)
+        if self.prefetch is not None and (doc := self.prefetch.take(entry.path)) is not None:
+            self._load_campaign(doc, chain)
+            return
         text = read_text(entry.path, self.root, self.issues, entry)
         if text is None:
             return
@@ -155,8 +169,7 @@ class CampaignReader:
         return issue(origin.file, node.start_mark, path, message, severity)
 
     def _register(self, model: EmailCampaign | MessagingCampaign, doc: Document) -> None:
-        name_node, _, _ = locate(doc.node, ("name",))
-        mark = name_node.start_mark
+        start, mark = doc.start_and_name_marks()
         key = (model.kind, model.name)
         if key in self.seen:
             other_file, other_line = self.seen[key]
@@ -171,6 +184,5 @@ class CampaignReader:
             )
             return
         self.seen[key] = (doc.file, mark.line + 1)
-        start = doc.node.start_mark
         source = Source(doc.file, start.line + 1, start.column + 1)
         self.campaigns.append(LoadedCampaign(model=model, source=source))

@@ -42,6 +42,13 @@ class DirectoryLoader:
 
     def run(self) -> None:
         """Load every campaign file under the root, defaults first in each directory."""
+        try:
+            self._walk()
+        finally:
+            if self._reader is not None:
+                self._reader.close()
+
+    def _walk(self) -> None:
         if not check_root(self.root, self.issues):
             return
         chains: dict[str, list[Defaults]] = {}
