@@ -9,10 +9,13 @@ thread runs, and other tests in this process may leave a sandbox thread behind.
 from __future__ import annotations
 
 import json
+import signal
 import subprocess
 import sys
 from pathlib import Path
 from typing import Any
+
+from conftest import wait_until
 
 from reconciler.loader import LoadError, load_directory
 from reconciler.loader.campaigns import PREFETCH_AFTER
@@ -174,3 +177,41 @@ def test_no_worker_below_the_threshold(tmp_path: Path) -> None:
     run = with_worker(root, after=PREFETCH_AFTER)
     assert run["workers"] == 0 and PREFETCH_AFTER >= 1000
     assert run["outcome"] == outcome(root)
+
+
+def _children(pid: int) -> list[int]:
+    try:
+        text = Path(f"/proc/{pid}/task/{pid}/children").read_text()
+    except OSError:
+        return []
+    return [int(child) for child in text.split()]
+
+
+def _running(pid: int) -> bool:
+    """Whether pid is a live process (a zombie waiting to be reaped is not)."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return False
+    return stat.rsplit(")", 1)[1].split()[0] != "Z"
+
+
+def test_the_worker_dies_with_a_killed_validate(tmp_path: Path) -> None:
+    root = tmp_path / "config"
+    root.mkdir()
+    for i in range(PREFETCH_AFTER + 6000):  # enough for the worker to be busy when killed
+        (root / f"c-{i:05d}.yaml").write_text(EMAIL.format(i=i, d=i % 10))
+    validate = subprocess.Popen(
+        [sys.executable, "-m", "reconciler", "validate", str(root)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        assert wait_until(lambda: bool(_children(validate.pid)), 60), "no worker started"
+        (worker,) = _children(validate.pid)
+        validate.send_signal(signal.SIGKILL)
+        validate.wait(30)
+        assert wait_until(lambda: not _running(worker), 30), "the worker outlived validate"
+    finally:
+        validate.kill()
+        validate.wait(30)
