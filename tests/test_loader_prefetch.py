@@ -90,6 +90,7 @@ def take(worker, path):
     taken.append(doc is not None)
     return doc
 
+prefetch.PATIENT = mode != "impatient"
 if mode == "stall":
     prefetch.WAIT_SECONDS = 0.0  # any wait counts as silence
     prefetch._work = lambda root, skip, fd: signal.pause()  # never sends a thing
@@ -140,6 +141,12 @@ def test_a_directory_loads_the_same_with_the_worker_as_without(tmp_path: Path) -
     assert run["outcome"] == alone
     assert run["workers"] == 1 and run["taken"] >= 15  # the plain files came from the worker
     assert run["done"] == run["reaped"] == [True]  # and it was reaped when the load ended
+
+
+def test_a_loader_that_does_not_wait_for_the_worker_loads_the_same(tmp_path: Path) -> None:
+    root = write_directory(tmp_path / "config", plain=20)
+    for _ in range(3):  # whichever files each side happens to parse
+        assert with_worker(root, after=3, mode="impatient")["outcome"] == outcome(root)
 
 
 def test_a_valid_directory_has_the_same_campaigns_and_sources_with_the_worker(

@@ -8,9 +8,10 @@ chunks over a pipe, while the loader validates. Anything unusual about a file (a
 several documents, a value that is not a mapping) is sent back as "parse it yourself", so
 every error is still found and placed by the loader's own code.
 
-Bounded: the worker dies with the loader (its next write fails once the pipe's reader is
-gone) and is killed when the loader is done; a worker silent for WAIT_SECONDS, or out of
-step with the loader, is killed and the loader parses the rest itself.
+The loader never waits for the worker: a file whose result has not arrived yet, it parses
+itself. Bounded: the worker dies with the loader (its next write fails once the pipe's
+reader is gone) and is killed when the loader is done; a worker out of step with the loader,
+or stuck for WAIT_SECONDS inside a message, is killed and the loader parses the rest itself.
 """
 
 from __future__ import annotations
@@ -32,10 +33,14 @@ from reconciler.loader.issues import Mark
 
 #: Files the loader parses itself before it starts a worker: a fork is not worth it below.
 PREFETCH_AFTER = 1000
-#: Files per message from the worker.
-CHUNK = 200
-#: How long the loader waits for the worker's next message before parsing alone.
+#: Files per message from the worker: small, so that little of its work is dropped when the
+#: loader has gone ahead of it.
+CHUNK = 50
+#: How long the loader waits for the rest of a message it has begun to read.
 WAIT_SECONDS = 30.0
+#: Wait (up to WAIT_SECONDS) for the worker's result of each file instead of parsing it
+#: when it is not there yet: how tests make sure every file comes from the worker.
+PATIENT = False
 
 _HEADER = struct.Struct("!I")
 #: What the worker sends for a file: (path,) means "parse it yourself".
@@ -49,6 +54,9 @@ class Prefetcher:
         self.pid = pid
         self.fd = fd
         self.results: deque[_Parsed] = deque()
+        #: The loader's count of files offered to take(), and the worker's of results[0].
+        self.index = 0
+        self.first = 0
         self.done = False
 
     @classmethod
@@ -74,14 +82,26 @@ class Prefetcher:
 
     def take(self, path: str) -> Document | None:
         """The worker's document for the next campaign file, which must be path; None when
-        the loader is to parse it itself."""
+        the loader is to parse it itself: the worker left it to the loader, is gone, or has
+        not sent it yet. The loader never waits for the worker: it parses a file that is
+        not there yet itself, and drops the worker's copy when it arrives."""
+        index = self.index
+        self.index += 1
         if self.done:
             return None
-        while not self.results:
+        while True:
+            while self.results and self.first < index:  # the loader parsed these itself
+                self.results.popleft()
+                self.first += 1
+            if self.results:
+                break
+            if not self._ready():
+                return None
             if not self._receive():
                 self.close()
                 return None
         parsed = self.results.popleft()
+        self.first += 1
         if parsed[0] != path:  # out of step (the directory changed under us): stop
             self.close()
             return None
@@ -101,6 +121,13 @@ class Prefetcher:
         # Not reaped yet, so the pid is still ours (an exited worker is a zombie till then).
         os.kill(self.pid, signal.SIGKILL)
         os.waitpid(self.pid, 0)
+
+    def _ready(self) -> bool:
+        """Whether the worker's next message (or the end of the pipe) is there to read."""
+        if PATIENT:
+            return True  # _receive waits for it
+        ready, _, _ = select.select([self.fd], [], [], 0)
+        return bool(ready)
 
     def _receive(self) -> bool:
         header = self._read(_HEADER.size)
