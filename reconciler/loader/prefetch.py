@@ -137,7 +137,10 @@ class Prefetcher:
         body = self._read(size)
         if body is None:
             return False
-        chunk = marshal.loads(body)
+        try:
+            chunk = marshal.loads(body)
+        except (EOFError, ValueError, TypeError):  # pragma: no cover - a worker gone wrong
+            return False
         if not chunk:  # the worker's last message: no more files
             return False
         self.results.extend(chunk)

@@ -39,6 +39,12 @@ def _c_loader() -> Any:
     except ImportError:  # pragma: no cover - only where ruamel.yaml.clib is missing
         return None
 
+    # The first characters an implicit (untagged) non-string scalar can start with; ruamel
+    # looks up its resolvers by the first character, so any other one means a plain string.
+    implicit = CSafeLoader.yaml_implicit_resolvers
+    first_chars = frozenset() if implicit.get(None) else frozenset(implicit)
+    str_tag = _shared_tag(_STR)
+
     class FastLoader(CSafeLoader):
         """CSafeLoader reduced to composing: memoised tag resolution (keys repeat across
         every file), no path resolvers, and no Python constructor state, whose
@@ -57,6 +63,8 @@ def _c_loader() -> Any:
             # A Tag, not its text: the node then keeps it as it is instead of making a new
             # Tag for each of the hundreds of thousands of values (nothing mutates a Tag).
             if kind is ScalarNode and implicit[0]:
+                if value and value[0] not in first_chars:
+                    return str_tag  # no implicit type starts so: a string (no regex, no cache)
                 tag = _RESOLVED.get(value)
                 if tag is None:
                     tag = _shared_tag(str(super().resolve(kind, value, implicit)))
