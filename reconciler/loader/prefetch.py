@@ -8,10 +8,15 @@ chunks over a pipe, while the loader validates. Anything unusual about a file (a
 several documents, a value that is not a mapping) is sent back as "parse it yourself", so
 every error is still found and placed by the loader's own code.
 
-The loader never waits for the worker: a file whose result has not arrived yet, it parses
-itself. Bounded: the worker dies with the loader (its next write fails once the pipe's
-reader is gone) and is killed when the loader is done; a worker out of step with the loader,
-or stuck for WAIT_SECONDS inside a message, is killed and the loader parses the rest itself.
+The loader waits for the worker's result of each file (PATIENT): measured at 10,000 files,
+the loader then spends 0.7 s of CPU and the worker 0.7 s, against 1.55 s for the loader
+alone, so with a second core free the load takes half the time, and without one it costs
+no more CPU than before (marshal costs about what the loader's own parse of a file would).
+Parsing a file itself when the worker's result is late instead (PATIENT off) was measured
+worse: under load the worker is late often, and then both parse the same files.
+Bounded: the worker dies with the loader (its next write fails once the pipe's reader is
+gone) and is killed when the loader is done; a worker out of step with the loader, or
+silent for WAIT_SECONDS, is killed and the loader parses the rest itself.
 """
 
 from __future__ import annotations
@@ -36,11 +41,11 @@ PREFETCH_AFTER = 1000
 #: Files per message from the worker: small, so that little of its work is dropped when the
 #: loader has gone ahead of it.
 CHUNK = 50
-#: How long the loader waits for the rest of a message it has begun to read.
+#: How long the loader waits for the worker's next message before parsing alone.
 WAIT_SECONDS = 30.0
-#: Wait (up to WAIT_SECONDS) for the worker's result of each file instead of parsing it
-#: when it is not there yet: how tests make sure every file comes from the worker.
-PATIENT = False
+#: Wait (up to WAIT_SECONDS) for the worker's result of each file; off: parse a file whose
+#: result is not there yet, and drop the worker's copy when it arrives.
+PATIENT = True
 
 _HEADER = struct.Struct("!I")
 #: What the worker sends for a file: (path,) means "parse it yourself".
@@ -82,9 +87,8 @@ class Prefetcher:
 
     def take(self, path: str) -> Document | None:
         """The worker's document for the next campaign file, which must be path; None when
-        the loader is to parse it itself: the worker left it to the loader, is gone, or has
-        not sent it yet. The loader never waits for the worker: it parses a file that is
-        not there yet itself, and drops the worker's copy when it arrives."""
+        the loader is to parse it itself: the worker left it to the loader or is gone (or,
+        with PATIENT off, has not sent it yet)."""
         index = self.index
         self.index += 1
         if self.done:
