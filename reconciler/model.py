@@ -212,7 +212,7 @@ class _EmailCampaignRules(_Dynamic):
                     errors.append(FieldError("ab_test", str(exc), rest=("send_times", index)))
             if len(times) == len(self.ab_test.send_times):
                 object.__setattr__(self.ab_test, "send_times", times)
-        errors += email_type_rules(dict(self))
+        errors += email_type_rules(self.__dict__)  # the fields (extra keys are refused)
         errors += self._check_attachment_total()
         errors += self._check_lifecycle()
         raise_all(errors)

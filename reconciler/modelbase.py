@@ -62,19 +62,18 @@ class ResolvedFile:
 AttachmentResolver = Callable[[str], ResolvedFile]
 
 
-#: semantics.md "Unset values": absent, null, "" and [] are one value for an optional field.
-_UNSET_SPELLINGS: tuple[Any, ...] = (None, "", [])
+def is_unset_spelling(value: Any) -> bool:
+    """semantics.md "Unset values": absent, null, "" and [] are one value for an optional
+    field (exactly these types: a str or list subclass is a value)."""
+    return value is None or ((type(value) is str or type(value) is list) and not value)
 
 
 def drop_unset(data: Any, optional: frozenset[str]) -> Any:
     """Return a YAML mapping without its optional keys spelled unset (null, "" or [])."""
     if not isinstance(data, dict):
         return data
-    return {
-        k: v
-        for k, v in data.items()
-        if not (k in optional and any(v == u and type(v) is type(u) for u in _UNSET_SPELLINGS))
-    }
+    # Run on every campaign loaded: one call per optional key, no generator per key.
+    return {k: v for k, v in data.items() if k not in optional or not is_unset_spelling(v)}
 
 
 class StrictModel(BaseModel):

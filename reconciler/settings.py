@@ -15,11 +15,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
-from pydantic import SecretStr
-
 from reconciler.errors import InsecureUrlError, MissingCredentials
 
 if TYPE_CHECKING:
+    from pydantic import SecretStr
+
     from reconciler.state.location import StateLocation
 
 __all__ = [
@@ -156,6 +156,8 @@ class Settings:
     ) -> Settings:
         # The vendors' hosts live in their provider modules (one place per vendor fact);
         # imported here, not at the top, because the providers import this module.
+        from pydantic import SecretStr  # not at the top: `--help` and validate never need it
+
         from reconciler.providers import email as engagelab
         from reconciler.providers import touchpoint as imbrace
         from reconciler.state.location import check_workspace, state_location

@@ -27,9 +27,16 @@ def help_of(capsys: pytest.CaptureFixture[str], *command: str) -> str:
     return out
 
 
+def commands_of(group: click.Group) -> dict[str, click.Command]:
+    """A group's commands through click's API (the CLI imports each command on first use)."""
+    ctx = click.Context(group)
+    found = {name: group.get_command(ctx, name) for name in group.list_commands(ctx)}
+    return {name: command for name, command in found.items() if command is not None}
+
+
 def all_groups() -> list[tuple[tuple[str, ...], click.Group]]:
     groups: list[tuple[tuple[str, ...], click.Group]] = [((), cli)]
-    for name, sub in cli.commands.items():
+    for name, sub in commands_of(cli).items():
         if isinstance(sub, click.Group):
             groups.append(((name,), sub))
     return groups
@@ -43,7 +50,7 @@ def test_command_summaries_are_whole_first_sentences(
 ) -> None:
     listing = flat(help_of(capsys, *path).split("Commands:", 1)[1])
     assert "..." not in listing
-    for name, command in group.commands.items():
+    for name, command in commands_of(group).items():
         sentence = first_sentence(command.help or "")
         assert f"{name} {sentence}" in listing, name
 

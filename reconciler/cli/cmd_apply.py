@@ -42,15 +42,11 @@ if TYPE_CHECKING:
     from reconciler.settings import Settings
     from reconciler.state import State, StateStore
 
-__all__ = ["CONFIRM_PROMPT", "exit_code_for", "is_saved_plan", "register"]
+__all__ = ["CONFIRM_PROMPT", "exit_code_for", "is_saved_plan"]
 
 CONFIRM_PROMPT = "Do you want to apply these changes? Only 'yes' will be accepted:"
 
 FORMATS = ("text", "json")
-
-
-def register(group: click.Group) -> None:
-    group.add_command(apply_command)
 
 
 def exit_code_for(result: ApplyResult) -> int:

@@ -15,14 +15,10 @@ if TYPE_CHECKING:
     from reconciler.calendar import Calendar, QuietHours
     from reconciler.workflow import PlanContext
 
-__all__ = ["calendar_of", "register"]
+__all__ = ["calendar_of"]
 
 FORMATS = ("html", "markdown", "ics", "json")
 F = TypeVar("F", bound=Callable[..., Any])
-
-
-def register(group: click.Group) -> None:
-    group.add_command(calendar_command)
 
 
 def _date(ctx: click.Context, param: click.Parameter, value: str | None) -> date | None:

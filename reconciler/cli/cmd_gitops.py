@@ -33,14 +33,9 @@ if TYPE_CHECKING:
     from reconciler.settings import Settings
     from reconciler.state import State, StateStore
 
-__all__ = ["register"]
+__all__: list[str] = []
 
 FORMATS = ("text", "json", "markdown")
-
-
-def register(group: click.Group) -> None:
-    group.add_command(drift_command)
-    group.add_command(import_command)
 
 
 # --------------------------------------------------------------------------- drift

@@ -28,7 +28,6 @@ if TYPE_CHECKING:
 
 __all__ = [
     "check_plan_out",
-    "register",
     "render_plan",
     "settings_for",
     "use_color",
@@ -150,10 +149,6 @@ def with_policy(
         plan=context.plan,
     )
     return replace(context.plan, policy=tuple(violations))
-
-
-def register(group: click.Group) -> None:
-    group.add_command(plan_command)
 
 
 @click.command("plan")

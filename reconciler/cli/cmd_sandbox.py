@@ -7,6 +7,7 @@ SIGINT or SIGTERM, then exits 0.
 
 from __future__ import annotations
 
+import gc
 import os
 import signal
 import sys
@@ -25,11 +26,6 @@ DEMO_API_USER = "demo-user"
 DEMO_API_KEY = "demo-key"
 DEMO_IMBRACE_API_KEY = "demo-imbrace-key"
 MASK = "********"
-
-
-def register(group: click.Group) -> None:
-    """Add the `sandbox` command to the group."""
-    group.add_command(sandbox_command)
 
 
 def sandbox_credentials(environ: Mapping[str, str]) -> dict[str, tuple[str, bool]]:
@@ -113,6 +109,10 @@ def sandbox_command(
 ) -> int:
     """Run the local emulator of both campaign APIs in the foreground."""
     from reconciler.sandbox import Sandbox, parse_fault_spec
+
+    # run() turned the garbage collector off for the command; this one serves for hours,
+    # so the cycles its requests leave behind must be collected.
+    gc.enable()
     from reconciler.sandbox.faults import Latency
 
     rules = []

@@ -13,13 +13,9 @@ import click
 
 from reconciler.cli import EXIT_OK
 
-__all__ = ["register"]
+__all__: list[str] = []
 
 FORMATS = ("text", "json", "markdown")
-
-
-def register(group: click.Group) -> None:
-    group.add_command(show_command)
 
 
 @click.command("show")

@@ -25,11 +25,6 @@ from reconciler.state.model import parse_state
 KINDS = (EMAIL_KIND, MESSAGING_KIND)
 
 
-def register(group: click.Group) -> None:
-    """Add the `state` group to the CLI."""
-    group.add_command(state)
-
-
 @click.group()
 def state() -> None:
     """Inspect and edit the state file (edits take the state lock)."""

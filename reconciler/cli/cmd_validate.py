@@ -1,35 +1,29 @@
-"""reconciler.cli.cmd_validate: `validate` (load + check offline) and `schema` (JSON Schema)."""
+"""reconciler.cli.cmd_validate: `validate` (load + check offline).
+
+Imports only what an empty or missing directory needs; the loader imports the model
+(pydantic) when it finds a campaign file, and the renderers are imported when there is
+something to print.
+"""
 
 from __future__ import annotations
 
 import json
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
 from reconciler.cli.policy_options import check_policy, policy_options, raise_if_blocking
 from reconciler.errors import ConfigError, ConfigIssue
-from reconciler.loader import LoadError, LoadResult, load_directory
-from reconciler.model import KINDS, json_schema
-from reconciler.plan import PolicyViolation
-from reconciler.render import (
-    github_data,
-    github_property,
-    policy_line,
-    text_line_start,
-    text_policy,
-    text_safe,
-)
+from reconciler.loader import LoadError, load_directory
 from reconciler.settings import DEFAULT_CONFIG_DIR
 
+if TYPE_CHECKING:
+    from reconciler.loader import LoadResult
+    from reconciler.plan import PolicyViolation
+
 FORMATS = ("text", "json", "github")
-
-
-def register(group: click.Group) -> None:
-    """Add `validate` and `schema` to the group."""
-    group.add_command(validate)
-    group.add_command(schema)
 
 
 @click.command()
@@ -59,6 +53,8 @@ def validate(
     policy.yaml beside DIR), its campaign rules are checked too: advisory ones warn, soft
     ones fail unless --override RULE --reason TEXT, hard ones fail.
     """
+    from reconciler.render import text_policy, text_safe
+
     config_dir = Path(directory or getattr(ctx.obj, "config_dir", None) or DEFAULT_CONFIG_DIR)
     try:
         result = load_directory(config_dir)
@@ -85,12 +81,16 @@ def validate(
 
 def _policy_issue(violation: PolicyViolation) -> ConfigIssue:
     """A violation as an issue of the campaign's file, for JSON and GitHub annotations."""
+    from reconciler.render import policy_line
+
     severity = "error" if violation.blocking else "warning"
     message = policy_line(violation)
     return ConfigIssue(violation.file or "", violation.line or 1, 1, (), message, severity)
 
 
 def _text_ok(config_dir: Path, result: LoadResult) -> None:
+    from reconciler.render import text_line_start, text_safe
+
     for issue in result.warnings:
         click.echo(text_safe(f"warning: {issue}"), err=True)
     counts: dict[str, int] = {}
@@ -112,19 +112,10 @@ def _emit(issues: Sequence[ConfigIssue], output_format: str) -> None:
 
 def github_annotation(issue: ConfigIssue) -> str:
     """Format an issue as a GitHub Actions workflow command (`::error file=…::message`)."""
+    from reconciler.render import github_data, github_property
+
     text = f"{issue.field_path}: {issue.message}" if issue.path else issue.message
     where = f"file={github_property(issue.file)}"
     if issue.line:
         where += f",line={issue.line},col={issue.column}"
     return f"::{issue.severity} {where}::{github_data(text)}"
-
-
-@click.command()
-@click.option(
-    "--kind",
-    type=click.Choice(sorted(KINDS)),
-    help="Schema of one kind only (default: a document of any kind).",
-)
-def schema(kind: str | None) -> None:
-    """Print the JSON Schema of campaign YAML (for yaml-language-server and other editors)."""
-    click.echo(json.dumps(json_schema(kind), indent=2, sort_keys=False))

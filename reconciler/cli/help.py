@@ -1,6 +1,6 @@
 """reconciler.cli.help: help that answers: whole command summaries, exit codes, target forms.
 
-Applied once to the command tree after every command registered (`polish`), so the texts
+Applied to each command as the group imports it (`polish`), so the texts
 several commands share live in one place (docs/reference/commands.md "Exit codes"). Also
 the hint for a Terraform-style single-dash long option (`-detailed-exitcode`).
 """
@@ -11,6 +11,8 @@ import re
 from collections.abc import Iterable, Sequence
 
 import click
+
+from reconciler.cli.lazy import LazyGroup
 
 __all__ = [
     "EXCLUDE_HELP",
@@ -75,6 +77,7 @@ def polish(command: click.Command) -> None:
                 param.help = TARGET_HELP
             elif "--exclude" in param.opts:
                 param.help = EXCLUDE_HELP
+    # A LazyGroup polishes each command as it imports it (lazy.LazyGroup.prepare).
     if isinstance(command, click.Group):
         for sub in command.commands.values():
             polish(sub)
@@ -83,7 +86,10 @@ def polish(command: click.Command) -> None:
 def _long_options(command: click.Command) -> Iterable[str]:
     for param in command.params:
         yield from (opt for opt in getattr(param, "opts", ()) if opt.startswith("--"))
-    if isinstance(command, click.Group):
+    if isinstance(command, LazyGroup):
+        for sub in command.all_commands().values():
+            yield from _long_options(sub)
+    elif isinstance(command, click.Group):
         for sub in command.commands.values():
             yield from _long_options(sub)
 

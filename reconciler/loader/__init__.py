@@ -15,20 +15,28 @@ Modules, in the order a file goes through them:
 - `explain`: pydantic errors -> one-line messages with did-you-mean hints;
 - `positions`: issues at 1-based lines and columns, model paths -> YAML nodes;
 - `past`: the send_time-in-the-past warnings;
-- `directory`: one run tying them together; `result`: what a run gives.
+- `directory`: one run's walk and defaults chains; `campaigns`: its files -> models;
+- `issues`: issues at 1-based positions; `result`: what a run gives;
+- `prefetch`: past 1,000 files, a forked worker parses ahead while the loader validates.
+
+Nothing here imports the YAML parser or pydantic until a YAML file is found (`campaigns`),
+so `validate` of an empty directory starts fast.
 """
 
 from __future__ import annotations
 
 import gc
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from reconciler.errors import ConfigIssue
 from reconciler.loader.directory import DEFAULT_KIND, DirectoryLoader
-from reconciler.loader.files import MAX_FILE_BYTES, MAX_FILES
-from reconciler.loader.positions import issue, unique
+from reconciler.loader.files import MAX_FILE_BYTES, MAX_FILES, MAX_NODES_PER_FILE
+from reconciler.loader.issues import issue, unique
 from reconciler.loader.result import LoadedCampaign, LoadError, LoadResult
-from reconciler.loader.yaml_values import MAX_NODES_PER_FILE, compose_documents
+
+if TYPE_CHECKING:
+    from reconciler.loader.yaml_values import compose_documents
 
 __all__ = [
     "DEFAULT_KIND",
@@ -66,6 +74,15 @@ def load_directory(config_dir: Path, *, allow_empty: bool = False) -> LoadResult
     if errors:
         raise LoadError(unique(errors), hint=_hint(errors), warnings=warnings)
     return LoadResult(campaigns=tuple(loader.campaigns), warnings=warnings)
+
+
+def __getattr__(name: str) -> Any:
+    """`compose_documents` on first use: it loads the YAML parser."""
+    if name == "compose_documents":
+        from reconciler.loader import yaml_values
+
+        return yaml_values.compose_documents
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def _hint(errors: list[ConfigIssue]) -> str | None:

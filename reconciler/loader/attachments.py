@@ -10,12 +10,8 @@ import stat
 from collections.abc import Callable
 from pathlib import Path
 
+from reconciler.loader.files import inside
 from reconciler.model import MAX_ATTACHMENT_BYTES, ResolvedFile
-
-
-def inside(path: str, root: str) -> bool:
-    """Whether path is root or below it (both already normalised the same way)."""
-    return path == root or path.startswith(root.rstrip(os.sep) + os.sep)
 
 
 class Attachments:

@@ -1,28 +1,20 @@
-"""One run over a config directory: files -> documents -> defaults merged -> validated
-campaigns, with every error and warning placed at its file, line and column.
+"""One run over a config directory: the walk, the file cap and the `_defaults.yaml` chain of
+each directory; the files themselves go to `campaigns.CampaignReader`.
 """
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
-from typing import Any
-
-from pydantic import ValidationError
-from ruamel.yaml.nodes import Node
+from typing import TYPE_CHECKING
 
 from reconciler.errors import ConfigIssue
-from reconciler.loader import defaults
-from reconciler.loader.attachments import Attachments
-from reconciler.loader.defaults import Defaults
-from reconciler.loader.documents import Document, documents
-from reconciler.loader.explain import did_you_mean, explain_all, short
-from reconciler.loader.files import MAX_FILES, check_root, read_text, walk
-from reconciler.loader.past import PastSendTimes
-from reconciler.loader.positions import issue, locate
-from reconciler.loader.result import LoadedCampaign
-from reconciler.loader.yaml_values import Path_
-from reconciler.model import KINDS, EmailCampaign, MessagingCampaign, Source, raw_rule_errors
+from reconciler.loader.files import MAX_FILES, check_root, walk
+from reconciler.loader.issues import issue
+
+if TYPE_CHECKING:
+    from reconciler.loader.campaigns import CampaignReader
+    from reconciler.loader.defaults import Defaults
+    from reconciler.loader.result import LoadedCampaign
 
 DEFAULT_KIND = "EmailCampaign"
 
@@ -33,26 +25,39 @@ class DirectoryLoader:
     def __init__(self, root: Path) -> None:
         self.root = root
         self.issues: list[ConfigIssue] = []
-        self.campaigns: list[LoadedCampaign] = []
-        self.seen: dict[tuple[str, str], tuple[str, int]] = {}
-        self.attachments = Attachments(root)
         self.files = 0
-        self.past = PastSendTimes()
+        self._reader: CampaignReader | None = None
+
+    @property
+    def campaigns(self) -> list[LoadedCampaign]:
+        return self._reader.campaigns if self._reader is not None else []
+
+    def reader(self) -> CampaignReader:
+        """The reader of YAML files, made (and its modules imported) on the first file."""
+        if self._reader is None:
+            from reconciler.loader.campaigns import CampaignReader
+
+            self._reader = CampaignReader(self.root, self.issues)
+        return self._reader
 
     def run(self) -> None:
         """Load every campaign file under the root, defaults first in each directory."""
+        try:
+            self._walk()
+        finally:
+            if self._reader is not None:
+                self._reader.close()
+
+    def _walk(self) -> None:
         if not check_root(self.root, self.issues):
             return
         chains: dict[str, list[Defaults]] = {}
         for listing in walk(self.root, self.issues):
             chain = chains.get(listing.parent, []) if listing.parent is not None else []
-            own = Defaults()
-            for entry in listing.defaults:
-                text = read_text(entry.path, self.root, self.issues, entry)
-                if text is not None:
-                    docs = documents(entry.path, text, self.issues)
-                    defaults.collect(docs, self._kind, self.issues, own)
-            local_chain = [*chain, own] if own.by_kind else chain
+            local_chain = chain
+            if listing.defaults:
+                own = self.reader().read_defaults(listing.defaults)
+                local_chain = [*chain, own] if own.by_kind else chain
             chains[listing.path] = local_chain
             for entry in listing.campaigns:
                 self.files += 1
@@ -60,128 +65,4 @@ class DirectoryLoader:
                     message = f"more than {MAX_FILES} YAML files"
                     self.issues.append(issue(str(self.root), None, (), message))
                     return
-                self._load_campaign_file(entry, local_chain)
-
-    def _load_campaign_file(self, entry: os.DirEntry[str], chain: list[Defaults]) -> None:
-        text = read_text(entry.path, self.root, self.issues, entry)
-        if text is None:
-            return
-        before = len(self.issues)
-        found = 0
-        for doc in documents(entry.path, text, self.issues):
-            if doc.value is None:
-                continue  # an empty document between `---` lines
-            found += 1
-            self._load_campaign(doc, chain)
-        if found == 0 and len(self.issues) == before:
-            self.issues.append(issue(entry.path, None, (), "file holds no campaign document"))
-
-    def _kind(self, doc: Document) -> str | None:
-        kind = doc.value.get("kind", DEFAULT_KIND)
-        if isinstance(kind, str) and kind in KINDS:
-            return kind
-        node, _, _ = locate(doc.node, ("kind",))
-        choices = sorted(KINDS)
-        hint = did_you_mean(kind, choices) if isinstance(kind, str) else ""
-        message = f"unknown kind {short(kind)}{hint}; expected one of {', '.join(choices)}"
-        self.issues.append(issue(doc.file, node.start_mark, ("kind",), message))
-        return None
-
-    def _load_campaign(self, doc: Document, chain: list[Defaults]) -> None:
-        if not isinstance(doc.value, dict):
-            message = f"a campaign document must be a mapping, found {short(doc.value)}"
-            self.issues.append(issue(doc.file, doc.node.start_mark, (), message))
-            return
-        kind = self._kind(doc)
-        if kind is None:
-            return
-        layers = defaults.layers(chain, kind)
-        data: dict[str, Any] = {}
-        for layer in layers:  # farthest first, so nearer defaults and the campaign win
-            data = defaults.deep_merge(data, layer.value)
-        data = defaults.deep_merge(data, doc.value)
-        data["kind"] = kind
-        origins = [doc, *reversed(layers)]
-        owner = next((o for o in origins if "attachments" in o.value), doc)
-        model_cls = KINDS[kind]
-        try:
-            model = model_cls.model_validate(
-                data, context={"resolve_attachment": self.attachments.resolver(owner.base_dir)}
-            )
-        except ValidationError as exc:
-            self._report(exc, model_cls, kind, data, origins)
-            return
-        self._register(model, doc)
-        if isinstance(model, EmailCampaign):
-            for path, message in self.past.warnings(model):
-                self.issues.append(self._at(origins, path, message, severity="warning"))
-
-    def _report(
-        self,
-        exc: ValidationError,
-        model_cls: type[EmailCampaign] | type[MessagingCampaign],
-        kind: str,
-        data: dict[str, Any],
-        origins: list[Document],
-    ) -> None:
-        """Every error of one document: the fields', and the cross-field rules' too.
-
-        pydantic skips a model's rules once a field fails, so they are judged again on the
-        raw data (model.raw_rule_errors); a field that has its own error is not reported
-        twice.
-        """
-        errors = exc.errors(include_url=False)
-        failed: set[Any] = set()
-        for error in errors:
-            for path, message, at_key in explain_all(error, model_cls):
-                failed.add(path[0] if path else None)
-                self.issues.append(self._at(origins, path, message, key=at_key))
-        if all(not error.get("loc") for error in errors):
-            return  # the rules ran: their errors are above
-        for rule in raw_rule_errors(kind, data):
-            if rule.field not in failed:
-                self.issues.append(self._at(origins, rule.path, str(rule)))
-
-    def _at(
-        self,
-        origins: list[Document],
-        path: Path_,
-        message: str,
-        *,
-        key: bool = False,
-        severity: str = "error",
-    ) -> ConfigIssue:
-        """Place an issue on the node of the document that gave the value at path."""
-        best: tuple[Document, Node] | None = None
-        reached = -1
-        for origin in origins:
-            node, yaml_path, exact = locate(origin.node, path, key=key)
-            if exact:
-                return issue(origin.file, node.start_mark, yaml_path, message, severity)
-            if len(yaml_path) > reached:
-                best, reached = (origin, node), len(yaml_path)
-        assert best is not None
-        # Not in any document (e.g. a missing field): the nearest enclosing node.
-        origin, node = best
-        return issue(origin.file, node.start_mark, path, message, severity)
-
-    def _register(self, model: EmailCampaign | MessagingCampaign, doc: Document) -> None:
-        name_node, _, _ = locate(doc.node, ("name",))
-        mark = name_node.start_mark
-        key = (model.kind, model.name)
-        if key in self.seen:
-            other_file, other_line = self.seen[key]
-            self.issues.append(
-                issue(
-                    doc.file,
-                    mark,
-                    ("name",),
-                    f"duplicate {model.kind} name {model.name!r}: also declared at "
-                    f"{other_file}:{other_line}",
-                )
-            )
-            return
-        self.seen[key] = (doc.file, mark.line + 1)
-        start = doc.node.start_mark
-        source = Source(doc.file, start.line + 1, start.column + 1)
-        self.campaigns.append(LoadedCampaign(model=model, source=source))
+                self.reader().load_file(entry, local_chain)

@@ -11,14 +11,15 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from reconciler.errors import ConfigIssue
-from reconciler.loader.attachments import inside
-from reconciler.loader.positions import Mark, issue
+from reconciler.loader.issues import Mark, issue
 
 #: A campaign file is a few hundred bytes; anything past this is a mistake or an attack.
 MAX_FILE_BYTES = 1024 * 1024
 #: Files and directories walked per run: bound the walk of a wrong directory (e.g. `/`).
 MAX_FILES = 200_000
 MAX_DIRECTORIES = 20_000
+#: Nodes built per file, alias re-use counted each time: stops "billion laughs" in ms.
+MAX_NODES_PER_FILE = 100_000
 
 YAML_SUFFIXES = (".yaml", ".yml")
 DEFAULTS_NAMES = ("_defaults.yaml", "_defaults.yml")
@@ -32,6 +33,11 @@ class Listing:
     parent: str | None
     defaults: list[os.DirEntry[str]]
     campaigns: list[os.DirEntry[str]]
+
+
+def inside(path: str, root: str) -> bool:
+    """Whether path is root or below it (both already normalised the same way)."""
+    return path == root or path.startswith(root.rstrip(os.sep) + os.sep)
 
 
 def check_root(root: Path, issues: list[ConfigIssue]) -> bool:

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from reconciler.errors import ConfigError, ConfigIssue
-from reconciler.model import EmailCampaign, Lifecycle, MessagingCampaign, Source
+
+if TYPE_CHECKING:
+    from reconciler.model import EmailCampaign, Lifecycle, MessagingCampaign, Source
 
 
 @dataclass(frozen=True)
@@ -30,6 +32,8 @@ class LoadedCampaign:
 
     @property
     def lifecycle(self) -> Lifecycle:
+        from reconciler.model import Lifecycle  # the model loads only once there is one
+
         return self.model.lifecycle or Lifecycle()
 
     def canonical(self) -> dict[str, Any]:

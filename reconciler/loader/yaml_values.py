@@ -14,11 +14,12 @@ from collections.abc import Iterator
 from typing import Any
 
 from ruamel.yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
+from ruamel.yaml.tag import Tag
 
-Path_ = tuple[str | int, ...]
+from reconciler.loader.files import MAX_NODES_PER_FILE
+from reconciler.loader.issues import Path_
 
-#: Nodes built per file, alias re-use counted each time: stops "billion laughs" in ms.
-MAX_NODES_PER_FILE = 100_000
+__all__ = ["MAX_NODES_PER_FILE", "Builder", "Path_", "Problem", "compose_documents"]
 #: Nesting depth of built values; also stops self-referencing aliases.
 MAX_DEPTH = 50
 #: libyaml's composer recurses in C per flow level and crashes near 100,000 levels; files
@@ -38,6 +39,12 @@ def _c_loader() -> Any:
     except ImportError:  # pragma: no cover - only where ruamel.yaml.clib is missing
         return None
 
+    # The first characters an implicit (untagged) non-string scalar can start with; ruamel
+    # looks up its resolvers by the first character, so any other one means a plain string.
+    implicit = CSafeLoader.yaml_implicit_resolvers
+    first_chars = frozenset() if implicit.get(None) else frozenset(implicit)
+    str_tag = _shared_tag(_STR)
+
     class FastLoader(CSafeLoader):
         """CSafeLoader reduced to composing: memoised tag resolution (keys repeat across
         every file), no path resolvers, and no Python constructor state, whose
@@ -53,10 +60,14 @@ def _c_loader() -> Any:
             return None
 
         def resolve(self, kind: Any, value: Any, implicit: Any) -> Any:
+            # A Tag, not its text: the node then keeps it as it is instead of making a new
+            # Tag for each of the hundreds of thousands of values (nothing mutates a Tag).
             if kind is ScalarNode and implicit[0]:
+                if value and value[0] not in first_chars:
+                    return str_tag  # no implicit type starts so: a string (no regex, no cache)
                 tag = _RESOLVED.get(value)
                 if tag is None:
-                    tag = str(super().resolve(kind, value, implicit))
+                    tag = _shared_tag(str(super().resolve(kind, value, implicit)))
                     if len(_RESOLVED) < _RESOLVE_CACHE_SIZE:
                         _RESOLVED[value] = tag
                 return tag
@@ -67,9 +78,23 @@ def _c_loader() -> Any:
     return FastLoader
 
 
-_RESOLVED: dict[str, str] = {}
+_TAGS: dict[str, Tag] = {}
+
+
+def _shared_tag(name: str) -> Tag:
+    """One Tag object per tag name, shared by every node the composer makes with it."""
+    tag = _TAGS.get(name)
+    if tag is None:
+        tag = _TAGS[name] = Tag(suffix=name)
+    return tag
+
+
+_RESOLVED: dict[str, Tag] = {}
 _RESOLVE_CACHE_SIZE = 100_000
-_DEFAULT_TAGS = {ScalarNode: _STR, SequenceNode: _SEQ, MappingNode: _MAP}
+_DEFAULT_TAGS = {
+    kind: _shared_tag(name)
+    for kind, name in ((ScalarNode, _STR), (SequenceNode, _SEQ), (MappingNode, _MAP))
+}
 #: The C composer class, or None: tests set it to None to run the pure-Python fallback.
 _CLoader: Any = _c_loader()
 
