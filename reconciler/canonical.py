@@ -9,11 +9,12 @@ value variants live in its package (`providers/engagelab/quirks.py`,
 from __future__ import annotations
 
 import hashlib
-import json
 import re
 from collections.abc import Iterable, Mapping
 from datetime import datetime, timedelta, timezone
 from typing import Any
+
+from reconciler.jsoncodec import dumps_compact
 
 __all__ = [
     "AB_DIMENSIONS",
@@ -91,6 +92,11 @@ _SEND_TIME_FORMATS = (
 )
 
 
+#: The canonical form, read without strptime (30,000 calls were 10% of a 10,000 plan):
+#: exactly what strptime's `%Y-%m-%d %H:%M:%S` takes when every part has all its digits.
+_CANONICAL_SEND_TIME = re.compile(r"(\d{4})-(\d\d)-(\d\d) (\d\d):(\d\d):(\d\d)", re.ASCII)
+
+
 def parse_send_time(value: Any) -> datetime:
     """Parse either documented send_time form; ValueError names both."""
     if isinstance(value, datetime):
@@ -98,6 +104,12 @@ def parse_send_time(value: Any) -> datetime:
     if not isinstance(value, str):
         raise ValueError('send_time must be a string such as "2026-12-01 10:00:00"')
     text = value.strip()
+    if (match := _CANONICAL_SEND_TIME.fullmatch(text)) is not None:
+        try:
+            year, month, day, hour, minute, second = map(int, match.groups())
+            return datetime(year, month, day, hour, minute, second)
+        except ValueError:
+            pass  # month 13, hour 24...: strptime below gives the same error as before
     if text.endswith("Z"):
         text = text[:-1] + "+0000"
     for fmt in _SEND_TIME_FORMATS:
@@ -151,7 +163,7 @@ def send_time_to_wire_run_time(send_time: str, time_zone: int | None) -> str:
 
 def stable_json(value: Any) -> str:
     """Serialise to compact JSON with sorted keys: the form hashes and fingerprints use."""
-    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str)
+    return dumps_compact(value)
 
 
 def content_hash(value: Any) -> str:
