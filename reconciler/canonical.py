@@ -92,9 +92,11 @@ _SEND_TIME_FORMATS = (
 )
 
 
-#: The canonical form, read without strptime (30,000 calls were 10% of a 10,000 plan):
-#: exactly what strptime's `%Y-%m-%d %H:%M:%S` takes when every part has all its digits.
+#: The canonical form and the responses' `run_time` form, read without strptime (30,000
+#: calls were 10% of a 10,000 plan): what strptime's `%Y-%m-%d %H:%M:%S` and
+#: `%Y-%m-%dT%H:%M:%S%z` take when every part has all its digits (others go to strptime).
 _CANONICAL_SEND_TIME = re.compile(r"(\d{4})-(\d\d)-(\d\d) (\d\d):(\d\d):(\d\d)", re.ASCII)
+_RUN_TIME = re.compile(r"(\d{4})-(\d\d)-(\d\d)T(\d\d):(\d\d):(\d\d)([+-])(\d\d)([0-5]\d)", re.ASCII)
 
 
 def parse_send_time(value: Any) -> datetime:
@@ -110,6 +112,11 @@ def parse_send_time(value: Any) -> datetime:
             return datetime(year, month, day, hour, minute, second)
         except ValueError:
             pass  # month 13, hour 24...: strptime below gives the same error as before
+    elif (match := _RUN_TIME.fullmatch(text)) is not None:
+        try:
+            return _run_time(match)
+        except ValueError:
+            pass
     if text.endswith("Z"):
         text = text[:-1] + "+0000"
     for fmt in _SEND_TIME_FORMATS:
@@ -118,6 +125,14 @@ def parse_send_time(value: Any) -> datetime:
         except ValueError:
             continue
     raise ValueError('send_time must be "YYYY-MM-DD HH:MM:SS" or "YYYY-MM-DDTHH:MM:SS+0800"')
+
+
+def _run_time(match: re.Match[str]) -> datetime:
+    """A `_RUN_TIME` match as strptime's `%z` makes it (timezone.utc for +0000)."""
+    year, month, day, hour, minute, second = map(int, match.groups()[:6])
+    sign = -1 if match.group(7) == "-" else 1
+    offset = sign * timedelta(hours=int(match.group(8)), minutes=int(match.group(9)))
+    return datetime(year, month, day, hour, minute, second, tzinfo=timezone(offset))
 
 
 def canonical_send_time(value: Any, time_zone: int | None = None) -> str:

@@ -39,8 +39,10 @@ def _two(low: int, high: int) -> st.SearchStrategy[str]:
     return st.integers(low, high).map(lambda n: f"{n:02d}")
 
 
+_offsets = st.sampled_from(["", "Z", "+0800", "-0530", "+0000", "-0000", "+2359", "+2400",
+                            "+0860", "+08:00", "+8", "+080000", "-1200", "+1400"])  # fmt: skip
 _send_times = st.builds(
-    lambda y, mo, d, h, mi, s, sep, pad: f"{pad}{y}-{mo}-{d}{sep}{h}:{mi}:{s}{pad}",
+    lambda y, mo, d, h, mi, s, sep, pad, tz: f"{pad}{y}-{mo}-{d}{sep}{h}:{mi}:{s}{tz}{pad}",
     st.integers(0, 10000).map(lambda n: f"{n:04d}") | st.sampled_from(["１２３４", "203"]),
     _two(0, 13) | st.just("1"),
     _two(0, 32),
@@ -49,6 +51,7 @@ _send_times = st.builds(
     _two(0, 62),
     st.sampled_from([" ", "T", "  "]),
     st.sampled_from(["", " ", "\t"]),
+    _offsets,
 )
 
 
@@ -62,6 +65,7 @@ def test_a_send_time_parses_to_what_strptime_gives_or_fails_as_it_did(text: str)
         got = None
     assert got == expected
     assert got is None or got.tzinfo == expected.tzinfo  # type: ignore[union-attr]
+    assert got is None or repr(got) == repr(expected)
 
 
 def _deepdiff_whole(prefix: ChangePath, before: Any, after: Any) -> list[FieldChange]:
