@@ -8,12 +8,14 @@ value variants live in its package (`providers/engagelab/quirks.py`,
 
 from __future__ import annotations
 
+import functools
 import hashlib
-import json
 import re
 from collections.abc import Iterable, Mapping
 from datetime import datetime, timedelta, timezone
 from typing import Any
+
+from reconciler.jsoncodec import dumps_compact
 
 __all__ = [
     "AB_DIMENSIONS",
@@ -91,6 +93,13 @@ _SEND_TIME_FORMATS = (
 )
 
 
+#: The canonical form and the responses' `run_time` form, read without strptime (30,000
+#: calls were 10% of a 10,000 plan): what strptime's `%Y-%m-%d %H:%M:%S` and
+#: `%Y-%m-%dT%H:%M:%S%z` take when every part has all its digits (others go to strptime).
+_CANONICAL_SEND_TIME = re.compile(r"(\d{4})-(\d\d)-(\d\d) (\d\d):(\d\d):(\d\d)", re.ASCII)
+_RUN_TIME = re.compile(r"(\d{4})-(\d\d)-(\d\d)T(\d\d):(\d\d):(\d\d)([+-])(\d\d)([0-5]\d)", re.ASCII)
+
+
 def parse_send_time(value: Any) -> datetime:
     """Parse either documented send_time form; ValueError names both."""
     if isinstance(value, datetime):
@@ -98,6 +107,17 @@ def parse_send_time(value: Any) -> datetime:
     if not isinstance(value, str):
         raise ValueError('send_time must be a string such as "2026-12-01 10:00:00"')
     text = value.strip()
+    if (match := _CANONICAL_SEND_TIME.fullmatch(text)) is not None:
+        try:
+            year, month, day, hour, minute, second = map(int, match.groups())
+            return datetime(year, month, day, hour, minute, second)
+        except ValueError:
+            pass  # month 13, hour 24...: strptime below gives the same error as before
+    elif (match := _RUN_TIME.fullmatch(text)) is not None:
+        try:
+            return _run_time(match)
+        except ValueError:
+            pass
     if text.endswith("Z"):
         text = text[:-1] + "+0000"
     for fmt in _SEND_TIME_FORMATS:
@@ -106,6 +126,20 @@ def parse_send_time(value: Any) -> datetime:
         except ValueError:
             continue
     raise ValueError('send_time must be "YYYY-MM-DD HH:MM:SS" or "YYYY-MM-DDTHH:MM:SS+0800"')
+
+
+def _run_time(match: re.Match[str]) -> datetime:
+    """A `_RUN_TIME` match as strptime's `%z` makes it (timezone.utc for +0000)."""
+    year, month, day, hour, minute, second = map(int, match.groups()[:6])
+    sign = -1 if match.group(7) == "-" else 1
+    zone = _zone(sign * (int(match.group(8)) * 60 + int(match.group(9))))
+    return datetime(year, month, day, hour, minute, second, tzinfo=zone)
+
+
+@functools.lru_cache(maxsize=64)
+def _zone(minutes: int) -> timezone:
+    """One tzinfo per offset, not one per campaign (50,000 of them were 6 MB)."""
+    return timezone(timedelta(minutes=minutes))
 
 
 def canonical_send_time(value: Any, time_zone: int | None = None) -> str:
@@ -151,7 +185,7 @@ def send_time_to_wire_run_time(send_time: str, time_zone: int | None) -> str:
 
 def stable_json(value: Any) -> str:
     """Serialise to compact JSON with sorted keys: the form hashes and fingerprints use."""
-    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str)
+    return dumps_compact(value)
 
 
 def content_hash(value: Any) -> str:

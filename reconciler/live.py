@@ -22,7 +22,7 @@ EMAIL_KIND: str = ENGAGELAB.kind
 MESSAGING_KIND: str = IMBRACE.kind
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class LiveTouchpoint:
     """A touchpoint as listed: its id, name and type (the API never returns `message`)."""
 
@@ -35,7 +35,7 @@ class LiveTouchpoint:
         return {"remote_id": self.remote_id, "name": self.name, "type": self.type}
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class LiveCampaign:
     """A campaign as the API reports it, normalised.
 

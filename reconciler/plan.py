@@ -90,7 +90,7 @@ def format_path(path: Sequence[str | int]) -> str:
     return out
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class FieldChange:
     """One changed value at `path`; None on either side means unset (created or cleared)."""
 
@@ -106,7 +106,7 @@ class FieldChange:
         return cls(tuple(data["path"]), data.get("before"), data.get("after"))
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class TouchpointAction:
     """What apply does to one touchpoint of a MessagingCampaign.
 
@@ -144,7 +144,7 @@ class TouchpointAction:
         )
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Action:
     """What apply does to one campaign, why, and what it was based on.
 

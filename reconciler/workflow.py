@@ -2,13 +2,15 @@
 
 settings -> load config -> read state -> open providers -> read live (one paged list per
 API, concurrently) -> compute the plan. Commands in ``cli`` call these and render; nothing
-here prints or picks an exit code.
+here prints or picks an exit code. The live lists that the settings alone say a run needs
+start while the config loads (`_EarlyLive`): the network wait overlaps the loading.
 """
 
 from __future__ import annotations
 
 import contextlib
 import logging
+import threading
 from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
@@ -82,6 +84,93 @@ def read_live(providers: Providers) -> list[LiveCampaign]:
         return [campaign for future in results for campaign in future.result()]
 
 
+class _EarlyLive:
+    """The live lists the settings alone make certain, read on a thread while the config
+    loads; the run takes them only when it turns out to need exactly those.
+
+    Credentials decide (`needs_email`, and the iMBrace key for touchpoints), so no request
+    is sent that the run would not have sent anyway. Every error (credentials, URL, API)
+    is held and raised by `take`, where the run met it before, so a config or state error
+    still comes first and alone. A result the run does not take is `abandon`ed: the pages
+    not yet requested are never sent, and the thread closes the providers when done.
+    """
+
+    def __init__(self, settings: Settings, *, config_dir: Path) -> None:
+        # A config that is not even a directory fails at once: nothing is worth sending.
+        certain = config_dir.is_dir()
+        self.need_email = certain and (
+            settings.api_user is not None or settings.api_key is not None
+        )
+        self.need_touchpoint = certain and settings.imbrace_api_key is not None
+        self._settings = settings
+        self._lock = threading.Lock()
+        self._done = threading.Event()
+        self._abandoned = False
+        self._providers: Providers | None = None
+        self._live: list[LiveCampaign] = []
+        self._error: BaseException | None = None
+        self._thread = threading.Thread(target=self._run, name="early-live", daemon=True)
+
+    def start(self) -> _EarlyLive:
+        if self.need_email or self.need_touchpoint:
+            self._thread.start()
+        else:
+            self._done.set()  # nothing is certain: the run lists what it finds it needs
+        return self
+
+    def _run(self) -> None:
+        try:
+            providers = open_providers(
+                self._settings,
+                need_email=self.need_email,
+                need_touchpoint=self.need_touchpoint,
+            )
+        except BaseException as exc:  # held for `take`, raised where the run meets it
+            self._error = exc
+            self._done.set()
+            return
+        with self._lock:
+            self._providers = providers
+            if self._abandoned:
+                providers.abandon()
+        try:
+            self._live = read_live(providers)
+        except BaseException as exc:
+            self._error = exc
+        finally:
+            with self._lock:
+                self._done.set()
+                if self._abandoned:
+                    providers.close()
+
+    def take(
+        self, need_email: bool, need_touchpoint: bool
+    ) -> tuple[Providers, list[LiveCampaign]] | None:
+        """The open providers and the live lists, when the run needs exactly what was
+        read (None otherwise: abandoned, and the run opens and lists what it needs)."""
+        if (need_email, need_touchpoint) != (self.need_email, self.need_touchpoint) or not (
+            need_email or need_touchpoint
+        ):
+            self.abandon()
+            return None
+        self._done.wait()
+        if self._error is not None:
+            if self._providers is not None:
+                self._providers.close()
+            raise self._error
+        assert self._providers is not None
+        return self._providers, self._live
+
+    def abandon(self) -> None:
+        """Give the result up: no new request is sent; the providers are closed once idle."""
+        with self._lock:
+            self._abandoned = True
+            if self._providers is not None:
+                self._providers.abandon()
+                if self._done.is_set():
+                    self._providers.close()
+
+
 @contextlib.contextmanager
 def build_plan(
     settings: Settings,
@@ -99,18 +188,26 @@ def build_plan(
     exception, a return, Ctrl-C), so no command can leave a session open.
     """
     directory = config_dir or settings.config_dir
-    loaded = load_directory(directory, allow_empty=True)
-    store = store or StateStore(settings.state_path)
-    state = store.read()
-    providers = open_providers(
-        settings,
-        need_email=needs_email(settings, loaded, state),
+    early = _EarlyLive(settings, config_dir=directory).start()
+    try:
+        loaded = load_directory(directory, allow_empty=True)
+        store = store or StateStore(settings.state_path)
+        state = store.read()
+        need_email = needs_email(settings, loaded, state)
         # With the key set, iMBrace is read even when nothing there is managed yet, so that
         # unmanaged campaigns are reported, as for email with its credentials.
-        need_touchpoint=needs_touchpoint(loaded, state) or settings.imbrace_api_key is not None,
-    )
+        need_touchpoint = needs_touchpoint(loaded, state) or settings.imbrace_api_key is not None
+        taken = early.take(need_email, need_touchpoint)
+    except BaseException:
+        early.abandon()
+        raise
+    if taken is None:
+        providers = open_providers(settings, need_email=need_email, need_touchpoint=need_touchpoint)
+    else:
+        providers, live = taken
     with providers:
-        live = read_live(providers)
+        if taken is None:
+            live = read_live(providers)
         plan = compute_plan(
             loaded.campaigns,
             state if settings.state_path is not None else None,

@@ -13,6 +13,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from enum import Enum
+from functools import cached_property
 from typing import Any, Final
 
 __all__ = [
@@ -117,21 +118,22 @@ class VendorDescription:
     def field(self, name: str) -> VendorField:
         return next(f for f in self.fields if f.name == name)
 
-    @property
+    # Cached (a plan asks once per campaign; a description never changes).
+    @cached_property
     def diffable(self) -> tuple[str, ...]:
         """The fields a plan diffs, in declaration order."""
         return tuple(f.name for f in self.fields if f.diffable)
 
-    @property
+    @cached_property
     def ignorable(self) -> tuple[str, ...]:
         """The fields `lifecycle.ignore_changes` may name."""
         return tuple(f.name for f in self.fields if f.diffable and f.ignorable)
 
-    @property
+    @cached_property
     def write_only(self) -> frozenset[str]:
         return frozenset(f.name for f in self.fields if f.write_only)
 
-    @property
+    @cached_property
     def optional(self) -> frozenset[str]:
         return frozenset(f.name for f in self.fields if f.optional)
 

@@ -29,6 +29,12 @@ class Providers:
             if provider is not None:
                 provider.close()
 
+    def abandon(self) -> None:
+        """Send no more requests through either provider (`ApiClient.abandon`)."""
+        for provider in (self.email, self.touchpoint):
+            if provider is not None:
+                provider.abandon()
+
     def __enter__(self) -> Providers:
         return self
 

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterable
 from typing import Any
 
+from reconciler.jsoncodec import dumps_indented
 from reconciler.plan import ActionKind, Plan
 from reconciler.render.escape import json_safe
 from reconciler.render.remedies import remedies_for
@@ -29,7 +29,7 @@ def render_json(plan: Plan) -> str:
         _mark_write_only(out["changes"])
         for tp in out.get("touchpoints") or ():
             _mark_write_only(tp.get("changes") or ())
-    return json_safe(json.dumps(data, indent=2, sort_keys=True, ensure_ascii=False))
+    return json_safe(dumps_indented(data))
 
 
 def _mark_write_only(changes: Iterable[dict[str, Any]]) -> None:

@@ -18,6 +18,7 @@ from typing import Annotated, Any
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from reconciler.errors import StateError
+from reconciler.jsoncodec import dumps_indented
 from reconciler.state.limits import load_json
 
 __all__ = [
@@ -260,7 +261,7 @@ class State:
 
     def to_json(self) -> str:
         """The file form: sorted keys, indented, a trailing newline (teams commit it)."""
-        return json.dumps(self.to_dict(), sort_keys=True, indent=2, ensure_ascii=False) + "\n"
+        return dumps_indented(self.to_dict()) + "\n"
 
     @classmethod
     def from_dict(cls, data: Any, where: str) -> State:

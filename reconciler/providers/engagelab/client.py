@@ -293,6 +293,10 @@ class EmailProvider:
         path = campaign_path(remote_id)
         _expect_count(self._client.request("DELETE", path), "DELETE", path)
 
+    def abandon(self) -> None:
+        """Send no more requests (`ApiClient.abandon`)."""
+        self._client.abandon()
+
     def close(self) -> None:
         self._client.close()
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import functools
 import logging
+import threading
 import time
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
@@ -19,7 +20,7 @@ from urllib.parse import urlsplit
 import requests
 from requests.adapters import HTTPAdapter
 
-from reconciler.errors import CampaignctlError, InvalidResponse
+from reconciler.errors import CampaignctlError, ConnectionFailed, InvalidResponse
 from reconciler.providers.http.auth import SecretAuth, mask_headers
 from reconciler.providers.http.reading import MAX_BODY_BYTES, body_deadline, read_bounded
 from reconciler.providers.http.retries import IDEMPOTENT_METHODS, RetryConfig, make_retry
@@ -87,6 +88,7 @@ class ApiClient:
         #: Bounds on one answer's body, after decompression and in total time.
         self.max_body = max_body
         self.body_deadline = body_deadline(timeout)
+        self._abandoned = threading.Event()
 
     def __repr__(self) -> str:
         return f"ApiClient({self.base_url!r}, auth={self._auth!r})"
@@ -114,6 +116,8 @@ class ApiClient:
         Raises an `ApiError` subclass for every failure; never a requests exception.
         """
         method = method.upper()
+        if self._abandoned.is_set():
+            raise ConnectionFailed("not sent: the run no longer needs it", method=method, path=path)
         safe = method in IDEMPOTENT_METHODS if idempotent is None else idempotent
         prepared = self.session.prepare_request(
             requests.Request(method, self.base_url + path, params=params, json=body)
@@ -197,6 +201,15 @@ class ApiClient:
             yield
         except CampaignctlError as exc:
             raise redact_error(exc, self._auth.redact) from None
+
+    def abandon(self) -> None:
+        """Send nothing more: each later `request` fails at once (calls in flight finish).
+
+        For a read started ahead of need (`workflow.build_plan` lists live campaigns while
+        the config loads) whose result the run no longer wants: the pages not yet
+        requested are never sent, so a failed run neither waits for them nor loads the API.
+        """
+        self._abandoned.set()
 
     def close(self) -> None:
         self.session.close()

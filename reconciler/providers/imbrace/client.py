@@ -463,6 +463,10 @@ class TouchpointProvider:
         # The API's sentences reach the output: mask anything of ours a server echoed.
         return valid, [self._client.redact(str(e)) for e in errors or ()]
 
+    def abandon(self) -> None:
+        """Send no more requests (`ApiClient.abandon`)."""
+        self._client.abandon()
+
     def close(self) -> None:
         self._client.close()
 
