@@ -20,6 +20,7 @@ from pydantic import SecretStr
 
 from reconciler.live import EMAIL_KIND, MESSAGING_KIND, LiveCampaign
 from reconciler.loader import LoadResult, load_directory
+from reconciler.loader.prefetch import parse_ahead
 from reconciler.plan import Plan
 from reconciler.planner import compute_plan
 from reconciler.providers import Providers, open_providers
@@ -188,10 +189,16 @@ def build_plan(
     exception, a return, Ctrl-C), so no command can leave a session open.
     """
     directory = config_dir or settings.config_dir
+    # Forked before the threads below start: a large config is parsed on the second core.
+    end_parse_ahead = parse_ahead(Path(directory))
     early = _EarlyLive(settings, config_dir=directory).start()
     try:
-        loaded = load_directory(directory, allow_empty=True)
-        store = store or StateStore(settings.state_path)
+        # A remote state's imports, connection and round trips overlap the YAML load.
+        store = (store or StateStore(settings.state_path)).prefetch()
+        try:
+            loaded = load_directory(directory, allow_empty=True)
+        finally:
+            end_parse_ahead()
         state = store.read()
         need_email = needs_email(settings, loaded, state)
         # With the key set, iMBrace is read even when nothing there is managed yet, so that

@@ -96,7 +96,16 @@ if mode == "stall":
     prefetch._work = lambda root, skip, fd: signal.pause()  # never sends a thing
 
 Prefetcher.start, Prefetcher.take = classmethod(start), take
+end_early = lambda: None
+if mode in ("early", "thread"):  # as in `plan`: another thread runs while the YAML loads
+    import threading
+    if mode == "early":
+        prefetch.PREFETCH_AFTER = after
+        end_early = prefetch.parse_ahead(root)  # forked while this is the only thread
+    hold = threading.Event()
+    threading.Thread(target=hold.wait, daemon=True).start()
 result = outcome(root)
+end_early()
 reaped = []
 for worker in workers:
     try:
@@ -177,6 +186,26 @@ def test_a_silent_worker_is_given_up_and_killed(tmp_path: Path) -> None:
     assert run["outcome"] == outcome(root)
     assert run["workers"] == 1 and run["taken"] == 0
     assert run["done"] == run["reaped"] == [True]
+
+
+def test_a_worker_forked_before_other_threads_start_is_the_loaders(tmp_path: Path) -> None:
+    # `plan` lists live campaigns and reads the state on threads while the YAML loads, and
+    # the loader refuses to fork then: parse_ahead() forks first, and the loader claims it.
+    root = write_directory(tmp_path / "config", plain=20)
+    alone = outcome(root)
+    refused = with_worker(root, after=3, mode="thread")
+    assert refused["workers"] == 0 and refused["outcome"] == alone
+    early = with_worker(root, after=3, mode="early")
+    assert early["outcome"] == alone
+    assert early["workers"] == 1 and early["taken"] >= 15  # the plain files came from it
+    assert early["done"] == early["reaped"] == [True]
+
+
+def test_an_unclaimed_early_worker_is_ended_with_the_load(tmp_path: Path) -> None:
+    root = write_directory(tmp_path / "config", plain=2)  # fewer files than the threshold
+    run = with_worker(root, after=50, mode="early")
+    assert run["workers"] == 1 and run["taken"] == 0
+    assert run["reaped"] == [True] and run["outcome"] == outcome(root)
 
 
 def test_no_worker_below_the_threshold(tmp_path: Path) -> None:

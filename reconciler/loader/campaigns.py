@@ -24,7 +24,7 @@ from reconciler.loader.explain import did_you_mean, explain_all, short
 from reconciler.loader.files import read_text
 from reconciler.loader.past import PastSendTimes
 from reconciler.loader.positions import issue, locate
-from reconciler.loader.prefetch import PREFETCH_AFTER, Prefetcher
+from reconciler.loader.prefetch import PREFETCH_AFTER, Prefetcher, claim_early
 from reconciler.loader.result import LoadedCampaign
 from reconciler.loader.yaml_values import Path_
 from reconciler.model import KINDS, EmailCampaign, MessagingCampaign, Source, raw_rule_errors
@@ -62,7 +62,8 @@ class CampaignReader:
         """Every campaign of one file, the defaults of chain merged under each."""
         self.files += 1
         if self.files == PREFETCH_AFTER + 1:  # a large directory: parse ahead in a worker
-            self.prefetch = Prefetcher.start(self.root, skip=PREFETCH_AFTER)
+            early = claim_early(self.root)
+            self.prefetch = early or Prefetcher.start(self.root, skip=PREFETCH_AFTER)
         if self.prefetch is not None and (doc := self.prefetch.take(entry.path)) is not None:
             self._load_campaign(doc, chain)
             return

@@ -28,7 +28,7 @@ import signal
 import struct
 import threading
 from collections import deque
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -164,6 +164,37 @@ class Prefetcher:
             parts.append(part)
             missing -= len(part)
         return b"".join(parts)
+
+
+#: Workers forked by parse_ahead() before their loader ran, by the root they parse.
+_EARLY: dict[str, Prefetcher] = {}
+
+
+def parse_ahead(root: Path) -> Callable[[], None]:
+    """Fork the worker for root's files now, while this process has no other thread (a fork
+    is only safe then), for the loader to claim at its PREFETCH_AFTER-th file; returns the
+    function that ends it once the load is over, claimed or not.
+
+    For `plan`: its live lists and state read run on threads while the YAML loads, so a
+    worker forked by the loader itself would be refused (and both cores left to one).
+    A directory of fewer files costs a fork and a walk in the worker, nothing more.
+    """
+    key = str(root)
+    worker = Prefetcher.start(root, skip=PREFETCH_AFTER)
+    if worker is not None:
+        _EARLY[key] = worker
+
+    def done() -> None:
+        left = _EARLY.pop(key, None)
+        if left is not None:
+            left.close()
+
+    return done
+
+
+def claim_early(root: Path) -> Prefetcher | None:
+    """The worker parse_ahead(root) forked, now the caller's to take from and close."""
+    return _EARLY.pop(str(root), None)
 
 
 def _work(root: Path, skip: int, fd: int) -> None:  # pragma: no cover - runs in the worker
