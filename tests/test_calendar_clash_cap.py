@@ -9,9 +9,13 @@ both in their bucket and against everyone, A/B sends of one campaign, cancelled 
 
 from __future__ import annotations
 
+import json
 import tracemalloc
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
+import pytest
+from conftest import run_cli
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -34,6 +38,15 @@ from reconciler.plan import Action, ActionKind, Plan, Reason
 
 BASE = datetime(2030, 1, 1, 10, tzinfo=UTC)
 KIND = "EmailCampaign"
+SAME_TIME_YAML = """\
+name: Campaign {i:05d}
+campaign_type: normal
+to: {{type: tag, value: [bench]}}
+sender_id: 53
+template_invoke_name: template_{i}
+subject: Subject {i}
+send_time: '2030-01-01 10:00:00'
+"""
 
 
 def brute_force(sends: list[Send], window: timedelta) -> list[tuple[Send, Send]]:
@@ -191,7 +204,7 @@ def test_a_plan_of_three_thousand_clashing_campaigns_warns_with_the_exact_remain
 def test_the_calendar_renders_say_how_many_clashes_are_not_listed() -> None:
     calendar = calendar_of(same_time_sends(3000))
     rest = pairs(3000) - MAX_LISTED_CLASHES
-    data = __import__("json").loads(render_json(calendar))
+    data = json.loads(render_json(calendar))
     assert len(data["clashes"]) == MAX_LISTED_CLASHES
     assert data["clash_count"] == pairs(3000)
     assert data["clashes_not_listed"] == rest
@@ -225,3 +238,28 @@ def test_locked_pairs_are_not_warned_about_even_when_they_fill_the_list() -> Non
     # Pairs with a locked send are history; the 3 new sends clash with one another.
     assert len(warnings) == 3
     assert all("New" in w.message.split(" and ")[0] for w in warnings)
+
+
+def test_plan_and_calendar_on_three_thousand_same_time_campaigns_list_the_cap(
+    sandbox_env: object, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """End to end, against the sandbox: YAML -> plan warnings and calendar JSON."""
+    config = tmp_path / "campaigns.d"
+    config.mkdir()
+    for i in range(3000):
+        (config / f"c{i:05d}.yaml").write_text(SAME_TIME_YAML.format(i=i), encoding="utf-8")
+    state = ["--state", str(tmp_path / "state.json")]
+    code, out, err = run_cli(capsys, *state, "plan", str(config), "--format", "json")
+    assert code == 0, err
+    clashes = [w for w in json.loads(out)["warning_details"] if w["code"] == "send_clash"]
+    assert len(clashes) == MAX_SCHEDULE_WARNINGS + 1
+    assert clashes[-1]["message"] == (
+        f"... and {pairs(3000) - MAX_SCHEDULE_WARNINGS} more clashes: "
+        f"campaignctl calendar lists the first {MAX_LISTED_CLASHES}"
+    )
+    code, out, err = run_cli(capsys, *state, "calendar", str(config), "--format", "json")
+    assert code == 0, err
+    data = json.loads(out)
+    assert len(data["clashes"]) == MAX_LISTED_CLASHES
+    assert data["clashes_not_listed"] == pairs(3000) - MAX_LISTED_CLASHES
+    assert data["clash_count"] == pairs(3000)

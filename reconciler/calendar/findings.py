@@ -319,7 +319,7 @@ def _nearest_in(
     return best
 
 
-#: Plan warnings about the schedule stop here; the calendar lists every one.
+#: Plan warnings about the schedule stop here; the calendar lists up to MAX_LISTED_CLASHES.
 MAX_SCHEDULE_WARNINGS = 50
 
 
