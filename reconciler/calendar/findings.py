@@ -182,37 +182,92 @@ def _count_clashes(index: _Index, window: timedelta) -> int:
     return total - _shared_surplus(index.timed, window) - _own_pairs(index.timed, window)
 
 
+#: Work (signature steps) above which _shared_surplus switches method: each method is
+#: exact and linear on some hostile shapes, quadratic or exponential on others.
+SURPLUS_BUDGET = 1_000_000
+
+_Groups = list[tuple[str, tuple[str, ...], list[datetime]]]
+
+
 def _shared_surplus(timed: Sequence[Send], window: timedelta) -> int:
     """Sum over pairs of sends (not to `list: all`) within the window of (shared values - 1)
     where they share two or more: what _count_clashes counted twice or more.
 
-    Grouped by identical audience, so 10,000 sends to the same two tags are one group:
-    the work is per pair of distinct multi-value audiences sharing two values, not per pair
-    of sends.
+    Grouped by identical audience, so 10,000 sends to the same two tags are one group.
+    Per pair of audiences when few audiences share a value (cheap to tell beforehand);
+    else by subsets of values shared by several sends, which is linear when many
+    audiences share a common core of a few values (`[news, weekly, user-i]`).
     """
-    groups: dict[Audience, list[datetime]] = {}
+    groups = _multi_value_groups(timed)
+    having: dict[tuple[str, str], int] = {}
+    for kind, values, _ in groups:
+        for value in values:
+            having[(kind, value)] = having.get((kind, value), 0) + 1
+    if sum(n * n for n in having.values()) // 2 <= SURPLUS_BUDGET:
+        return _surplus_by_pairs(groups, window)
+    found = _surplus_by_subsets(groups, window, SURPLUS_BUDGET)
+    return _surplus_by_pairs(groups, window) if found is None else found
+
+
+def _multi_value_groups(timed: Sequence[Send]) -> _Groups:
+    """(type, distinct values, times in order) per audience of two or more values, but not
+    `list: all`: the sends a pair of which may be counted more than once."""
+    by_audience: dict[Audience, list[datetime]] = {}
     for send in timed:
         audience = send.audience
         if audience is not None and not audience.is_everyone and len(set(audience.values)) > 1:
-            groups.setdefault(audience, []).append(_at(send))
-    audiences = list(groups)
+            by_audience.setdefault(audience, []).append(_at(send))
+    return [(a.type, tuple(sorted(set(a.values))), t) for a, t in by_audience.items()]
+
+
+def _surplus_by_pairs(groups: _Groups, window: timedelta) -> int:
+    """The surplus per pair of audiences sharing two or more values: (shared - 1) times the
+    pairs of their sends within the window. Work: pairs of audiences sharing a value."""
     having: dict[tuple[str, str], list[int]] = {}
-    for number, audience in enumerate(audiences):
-        for value in set(audience.values):
-            having.setdefault((audience.type, value), []).append(number)
+    for number, (kind, values, _) in enumerate(groups):
+        for value in values:
+            having.setdefault((kind, value), []).append(number)
     surplus = 0
-    for number, audience in enumerate(audiences):
-        values = set(audience.values)
+    for number, (kind, values, times) in enumerate(groups):
         shared: dict[int, int] = {}
         for value in values:
-            for other in having[(audience.type, value)]:
+            for other in having[(kind, value)]:
                 if other > number:
                     shared[other] = shared.get(other, 0) + 1
-        times = groups[audience]
         surplus += (len(values) - 1) * _pairs_within(times, times, window, same=True)
         for other, count in shared.items():
             if count > 1:
-                surplus += (count - 1) * _pairs_within(times, groups[audiences[other]], window)
+                surplus += (count - 1) * _pairs_within(times, groups[other][2], window)
+    return surplus
+
+
+def _surplus_by_subsets(groups: _Groups, window: timedelta, budget: int) -> int | None:
+    """The surplus by inclusion-exclusion: sum over value sets S of two or more values of
+    (-1)^|S| times the pairs within the window of sends whose audience holds all of S
+    (a pair sharing s values gets s - 1). Only sets held by two or more sends are grown
+    (apriori): None once the work passes `budget` (many values shared by all)."""
+    level: dict[tuple[str, tuple[str, ...]], list[int]] = {}
+    for number, (kind, values, _) in enumerate(groups):
+        for value in values:
+            level.setdefault((kind, (value,)), []).append(number)
+    surplus, size, work = 0, 1, 0
+    while level:
+        grown: dict[tuple[str, tuple[str, ...]], list[int]] = {}
+        for (kind, subset), members in level.items():
+            if sum(len(groups[m][2]) for m in members) < 2:
+                continue  # held by one send: no pair, nor in any larger set
+            if size > 1:
+                times = sorted(t for m in members for t in groups[m][2])
+                sign = 1 if size % 2 == 0 else -1
+                surplus += sign * _pairs_within(times, times, window, same=True)
+            for member in members:
+                for value in groups[member][1]:
+                    if value > subset[-1]:
+                        grown.setdefault((kind, (*subset, value)), []).append(member)
+                        work += 1
+            if work > budget:
+                return None
+        level, size = grown, size + 1
     return surplus
 
 
