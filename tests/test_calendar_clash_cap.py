@@ -33,6 +33,7 @@ from reconciler.calendar import (
     send_order,
 )
 from reconciler.calendar.findings import (
+    _collapse,
     _multi_value_groups,
     _surplus_by_pairs,
     _surplus_by_subsets,
@@ -118,7 +119,10 @@ def test_capped_clashes_are_the_first_pairs_and_the_count_of_the_rest(
     # Both ways of counting pairs sharing several values agree (which one runs depends
     # on the input's shape; see findings.SURPLUS_BUDGET).
     groups = _multi_value_groups(sorted((s for s in sends if s.at), key=send_order))
-    assert _surplus_by_subsets(groups, window, 10**9) == _surplus_by_pairs(groups, window)
+    by_pairs = _surplus_by_pairs(groups, window)
+    assert _surplus_by_subsets(groups, window, 10**9) == by_pairs
+    collapsed, merged = _collapse(groups, window)
+    assert merged + _surplus_by_pairs(collapsed, window) == by_pairs
 
 
 @settings(max_examples=150, deadline=None)
@@ -164,7 +168,7 @@ def test_three_thousand_campaigns_at_one_time_list_the_cap_and_count_the_rest() 
 
 def test_shared_tags_count_each_pair_once_at_scale() -> None:
     """Many distinct audiences sharing a core of tags: both counting methods, exact."""
-    for core in (("a",), ("a", "b"), ("a", "b", "c")):
+    for core in (("a",), ("a", "b"), ("a", "b", "c"), tuple(f"t{j:02d}" for j in range(20))):
         sends = [
             Send(KIND, f"c{i}", Effect.NEW, BASE, 0, Audience("tag", (*core, f"u{i}")), "create")
             for i in range(2000)

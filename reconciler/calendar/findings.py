@@ -193,20 +193,47 @@ def _shared_surplus(timed: Sequence[Send], window: timedelta) -> int:
     """Sum over pairs of sends (not to `list: all`) within the window of (shared values - 1)
     where they share two or more: what _count_clashes counted twice or more.
 
-    Grouped by identical audience, so 10,000 sends to the same two tags are one group.
+    Grouped by identical audience, so 10,000 sends to the same two tags are one group,
+    and values held by the same audiences merged (_collapse).
     Per pair of audiences when few audiences share a value (cheap to tell beforehand);
     else by subsets of values shared by several sends, which is linear when many
     audiences share a common core of a few values (`[news, weekly, user-i]`).
     """
-    groups = _multi_value_groups(timed)
+    groups, surplus = _collapse(_multi_value_groups(timed), window)
     having: dict[tuple[str, str], int] = {}
     for kind, values, _ in groups:
         for value in values:
             having[(kind, value)] = having.get((kind, value), 0) + 1
     if sum(n * n for n in having.values()) // 2 <= SURPLUS_BUDGET:
-        return _surplus_by_pairs(groups, window)
+        return surplus + _surplus_by_pairs(groups, window)
     found = _surplus_by_subsets(groups, window, SURPLUS_BUDGET)
-    return _surplus_by_pairs(groups, window) if found is None else found
+    return surplus + (_surplus_by_pairs(groups, window) if found is None else found)
+
+
+def _collapse(groups: _Groups, window: timedelta) -> tuple[_Groups, int]:
+    """The groups with the values held by exactly the same audiences merged into one, and
+    the surplus that merging takes away: a pair sharing a merged set of w values shares w
+    values but one merged value, so (w - 1) per pair of the holders' sends in the window.
+
+    Sharing one value or more is sharing one merged value or more, so the pairs are the
+    same; 10,000 audiences `[t1, ..., t20, user-i]` become `[t1, user-i]`."""
+    holders: dict[tuple[str, str], list[int]] = {}
+    for number, (kind, values, _) in enumerate(groups):
+        for value in values:
+            holders.setdefault((kind, value), []).append(number)
+    merged: dict[tuple[str, tuple[int, ...]], list[str]] = {}
+    for (kind, value), holding in holders.items():
+        merged.setdefault((kind, tuple(holding)), []).append(value)
+    kept: list[list[str]] = [[] for _ in groups]
+    surplus = 0
+    for (_, same_holders), same_values in merged.items():
+        for number in same_holders:
+            kept[number].append(min(same_values))
+        if len(same_values) > 1:
+            times = sorted(t for n in same_holders for t in groups[n][2])
+            surplus += (len(same_values) - 1) * _pairs_within(times, times, window, same=True)
+    collapsed = [(g[0], tuple(sorted(v)), g[2]) for g, v in zip(groups, kept, strict=True)]
+    return collapsed, surplus
 
 
 def _multi_value_groups(timed: Sequence[Send]) -> _Groups:
