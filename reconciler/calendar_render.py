@@ -116,6 +116,10 @@ def render_json(calendar: Calendar) -> str:
             {"code": "quiet_hours", **_ref(s), "local": format_local(s)} for s in calendar.quiet
         ],
     }
+    if calendar.unlisted_clashes:
+        # Only past the cap (calendar.MAX_LISTED_CLASHES): ordinary output is unchanged.
+        data["clash_count"] = calendar.clash_count
+        data["clashes_not_listed"] = calendar.unlisted_clashes
     return json.dumps(data, indent=2, sort_keys=True, ensure_ascii=False) + "\n"
 
 
@@ -183,8 +187,13 @@ def render_markdown(calendar: Calendar, *, limit: int = MARKDOWN_LIMIT) -> str:
     if calendar.clashes:
         lines += ["#### Clashes", ""]
         lines += [f"- ⚠️ {md_text(c.message)}" for c in calendar.clashes[:50]]
-        if len(calendar.clashes) > 50:
-            lines.append(f"- … and {len(calendar.clashes) - 50} more (`--format json` lists all)")
+        if calendar.clash_count > 50:
+            json_lists = "all"
+            if calendar.unlisted_clashes:
+                json_lists = f"the first {len(calendar.clashes)}"
+            lines.append(
+                f"- … and {calendar.clash_count - 50} more (`--format json` lists {json_lists})"
+            )
         lines.append("")
     if calendar.quiet:
         lines += [f"#### Sends in quiet hours ({calendar.quiet_hours} local)", ""]
@@ -221,7 +230,7 @@ def _headline(calendar: Calendar) -> str:
     total = len(calendar.sends)
     return (
         f"**{total} send{'s' if total != 1 else ''}** ({', '.join(parts) or 'none'}); "
-        f"**{len(calendar.clashes)} clash{'es' if len(calendar.clashes) != 1 else ''}** "
+        f"**{calendar.clash_count} clash{'es' if calendar.clash_count != 1 else ''}** "
         f"within {_hours(calendar.window)}; **{len(calendar.quiet)} in quiet hours** "
         f"({calendar.quiet_hours} local)."
     )
@@ -297,7 +306,7 @@ def render_html(calendar: Calendar) -> str:
         _html_header(calendar),
     ]
     if calendar.clashes:
-        parts.append(_html_clashes(calendar.clashes))
+        parts.append(_html_clashes(calendar.clashes, calendar.unlisted_clashes))
     if calendar.quiet:
         parts.append(_html_quiet(calendar))
     parts.append("<main>")
@@ -338,7 +347,7 @@ def _html_header(calendar: Calendar) -> str:
         for effect, n in counts.items()
         if n
     )
-    n_clash, n_quiet = len(calendar.clashes), len(calendar.quiet)
+    n_clash, n_quiet = calendar.clash_count, len(calendar.quiet)
     items += (
         f'<li class="clash" style="border-color:var(--clash)">{n_clash} '
         f"clash{'es' if n_clash != 1 else ''}</li>"
@@ -353,7 +362,7 @@ def _html_header(calendar: Calendar) -> str:
     )
 
 
-def _html_clashes(clashes: Iterable[Clash]) -> str:
+def _html_clashes(clashes: Iterable[Clash], unlisted: int) -> str:
     items = []
     for clash in clashes:
         items.append(
@@ -364,6 +373,8 @@ def _html_clashes(clashes: Iterable[Clash]) -> str:
             f"{_h(_audience(clash.second))}): {_hours(clash.gap)} apart, audiences may "
             "overlap</li>"
         )
+    if unlisted:
+        items.append(f'<li class="clash-more">… and {unlisted} more clashes not listed</li>')
     return (
         '<section class="findings clashes" id="clashes"><h2>Clashes</h2><ul>'
         + "".join(items)

@@ -64,7 +64,9 @@ def build_calendar(
     sends.sort(key=send_order)
     clashes = find_clashes(sends, window)
     quiet = tuple(s for s in sends if is_quiet(s, quiet_hours))
-    return Calendar(tuple(sends), clashes, quiet, window, quiet_hours, start, end)
+    return Calendar(
+        tuple(sends), clashes.listed, quiet, window, quiet_hours, start, end, clashes.unlisted
+    )
 
 
 def _with_source(send: Send, file: str, line: int) -> Send:

@@ -177,6 +177,13 @@ class Calendar:
     quiet_hours: QuietHours = field(default_factory=lambda: parse_quiet_hours(DEFAULT_QUIET_HOURS))
     start: date | None = None
     end: date | None = None
+    #: Clashes beyond the listed ones (calendar.findings.MAX_LISTED_CLASHES): counted only.
+    unlisted_clashes: int = 0
+
+    @property
+    def clash_count(self) -> int:
+        """Every clash, listed or not."""
+        return len(self.clashes) + self.unlisted_clashes
 
     def counts(self) -> dict[str, int]:
         out = {str(effect): 0 for effect in Effect}
@@ -185,8 +192,15 @@ class Calendar:
         return out
 
     def clashing(self) -> set[str]:
-        """UIDs of sends in at least one clash."""
-        return {s.uid for c in self.clashes for s in (c.first, c.second)}
+        """UIDs of sends in at least one clash (listed or not)."""
+        listed = {s.uid for c in self.clashes for s in (c.first, c.second)}
+        if not self.unlisted_clashes:
+            return listed
+        # Not every clash is listed: a send clashes when its nearest overlapping send is
+        # inside the window. Imported here: findings builds on this module.
+        from reconciler.calendar.findings import clashing_sends
+
+        return listed | clashing_sends(self.sends, self.window)
 
 
 # --------------------------------------------------------------------------- options
