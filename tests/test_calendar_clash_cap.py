@@ -277,3 +277,5 @@ def test_plan_and_calendar_on_three_thousand_same_time_campaigns_list_the_cap(
     assert len(data["clashes"]) == MAX_LISTED_CLASHES
     assert data["clashes_not_listed"] == pairs(3000) - MAX_LISTED_CLASHES
     assert data["clash_count"] == pairs(3000)
+    # The command's summary line counts every clash, not only the listed ones.
+    assert f"3000 sends, {pairs(3000)} clashes" in err

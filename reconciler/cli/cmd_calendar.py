@@ -152,7 +152,7 @@ def calendar_command(
         click.echo(text, nl=False)
     else:
         out.write_text(text, encoding="utf-8")
-    n_clash = len(calendar.clashes)
+    n_clash = calendar.clash_count
     click.echo(
         f"{len(calendar.sends)} sends, {n_clash} clash{'es' if n_clash != 1 else ''}, "
         f"{len(calendar.quiet)} in quiet hours"
