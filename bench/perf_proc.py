@@ -1,10 +1,11 @@
 """Child processes for perf_bench: one measured `campaignctl` run, and the sandbox process.
 
-Every measured command is its own process; its wall time runs from spawn to reap, and its
-CPU (user+sys) and peak memory (max RSS) are that child's own, read from os.wait4() (not
-RUSAGE_CHILDREN, which sums every child the bench ever reaped). The sandbox runs as
-`campaignctl sandbox --port 0` as a user starts it, is driven through its admin HTTP API, and
-is always killed on the way out.
+Every measured command is its own process, started by a small launcher process; its wall
+time runs from spawn to reap, and its CPU (user+sys) and peak memory (max RSS) are its own,
+read by the launcher from os.wait4() (not RUSAGE_CHILDREN, which sums every child the bench
+ever reaped, nor through a fork of the bench, whose size Linux would count in). The sandbox
+runs as `campaignctl sandbox --port 0` as a user starts it, is driven through its admin HTTP
+API, and is always killed on the way out.
 """
 
 from __future__ import annotations
@@ -79,6 +80,24 @@ def child_env(root: Path | None, extra: Mapping[str, str] | None = None) -> dict
     return env
 
 
+#: Runs one measured command and reports its cost as JSON on the fd it is given. The
+#: measured command is started by this small process, not by the bench: Linux counts in a
+#: child's max RSS the memory of the process it was forked from (the hiwater of the copied
+#: address space reaches the exec'd program's `maxrss`), so a child forked by a bench that
+#: has grown to hundreds of MB would report the bench's size, not its own.
+_LAUNCHER = """
+import json, os, sys, time
+report_fd, argv = int(sys.argv[1]), sys.argv[2:]
+start = time.perf_counter()
+pid = os.posix_spawnp(argv[0], argv, os.environ)
+_, status, usage = os.wait4(pid, 0)
+wall = time.perf_counter() - start
+report = {"status": status, "wall": wall, "cpu": usage.ru_utime + usage.ru_stime,
+          "maxrss_kib": usage.ru_maxrss}
+os.write(report_fd, json.dumps(report).encode())
+"""
+
+
 def run_child(
     argv: Sequence[str],
     *,
@@ -86,28 +105,44 @@ def run_child(
     env: Mapping[str, str],
     timeout_s: float = CHILD_TIMEOUT_S,
 ) -> ChildRun:
-    """Run argv to completion; killed after timeout_s (then exit code is the signal's)."""
+    """Run argv to completion, through _LAUNCHER; killed after timeout_s (launcher and
+    command: they are one process group), then its exit code is the signal's."""
     with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
-        start = time.perf_counter()
-        proc = subprocess.Popen(argv, cwd=cwd, env=dict(env), stdout=out, stderr=err)
-        killer = threading.Timer(timeout_s, proc.kill)
+        read_fd, write_fd = os.pipe()
+        try:
+            proc = subprocess.Popen(
+                [sys.executable, "-c", _LAUNCHER, str(write_fd), *argv],
+                cwd=cwd,
+                env=dict(env),
+                stdout=out,
+                stderr=err,
+                pass_fds=(write_fd,),
+                start_new_session=True,
+            )
+        finally:
+            os.close(write_fd)
+        killer = threading.Timer(timeout_s, lambda: os.killpg(proc.pid, signal.SIGKILL))
         killer.start()
         try:
-            _, status, usage = os.wait4(proc.pid, 0)
+            with os.fdopen(read_fd, "rb") as reports:
+                raw = reports.read()
+            proc.wait()
         finally:
             killer.cancel()
-        wall = time.perf_counter() - start
-        # Popen must not reap it again: tell it the child is gone.
-        proc.returncode = os.waitstatus_to_exitcode(status)
         out.seek(0)
         err.seek(0)
+        stdout = out.read().decode("utf-8", "replace")
+        stderr = err.read().decode("utf-8", "replace")
+        if not raw:  # the launcher was killed (timeout) or failed to start the command
+            return ChildRun(proc.returncode or -9, timeout_s, 0.0, 0.0, stdout, stderr)
+        report = json.loads(raw)
         return ChildRun(
-            exit_code=proc.returncode,
-            wall_s=wall,
-            cpu_s=usage.ru_utime + usage.ru_stime,
-            rss_mib=usage.ru_maxrss / 1024,  # KiB on Linux
-            stdout=out.read().decode("utf-8", "replace"),
-            stderr=err.read().decode("utf-8", "replace"),
+            exit_code=os.waitstatus_to_exitcode(report["status"]),
+            wall_s=report["wall"],
+            cpu_s=report["cpu"],
+            rss_mib=report["maxrss_kib"] / 1024,  # KiB on Linux
+            stdout=stdout,
+            stderr=stderr,
         )
 
 
