@@ -191,10 +191,11 @@ def build_plan(
     directory = config_dir or settings.config_dir
     # Forked before the threads below start: a large config is parsed on the second core.
     end_parse_ahead = parse_ahead(Path(directory))
+    # A remote state is read by a forked child (also before any thread starts), so its
+    # library's import and its round trips overlap the YAML load on the other core.
+    store = (store or StateStore(settings.state_path)).prefetch()
     early = _EarlyLive(settings, config_dir=directory).start()
     try:
-        # A remote state's imports, connection and round trips overlap the YAML load.
-        store = (store or StateStore(settings.state_path)).prefetch()
         try:
             loaded = load_directory(directory, allow_empty=True)
         finally:

@@ -23,6 +23,7 @@ from reconciler.state.journal import JournalEntry, encode_entry, fold, move_reco
 from reconciler.state.location import StateLocation, open_backend, state_location
 from reconciler.state.lock import LockInfo, SigtermGuard
 from reconciler.state.model import ManagedRecord, State
+from reconciler.state.prefetch import ForkedRead, ThreadRead
 from reconciler.state.writer import DONE, Durable
 
 __all__ = ["StateStore"]
@@ -58,7 +59,7 @@ class StateStore:
                 backend = open_backend(location)
         self._backend = backend
         self._open_mutex = threading.Lock()
-        self._prefetch: _Prefetch | None = None
+        self._prefetch: ThreadRead | ForkedRead | None = None
         files = backend if isinstance(backend, FileBackend) else None
         #: The path as given (file backend), for messages; None for --no-state or remote.
         self.path = files.path if files is not None else None
@@ -99,9 +100,17 @@ class StateStore:
         """
         with self._mutex:
             idle = self._prefetch is None and self._state is None and not self.holds_lock
-            if idle and (self._location is not None or self._backend is not None):
-                self._prefetch = _Prefetch(self)
+            if idle and self._location is not None and self._backend is None:
+                # Remote and not opened yet: a child process reads it on the other core.
+                self._prefetch = ForkedRead.start(self._location)
+            if idle and self._prefetch is None and self.has_state:
+                self._prefetch = ThreadRead(lambda: self.backend)
         return self
+
+    @property
+    def has_state(self) -> bool:
+        """False for --no-state; asking does not open a remote backend."""
+        return self._backend is not None or self._location is not None
 
     def _take_prefetched(self) -> tuple[State, list[JournalEntry]] | None:
         """The prefetched state and journal (None if there was no prefetch)."""
@@ -120,8 +129,8 @@ class StateStore:
         with contextlib.suppress(StateError):
             self._take_prefetched()  # its thread must not use the backend after close
         self.settle()
-        if self.backend is not None:
-            self.backend.close()
+        if self._backend is not None:  # one never opened has nothing to close
+            self._backend.close()
 
     # ---- reading
 
@@ -134,7 +143,7 @@ class StateStore:
         writes while the lock is held.
         """
         with self._mutex:
-            if self.backend is None:
+            if not self.has_state:
                 if self._state is None:
                     self._state = State()
                 return self._state
@@ -142,11 +151,17 @@ class StateStore:
                 if not self._read_under_lock:
                     with contextlib.suppress(StateError):
                         self._take_prefetched()  # read before the lock: read again under it
+                    assert self.backend is not None
                     self._state, self._dirty = self._load_locked(self.backend), False
                     self._read_under_lock = True
                 assert self._state is not None
                 return self._state
             prefetched = self._take_prefetched()
+            if prefetched is not None and not prefetched[1]:
+                # Nothing to fold: the backend (its library) is not even opened here.
+                self._state, self._dirty = prefetched[0], False
+                return self._state
+            assert self.backend is not None
             self._state, self._dirty = self._load_unlocked(self.backend, prefetched), False
             return self._state
 
@@ -464,29 +479,3 @@ def _copied_json(value: Any) -> Any:
     if kind is tuple:
         return tuple(_copied_json(item) for item in value)
     return copy.deepcopy(value)  # anything else (never in a record today): the safe way
-
-
-class _Prefetch:
-    """One background read of a store's state (see StateStore.prefetch)."""
-
-    def __init__(self, store: StateStore) -> None:
-        self._store = store
-        self._found: tuple[State, list[JournalEntry]] | None = None
-        self._error: BaseException | None = None
-        self._thread = threading.Thread(target=self._run, name="state-prefetch", daemon=True)
-        self._thread.start()
-
-    def _run(self) -> None:
-        try:
-            backend = self._store.backend
-            assert backend is not None
-            self._found = backend.load(quiet=True)
-        except BaseException as exc:  # raised again by result(), in the reader's thread
-            self._error = exc
-
-    def result(self) -> tuple[State, list[JournalEntry]]:
-        self._thread.join()
-        if self._error is not None:
-            raise self._error
-        assert self._found is not None
-        return self._found

@@ -1,0 +1,136 @@
+"""A remote state read ahead by a forked child (reconciler.state.prefetch.ForkedRead).
+
+Each read runs in a fresh interpreter, as `plan` does: the child is only forked while no
+other thread runs. What is checked is what the parent process ends up holding: the same
+state, and the client library (botocore / psycopg) not imported when there is nothing to
+fold; with a journal to fold, or a child that fails, the parent reads it itself.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+from remote_engines import StateBackends
+
+from reconciler.state import ManagedRecord, StateStore
+from reconciler.state.location import state_location
+
+REMOTE = pytest.mark.parametrize("backend_kind", ["s3", "postgres"])
+LIBRARY = {"s3": "botocore", "postgres": "psycopg"}
+
+_READ = """
+import json, sys
+from reconciler.state import StateStore
+from reconciler.state.location import state_location
+from reconciler.state import prefetch
+if sys.argv[2] == "child-fails":
+    prefetch._read_and_send = lambda location, fd: prefetch.os._exit(3)
+store = StateStore(state_location(sys.argv[1])).prefetch()
+forked = isinstance(store._prefetch, prefetch.ForkedRead)
+try:
+    names = sorted(r.name for r in store.read().records())
+    error = None
+except Exception as exc:
+    names, error = [], str(exc)
+print(json.dumps({"names": names, "error": error, "forked": forked,
+                  "modules": sorted(m for m in ("botocore", "psycopg") if m in sys.modules)}))
+"""
+
+
+def rec(name: str) -> ManagedRecord:
+    return ManagedRecord(
+        "EmailCampaign", name, f"id-{name}", {"name": name}, "fp", 0, {}, "2026-11-25T10:00:00Z"
+    )
+
+
+def commit(location: str, *names: str) -> None:
+    store = StateStore(state_location(location))
+    with store.lock("test"):
+        store.read()
+        for name in names:
+            store.record(rec(name))
+        store.commit()
+    store.close()
+
+
+def read_in_a_fresh_process(
+    backends: StateBackends, location: str, mode: str = "plain"
+) -> dict[str, Any]:
+    done = subprocess.run(
+        [sys.executable, "-c", _READ, location, mode],
+        env=backends.env(),
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+    )
+    result: dict[str, Any] = json.loads(done.stdout)
+    return result
+
+
+@REMOTE
+def test_the_parent_holds_the_state_without_importing_the_client_library(
+    state_backends: StateBackends, backend_kind: str
+) -> None:
+    location = state_backends.location(backend_kind)
+    commit(location, "Alpha", "Beta")
+    run = read_in_a_fresh_process(state_backends, location)
+    assert run["forked"] and run["error"] is None
+    assert run["names"] == ["Alpha", "Beta"]
+    assert LIBRARY[backend_kind] not in run["modules"]  # the child paid for it
+
+
+@REMOTE
+def test_a_journal_left_to_fold_is_folded_by_the_parent(
+    state_backends: StateBackends, backend_kind: str
+) -> None:
+    location = state_backends.location(backend_kind)
+    commit(location, "Alpha")
+    crash = (  # a run that recorded a step and died before its commit
+        "import os, sys\n"
+        "from reconciler.state import StateStore\n"
+        "from reconciler.state.location import state_location\n"
+        "sys.path.insert(0, sys.argv[2])\n"
+        "from test_state_forked_read import rec\n"
+        "store = StateStore(state_location(sys.argv[1]))\n"
+        "held = store.lock('test')\n"
+        "held.__enter__()\n"
+        "store.read()\n"
+        "store.record(rec('Beta'))\n"
+        "os._exit(0)\n"
+    )
+    subprocess.run(
+        [sys.executable, "-c", crash, location, str(Path(__file__).parent)],
+        env=state_backends.env(),
+        timeout=120,
+        check=True,
+    )
+    run = read_in_a_fresh_process(state_backends, location)
+    assert run["names"] == ["Alpha", "Beta"]
+    assert LIBRARY[backend_kind] in run["modules"]  # folding needs the backend itself
+
+
+@REMOTE
+def test_a_child_that_fails_leaves_the_parent_to_read_the_same_state(
+    state_backends: StateBackends, backend_kind: str
+) -> None:
+    location = state_backends.location(backend_kind)
+    commit(location, "Alpha")
+    run = read_in_a_fresh_process(state_backends, location, mode="child-fails")
+    assert run["forked"] and run["names"] == ["Alpha"] and run["error"] is None
+
+
+def test_an_error_is_the_same_with_or_without_the_child(
+    state_backends: StateBackends, backend_kind: str, tmp_path: Path
+) -> None:
+    if backend_kind != "s3":
+        pytest.skip("one engine shows it: a missing bucket")
+    missing = state_backends.location("s3").replace("://", "://no-such-bucket-", 1)
+    forked = read_in_a_fresh_process(state_backends, missing)
+    in_process = read_in_a_fresh_process(state_backends, missing, mode="child-fails")
+    assert forked["error"] and forked["error"] == in_process["error"]
