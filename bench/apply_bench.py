@@ -17,6 +17,7 @@ import tempfile
 import time
 from pathlib import Path
 
+from perf_data import create_yaml as campaign_yaml  # the campaigns perf_bench applies
 from pydantic import SecretStr
 
 from reconciler.applier import ApplyResult, Outcome, apply_plan
@@ -27,19 +28,6 @@ from reconciler.sandbox import Sandbox
 from reconciler.settings import Settings
 from reconciler.state import StateStore
 from reconciler.workflow import read_live
-
-
-def campaign_yaml(index: int) -> str:
-    return (
-        f"name: bench-{index:05d}\n"
-        "campaign_type: normal\n"
-        "to: {type: tag, value: [bench]}\n"
-        "sender_id: '53'\n"
-        "template_invoke_name: bench_template\n"
-        f"subject: Bench subject {index}\n"
-        "send_time: '2030-01-01 10:00:00'\n"
-        "time_zone: 8\n"
-    )
 
 
 def run_once(count: int, latency_ms: float, parallelism: int) -> tuple[ApplyResult, float, int]:

@@ -16,9 +16,7 @@ from typing import Any
 
 import pytest
 from remote_engines import StateBackends
-
-from reconciler.state import ManagedRecord, StateStore
-from reconciler.state.location import state_location
+from test_state_prefetch import commit
 
 REMOTE = pytest.mark.parametrize("backend_kind", ["s3", "postgres"])
 LIBRARY = {"s3": "botocore", "postgres": "psycopg"}
@@ -40,22 +38,6 @@ except Exception as exc:
 print(json.dumps({"names": names, "error": error, "forked": forked,
                   "modules": sorted(m for m in ("botocore", "psycopg") if m in sys.modules)}))
 """
-
-
-def rec(name: str) -> ManagedRecord:
-    return ManagedRecord(
-        "EmailCampaign", name, f"id-{name}", {"name": name}, "fp", 0, {}, "2026-11-25T10:00:00Z"
-    )
-
-
-def commit(location: str, *names: str) -> None:
-    store = StateStore(state_location(location))
-    with store.lock("test"):
-        store.read()
-        for name in names:
-            store.record(rec(name))
-        store.commit()
-    store.close()
 
 
 def read_in_a_fresh_process(
@@ -93,19 +75,18 @@ def test_a_journal_left_to_fold_is_folded_by_the_parent(
     commit(location, "Alpha")
     crash = (  # a run that recorded a step and died before its commit
         "import os, sys\n"
-        "from reconciler.state import StateStore\n"
+        "from reconciler.state import ManagedRecord, StateStore\n"
         "from reconciler.state.location import state_location\n"
-        "sys.path.insert(0, sys.argv[2])\n"
-        "from test_state_forked_read import rec\n"
         "store = StateStore(state_location(sys.argv[1]))\n"
         "held = store.lock('test')\n"
         "held.__enter__()\n"
         "store.read()\n"
-        "store.record(rec('Beta'))\n"
+        "store.record(ManagedRecord('EmailCampaign', 'Beta', 'id-Beta', {'name': 'Beta'},"
+        " 'fp', 0, {}, '2026-11-25T10:00:00Z'))\n"
         "os._exit(0)\n"
     )
     subprocess.run(
-        [sys.executable, "-c", crash, location, str(Path(__file__).parent)],
+        [sys.executable, "-c", crash, location],
         env=state_backends.env(),
         timeout=120,
         check=True,

@@ -26,12 +26,12 @@ import os
 import select
 import signal
 import struct
-import threading
 from collections import deque
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+from reconciler.forking import fork_with_pipe
 from reconciler.loader.documents import Document, documents
 from reconciler.loader.files import MAX_FILES, read_text, walk
 from reconciler.loader.issues import Mark
@@ -68,22 +68,10 @@ class Prefetcher:
     def start(cls, root: Path, skip: int) -> Prefetcher | None:
         """Fork a worker for the campaign files after the first `skip`; None where a fork
         is not possible or not safe (one core, or other threads running in this process)."""
-        if not hasattr(os, "fork") or (os.cpu_count() or 1) < 2:
+        if (os.cpu_count() or 1) < 2:
             return None
-        if threading.active_count() > 1:  # a fork copies their locks, held or not
-            return None
-        read_fd, write_fd = os.pipe()
-        try:
-            pid = os.fork()
-        except OSError:
-            os.close(read_fd)
-            os.close(write_fd)
-            return None
-        if pid == 0:  # pragma: no cover - the worker (its coverage is not collected)
-            os.close(read_fd)
-            _work(root, skip, write_fd)
-        os.close(write_fd)
-        return cls(pid, read_fd)
+        forked = fork_with_pipe(lambda fd: _work(root, skip, fd))
+        return None if forked is None else cls(*forked)
 
     def take(self, path: str) -> Document | None:
         """The worker's document for the next campaign file, which must be path; None when

@@ -26,6 +26,8 @@ import threading
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
+from reconciler.forking import fork_with_pipe
+
 if TYPE_CHECKING:
     from reconciler.state.backend import Backend
     from reconciler.state.journal import JournalEntry
@@ -76,20 +78,8 @@ class ForkedRead:
     @classmethod
     def start(cls, location: StateLocation) -> ForkedRead | None:
         """Fork the reader of location; None where a fork is not possible or not safe."""
-        if not hasattr(os, "fork") or threading.active_count() > 1:
-            return None
-        read_fd, write_fd = os.pipe()
-        try:
-            pid = os.fork()
-        except OSError:
-            os.close(read_fd)
-            os.close(write_fd)
-            return None
-        if pid == 0:  # pragma: no cover - the child (its coverage is not collected)
-            os.close(read_fd)
-            _read_and_send(location, write_fd)
-        os.close(write_fd)
-        return cls(pid, read_fd)
+        forked = fork_with_pipe(lambda fd: _read_and_send(location, fd))
+        return None if forked is None else cls(*forked)
 
     def result(self) -> tuple[State, list[JournalEntry]] | None:
         """The child's (state, journal); None when the caller is to read it itself."""
