@@ -208,6 +208,7 @@ def build_plan(
         taken = early.take(need_email, need_touchpoint)
     except BaseException:
         early.abandon()
+        store.drop_prefetch()  # a state never read: its reading child is ended, not left
         raise
     if taken is None:
         providers = open_providers(settings, need_email=need_email, need_touchpoint=need_touchpoint)

@@ -27,8 +27,16 @@ from reconciler.state.location import state_location
 from reconciler.state import prefetch
 if sys.argv[2] == "child-fails":
     prefetch._read_and_send = lambda location, fd: prefetch.os._exit(3)
+if sys.argv[2] == "dropped":
+    prefetch._read_and_send = lambda load, fd: prefetch.signal.pause()  # never answers
 store = StateStore(state_location(sys.argv[1])).prefetch()
 forked = isinstance(store._prefetch, prefetch.ForkedRead)
+if sys.argv[2] == "dropped":  # as build_plan does when the YAML does not load
+    store.drop_prefetch()
+    import os
+    children = open(f"/proc/{os.getpid()}/task/{os.getpid()}/children").read().split()
+    print(json.dumps({"forked": forked, "children": children}))
+    sys.exit(0)
 try:
     names = sorted(r.name for r in store.read().records())
     error = None
@@ -113,3 +121,12 @@ def test_an_error_is_the_same_with_or_without_the_child(
     forked = read_in_a_fresh_process(state_backends, missing)
     in_process = read_in_a_fresh_process(state_backends, missing, mode="child-fails")
     assert forked["error"] and forked["error"] == in_process["error"]
+
+
+@REMOTE
+def test_a_read_ahead_that_is_dropped_ends_its_child_at_once(
+    state_backends: StateBackends, backend_kind: str
+) -> None:
+    location = state_backends.location(backend_kind)
+    run = read_in_a_fresh_process(state_backends, location, mode="dropped")
+    assert run["forked"] and run["children"] == []  # killed and reaped, not left waiting

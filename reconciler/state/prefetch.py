@@ -95,6 +95,11 @@ class ForkedRead:
             return None
         return found
 
+    def cancel(self) -> None:
+        """End the child now, its answer unread."""
+        os.close(self._fd)
+        self._end_child()
+
     def _end_child(self) -> None:
         with contextlib.suppress(ProcessLookupError):
             os.kill(self._pid, signal.SIGKILL)  # done or stuck: it has nothing more to do

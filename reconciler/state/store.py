@@ -112,6 +112,14 @@ class StateStore:
         """False for --no-state; asking does not open a remote backend."""
         return self._backend is not None or self._location is not None
 
+    def drop_prefetch(self) -> None:
+        """Forget a read ahead that will not be used: a forked reader is killed and reaped
+        at once (a thread, which cannot be stopped, ends on its own)."""
+        with self._mutex:
+            prefetch, self._prefetch = self._prefetch, None
+        if isinstance(prefetch, ForkedRead):
+            prefetch.cancel()
+
     def _take_prefetched(self) -> tuple[State, list[JournalEntry]] | None:
         """The prefetched state and journal (None if there was no prefetch)."""
         prefetch, self._prefetch = self._prefetch, None
