@@ -9,18 +9,21 @@ from __future__ import annotations
 
 import contextlib
 import glob
+import http.client
 import logging
 import os
 import shutil
 import socket
 import subprocess
 import tempfile
+import threading
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
-from urllib.parse import quote
+from urllib.parse import quote, urlsplit
 
 import pytest
 
@@ -196,3 +199,64 @@ def state_backends(
         for name, value in backends.pg.env().items():
             monkeypatch.setenv(name, value)
     return backends
+
+
+class S3Proxy(BaseHTTPRequestHandler):
+    """A loopback proxy in front of the S3 server, for tests that change what the store does.
+
+    A subclass may answer a request itself (`intercept` returns True), drop request headers
+    (`dropped_headers`), or see moto's status (`forwarded`); the rest is forwarded as is.
+    """
+
+    upstream: tuple[str, int]
+    dropped_headers: frozenset[str] = frozenset({"host"})
+
+    def intercept(self, path: str) -> bool:
+        return False
+
+    def forwarded(self, path: str, status: int) -> None:
+        pass
+
+    def _handle(self) -> None:
+        body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+        path = urlsplit(self.path).path
+        if self.intercept(path):
+            return
+        headers = {k: v for k, v in self.headers.items() if k.lower() not in self.dropped_headers}
+        conn = http.client.HTTPConnection(*self.upstream, timeout=30)
+        try:
+            conn.request(self.command, self.path, body=body or None, headers=headers)
+            answer = conn.getresponse()
+            data = answer.read()
+        finally:
+            conn.close()
+        self.forwarded(path, answer.status)
+        self.send_response(answer.status)
+        for name, value in answer.getheaders():
+            if name.lower() not in ("transfer-encoding", "connection", "content-length"):
+                self.send_header(name, value)
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        if self.command != "HEAD":
+            self.wfile.write(data)
+
+    do_GET = do_PUT = do_POST = do_DELETE = do_HEAD = _handle
+
+    def log_message(self, format: str, *args: Any) -> None:
+        pass
+
+
+@contextlib.contextmanager
+def s3_proxy(s3: S3Server, handler: type[S3Proxy], **attrs: Any) -> Iterator[str]:
+    """Serve `handler` (its class attributes set from attrs) in front of s3; yield its URL."""
+    parts = urlsplit(s3.endpoint)
+    assert parts.hostname is not None and parts.port is not None
+    attrs["upstream"] = (parts.hostname, parts.port)
+    server = ThreadingHTTPServer(("127.0.0.1", 0), type("Handler", (handler,), attrs))
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+        server.server_close()

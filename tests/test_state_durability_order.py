@@ -10,21 +10,18 @@ and the stored journal objects/rows are read while they are held.
 
 from __future__ import annotations
 
-import http.client
 import sys
 import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
 
 import pytest
 from builders import email_yaml, journey_yaml
 from conftest import wait_until
 from pydantic import SecretStr
-from remote_engines import PgCluster, S3Server
+from remote_engines import PgCluster, S3Proxy, S3Server, s3_proxy
 
 from reconciler.applier import ApplyResult, Outcome, apply_plan
 from reconciler.loader import load_directory
@@ -45,40 +42,24 @@ TOUCHPOINTS = "/channel-service/v1/touchpoints"
 WAIT_S = 60.0
 
 
-class _HoldingProxy(BaseHTTPRequestHandler):
+class _HoldingProxy(S3Proxy):
     """Forwards to moto; a PUT under `hold_prefix` waits for `go` first (counted in
     `arrived`), and `stored` counts the journal PUTs moto has answered."""
 
-    upstream: tuple[str, int]
     hold: Hold
 
-    def _handle(self) -> None:
-        body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
-        journal = self.command == "PUT" and urlsplit(self.path).path.startswith(self.hold.prefix)
-        if journal:
+    def _journal(self, path: str) -> bool:
+        return self.command == "PUT" and path.startswith(self.hold.prefix)
+
+    def intercept(self, path: str) -> bool:
+        if self._journal(path):
             self.hold.arrive()
             self.hold.go.wait(WAIT_S)
-        conn = http.client.HTTPConnection(*self.upstream, timeout=30)
-        headers = {k: v for k, v in self.headers.items() if k.lower() != "host"}
-        conn.request(self.command, self.path, body=body or None, headers=headers)
-        answer = conn.getresponse()
-        data = answer.read()
-        conn.close()
-        if journal and answer.status == 200:
+        return False
+
+    def forwarded(self, path: str, status: int) -> None:
+        if self._journal(path) and status == 200:
             self.hold.stored_one()
-        self.send_response(answer.status)
-        for name, value in answer.getheaders():
-            if name.lower() not in ("transfer-encoding", "connection", "content-length"):
-                self.send_header(name, value)
-        self.send_header("Content-Length", str(len(data)))
-        self.end_headers()
-        if self.command != "HEAD":
-            self.wfile.write(data)
-
-    do_GET = do_PUT = do_POST = do_DELETE = do_HEAD = _handle
-
-    def log_message(self, format: str, *args: Any) -> None:
-        pass
 
 
 @dataclass
@@ -114,13 +95,6 @@ class Hold:
 def s3_hold(s3_server: S3Server) -> Iterator[Hold]:
     bucket = s3_server.new_bucket()
     hold = Hold(prefix=f"/{bucket}/{KEY}.journal/")
-    parts = urlsplit(s3_server.endpoint)
-    attrs = {"upstream": (parts.hostname, parts.port), "hold": hold}
-    server = ThreadingHTTPServer(("127.0.0.1", 0), type("Handler", (_HoldingProxy,), attrs))
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    endpoint = f"http://127.0.0.1:{server.server_address[1]}"
-    hold.location = f"s3://{bucket}/{KEY}?endpoint={endpoint}&region=us-east-1"
 
     def stored() -> int:
         listed = s3_server.client().list_objects_v2(Bucket=bucket, Prefix=f"{KEY}.journal/")
@@ -128,12 +102,12 @@ def s3_hold(s3_server: S3Server) -> Iterator[Hold]:
 
     hold.count_stored = stored
     hold.count_waiting = lambda: hold.arrived - hold.stored
-    try:
-        yield hold
-    finally:
-        hold.go.set()
-        server.shutdown()
-        server.server_close()
+    with s3_proxy(s3_server, _HoldingProxy, hold=hold) as endpoint:
+        hold.location = f"s3://{bucket}/{KEY}?endpoint={endpoint}&region=us-east-1"
+        try:
+            yield hold
+        finally:
+            hold.go.set()  # before the proxy shuts down: a held request must not hang it
 
 
 @pytest.fixture

@@ -9,7 +9,6 @@ request log, never by sleeping.
 
 from __future__ import annotations
 
-import http.client
 import os
 import signal
 import subprocess
@@ -17,14 +16,12 @@ import sys
 import threading
 from collections import Counter
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
 
 import pytest
 from conftest import run_cli
-from remote_engines import S3_ENV, S3Server, StateBackends
+from remote_engines import S3_ENV, S3Proxy, S3Server, StateBackends, s3_proxy
 from test_kill9 import KILL_POINTS, MUTATING, KillOnRequest, assert_converged_after_one_rerun
 
 from reconciler.sandbox import Sandbox
@@ -189,52 +186,17 @@ def test_kill9_mid_apply_on_a_remote_state_then_one_rerun_converges(
 # --------------------------------------------------------------------------- conditional writes
 
 
-class _StripConditions(BaseHTTPRequestHandler):
-    """A loopback proxy to the S3 server that drops If-None-Match and If-Match, as S3
-    clones that do not implement conditional writes behave."""
+class _StripConditions(S3Proxy):
+    """Drops If-None-Match and If-Match, as S3 clones that do not implement conditional
+    writes behave."""
 
-    protocol_version = "HTTP/1.1"
-    upstream: tuple[str, int] = ("127.0.0.1", 0)
-
-    def _forward(self) -> None:
-        length = int(self.headers.get("Content-Length") or 0)
-        body = self.rfile.read(length) if length else None
-        headers = {
-            k: v for k, v in self.headers.items() if k.lower() not in ("if-none-match", "if-match")
-        }
-        conn = http.client.HTTPConnection(*self.upstream, timeout=30)
-        try:
-            conn.request(self.command, self.path, body=body, headers=headers)
-            reply = conn.getresponse()
-            data = reply.read()
-        finally:
-            conn.close()
-        self.send_response(reply.status)
-        for key, value in reply.getheaders():
-            if key.lower() not in ("content-length", "transfer-encoding", "connection"):
-                self.send_header(key, value)
-        self.send_header("Content-Length", str(len(data)))
-        self.end_headers()
-        self.wfile.write(data)
-
-    do_GET = do_PUT = do_POST = do_DELETE = do_HEAD = _forward
-
-    def log_message(self, format: str, *args: Any) -> None:
-        pass
+    dropped_headers = frozenset({"host", "if-none-match", "if-match"})
 
 
 @pytest.fixture
 def unconditional_proxy(s3_server: S3Server) -> Iterator[str]:
-    parts = urlsplit(s3_server.endpoint)
-    handler = type("Handler", (_StripConditions,), {"upstream": (parts.hostname, parts.port)})
-    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}"
-    finally:
-        server.shutdown()
-        server.server_close()
+    with s3_proxy(s3_server, _StripConditions) as endpoint:
+        yield endpoint
 
 
 def test_a_store_that_ignores_conditional_writes_is_refused(

@@ -8,18 +8,13 @@ one chosen request with S3's error document and forwards everything else.
 
 from __future__ import annotations
 
-import http.client
-import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any
-from urllib.parse import urlsplit
 
 import pytest
 from conftest import run_cli
-from remote_engines import S3_ENV, S3Server
+from remote_engines import S3_ENV, S3Proxy, S3Server, s3_proxy
 from test_state_remote_cli import write_emails
 
 from reconciler.errors import StateError
@@ -48,13 +43,12 @@ class Deny:
         return method == self.method and same
 
 
-class _DenyingProxy(BaseHTTPRequestHandler):
-    upstream: tuple[str, int]
+class _DenyingProxy(S3Proxy):
+    """Answers a request that matches a rule with the rule's S3 error; forwards the rest."""
+
     rules: list[Deny]
 
-    def _handle(self) -> None:
-        body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
-        path = urlsplit(self.path).path
+    def intercept(self, path: str) -> bool:
         for rule in self.rules:
             if rule.matches(self.command, path):
                 rule.hits.append(path)
@@ -69,26 +63,8 @@ class _DenyingProxy(BaseHTTPRequestHandler):
                 self.end_headers()
                 if self.command != "HEAD":
                     self.wfile.write(reply)
-                return
-        conn = http.client.HTTPConnection(*self.upstream, timeout=30)
-        headers = {k: v for k, v in self.headers.items() if k.lower() != "host"}
-        conn.request(self.command, self.path, body=body or None, headers=headers)
-        answer = conn.getresponse()
-        data = answer.read()
-        self.send_response(answer.status)
-        for name, value in answer.getheaders():
-            if name.lower() not in ("transfer-encoding", "connection", "content-length"):
-                self.send_header(name, value)
-        self.send_header("Content-Length", str(len(data)))
-        self.end_headers()
-        if self.command != "HEAD":
-            self.wfile.write(data)
-        conn.close()
-
-    do_GET = do_PUT = do_POST = do_DELETE = do_HEAD = _handle
-
-    def log_message(self, format: str, *args: Any) -> None:
-        pass
+                return True
+        return False
 
 
 @dataclass
@@ -102,17 +78,9 @@ class Proxy:
 
 @pytest.fixture
 def proxy(s3_server: S3Server) -> Iterator[Proxy]:
-    parts = urlsplit(s3_server.endpoint)
     rules: list[Deny] = []
-    attrs = {"upstream": (parts.hostname, parts.port), "rules": rules}
-    server = ThreadingHTTPServer(("127.0.0.1", 0), type("Handler", (_DenyingProxy,), attrs))
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield Proxy(f"http://127.0.0.1:{server.server_address[1]}", rules)
-    finally:
-        server.shutdown()
-        server.server_close()
+    with s3_proxy(s3_server, _DenyingProxy, rules=rules) as endpoint:
+        yield Proxy(endpoint, rules)
 
 
 @pytest.fixture
