@@ -17,7 +17,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from perf_data import create_yaml as campaign_yaml  # the campaigns perf_bench applies
+from perf_data import write_apply_tree  # the campaigns perf_bench applies
 from pydantic import SecretStr
 
 from reconciler.applier import ApplyResult, Outcome, apply_plan
@@ -35,9 +35,7 @@ def run_once(count: int, latency_ms: float, parallelism: int) -> tuple[ApplyResu
     with tempfile.TemporaryDirectory(prefix="apply-bench-") as tmp, Sandbox() as sandbox:
         root = Path(tmp)
         config = root / "campaigns.d"
-        config.mkdir()
-        for index in range(count):
-            (config / f"c{index:05d}.yaml").write_text(campaign_yaml(index))
+        write_apply_tree(config, count)
         settings = Settings(
             api_url=sandbox.url,
             touchpoint_api_url=sandbox.url,

@@ -47,7 +47,7 @@ from reconciler.workflow import read_live
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from apply_bench import campaign_yaml
+from perf_data import write_apply_tree
 from remote_engines import S3_ENV, S3Server, running_postgres
 
 READS = 5
@@ -61,9 +61,7 @@ def apply_and_plan(
     empty plan: the same YAML, the committed state, the same sandbox)."""
     with tempfile.TemporaryDirectory(prefix="backend-bench-") as tmp, Sandbox() as sandbox:
         config = Path(tmp) / "campaigns.d"
-        config.mkdir()
-        for index in range(count):
-            (config / f"c{index:05d}.yaml").write_text(campaign_yaml(index))
+        write_apply_tree(config, count)
         settings = Settings(
             api_url=sandbox.url,
             touchpoint_api_url=sandbox.url,
