@@ -8,14 +8,13 @@ thread runs, and other tests in this process may leave a sandbox thread behind.
 
 from __future__ import annotations
 
-import json
 import signal
 import subprocess
 import sys
 from pathlib import Path
 from typing import Any
 
-from conftest import wait_until
+from conftest import run_python_json, wait_until
 
 from reconciler.loader import LoadError, load_directory
 from reconciler.loader.campaigns import PREFETCH_AFTER
@@ -123,23 +122,7 @@ TESTS = Path(__file__).parent
 
 def with_worker(root: Path, after: int, mode: str = "normal") -> dict[str, Any]:
     """Load root in a fresh interpreter with a worker past `after` files."""
-    done = subprocess.run(
-        [
-            sys.executable,
-            "-c",
-            _WITH_WORKER,
-            str(root),
-            str(after),
-            mode,
-            str(Path(__file__).parent),
-        ],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=True,
-    )
-    result: dict[str, Any] = json.loads(done.stdout)
-    return result
+    return run_python_json(_WITH_WORKER, str(root), str(after), mode, str(TESTS))
 
 
 def test_a_directory_loads_the_same_with_the_worker_as_without(tmp_path: Path) -> None:

@@ -8,12 +8,12 @@ fold; with a journal to fold, or a child that fails, the parent reads it itself.
 
 from __future__ import annotations
 
-import json
 import subprocess
 import sys
 from typing import Any
 
 import pytest
+from conftest import run_python_json
 from remote_engines import StateBackends
 from test_state_prefetch import commit
 
@@ -50,16 +50,7 @@ print(json.dumps({"names": names, "error": error, "forked": forked,
 def read_in_a_fresh_process(
     backends: StateBackends, location: str, mode: str = "plain"
 ) -> dict[str, Any]:
-    done = subprocess.run(
-        [sys.executable, "-c", _READ, location, mode],
-        env=backends.env(),
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=True,
-    )
-    result: dict[str, Any] = json.loads(done.stdout)
-    return result
+    return run_python_json(_READ, location, mode, env=backends.env())
 
 
 @REMOTE
