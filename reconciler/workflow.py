@@ -99,9 +99,7 @@ class _EarlyLive:
     def __init__(self, settings: Settings, *, config_dir: Path) -> None:
         # A config that is not even a directory fails at once: nothing is worth sending.
         certain = config_dir.is_dir()
-        self.need_email = certain and (
-            settings.api_user is not None or settings.api_key is not None
-        )
+        self.need_email = certain and needs_email(settings, None, None)  # credentials alone
         self.need_touchpoint = certain and settings.imbrace_api_key is not None
         self._settings = settings
         self._lock = threading.Lock()
