@@ -76,10 +76,27 @@ def drop_unset(data: Any, optional: frozenset[str]) -> Any:
     return {k: v for k, v in data.items() if k not in optional or not is_unset_spelling(v)}
 
 
+#: One set object for each distinct `model_fields_set` (see StrictModel.model_post_init).
+_FIELD_SETS: dict[frozenset[str], set[str]] = {}
+
+
 class StrictModel(BaseModel):
     """Base: unknown keys are errors, instances are immutable."""
 
     model_config = ConfigDict(extra="forbid", frozen=True, str_strip_whitespace=False)
+
+    def model_post_init(self, context: Any, /) -> None:
+        """Share the set of fields given among instances that were given the same ones.
+
+        pydantic keeps a set per instance (about 300 bytes); a 50,000-campaign directory
+        loads 212,500 model instances, so the sets alone took 62 MB, a third of what
+        `validate` held. The instances are frozen, so nothing adds to a set after this
+        (`model_copy` copies it before an update).
+        """
+        given = self.__pydantic_fields_set__
+        shared = _FIELD_SETS.setdefault(frozenset(given), given)
+        if shared is not given:
+            object.__setattr__(self, "__pydantic_fields_set__", shared)
 
 
 NonEmptyStr = Annotated[StrictStr, Field(min_length=1)]

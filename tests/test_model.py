@@ -381,3 +381,18 @@ def test_json_schema_carries_the_api_rules_for_editors() -> None:
     (address,) = [s["pattern"] for s in props["reply_to"]["anyOf"] if s.get("type") == "string"]
     assert re.search(address, "sales@example.com")
     assert not re.search(address, "a@b.co, c@d.co")
+
+
+def test_instances_given_the_same_fields_share_one_fields_set() -> None:
+    """Memory: pydantic keeps a set of the given fields per instance (62 MB at 50,000
+    campaigns); instances given the same fields share one, and it still says exactly which."""
+    models = [EmailCampaign.model_validate(_normal(name=f"c{i}")) for i in range(50)]
+    with_reply = EmailCampaign.model_validate(_normal(name="r", reply_to="a@b.co"))
+    assert len({id(m.model_fields_set) for m in models}) == 1
+    assert len({id(m.to.model_fields_set) for m in models}) == 1
+    assert models[0].model_fields_set == set(_normal(name="x"))
+    assert with_reply.model_fields_set == {*_normal(name="x"), "reply_to"}
+    assert with_reply.model_fields_set is not models[0].model_fields_set
+    changed = models[0].model_copy(update={"subject": "other"})
+    assert changed.model_fields_set is not models[1].model_fields_set
+    assert models[1].model_fields_set == set(_normal(name="x"))

@@ -138,6 +138,41 @@ def test_by_remote_id_follows_put_and_remove_and_is_linear() -> None:
     assert state.by_remote_id("MessagingCampaign", "3") is None
 
 
+def test_by_remote_id_is_kept_by_put_and_remove_not_rebuilt(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """An apply asks after each create whether the new id is known: puts and lookups
+    interleave, and the index must not be rebuilt for each (O(n²) at 10,000 creates)."""
+    state = State()
+    state.put(rec("seed", "s"))
+    assert state.by_remote_id("EmailCampaign", "s") == rec("seed", "s")
+    index = state._by_remote
+    for i in range(1_000):
+        assert state.by_remote_id("EmailCampaign", str(i)) is None
+        state.put(rec(f"c{i}", str(i)))
+        assert state.by_remote_id("EmailCampaign", str(i)) == rec(f"c{i}", str(i))
+    state.put(rec("c5", "5b"))  # an update that changes the id
+    state.remove("EmailCampaign", "c7")
+    assert state._by_remote is index  # updated in place, never rebuilt
+    assert state.by_remote_id("EmailCampaign", "5") is None
+    assert state.by_remote_id("EmailCampaign", "5b") == rec("c5", "5b")
+    assert state.by_remote_id("EmailCampaign", "7") is None
+    assert state.by_remote_id("EmailCampaign", "8") == rec("c8", "8")
+
+
+def test_by_remote_id_with_two_records_sharing_an_id_matches_a_rebuild() -> None:
+    state = State()
+    state.put(rec("a", "1"))
+    state.put(rec("b", "1"))  # a state edited by hand can hold this
+    state.put(rec("c", "2"))
+    assert state.by_remote_id("EmailCampaign", "1") == rec("b", "1")
+    state.remove("EmailCampaign", "b")
+    assert state.by_remote_id("EmailCampaign", "1") == rec("a", "1")
+    state.put(rec("a", "3"))
+    assert state.by_remote_id("EmailCampaign", "1") is None
+    assert state.by_remote_id("EmailCampaign", "3") == rec("a", "3")
+
+
 def test_serial_increments_on_every_write_and_only_then(tmp_path: Path) -> None:
     path = tmp_path / "s.json"
     store = StateStore(path)

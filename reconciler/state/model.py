@@ -217,11 +217,13 @@ class State:
     serial: int = 0
     campaigns: dict[str, ManagedRecord] = field(default_factory=dict)
     # (kind, remote_id) -> key, so that looking up every live campaign is O(n), not O(n²);
-    # rebuilt after put/remove or when the dict's size changed behind our back.
+    # kept up to date by put/remove (an apply asks after each create) while no two records
+    # share a remote id, rebuilt when they do or the dict's size changed behind our back.
     _by_remote: dict[tuple[str, str], str] = field(
         default_factory=dict, init=False, repr=False, compare=False
     )
     _indexed_size: int = field(default=-1, init=False, repr=False, compare=False)
+    _index_unique: bool = field(default=False, init=False, repr=False, compare=False)
 
     @staticmethod
     def key(kind: str, name: str) -> str:
@@ -234,18 +236,49 @@ class State:
         if self._indexed_size != len(self.campaigns):
             self._by_remote = {(r.kind, r.remote_id): k for k, r in self.campaigns.items()}
             self._indexed_size = len(self.campaigns)
+            # Two records sharing a remote id: rebuild after every change (the rebuild's
+            # choice between them is the one to keep).
+            self._index_unique = len(self._by_remote) == len(self.campaigns)
         record = self.campaigns.get(self._by_remote.get((kind, remote_id), ""))
         if record is not None and (record.kind, record.remote_id) == (kind, remote_id):
             return record
         return None
 
+    def _index_current(self) -> bool:
+        return self._index_unique and self._indexed_size == len(self.campaigns)
+
     def put(self, record: ManagedRecord) -> None:
-        self.campaigns[record.key] = record
-        self._indexed_size = -1
+        key = record.key
+        indexed = self._index_current()
+        old = self.campaigns.get(key)
+        self.campaigns[key] = record
+        if not indexed:
+            self._indexed_size = -1
+            return
+        if old is not None:
+            self._unindex(old, key)
+        pair = (record.kind, record.remote_id)
+        if self._by_remote.get(pair, key) != key:
+            self._indexed_size = -1  # a second record with this remote id
+            return
+        self._by_remote[pair] = key
+        self._indexed_size = len(self.campaigns)
 
     def remove(self, kind: str, name: str) -> ManagedRecord | None:
-        self._indexed_size = -1
-        return self.campaigns.pop(self.key(kind, name), None)
+        key = self.key(kind, name)
+        indexed = self._index_current()
+        old = self.campaigns.pop(key, None)
+        if old is not None and indexed:
+            self._unindex(old, key)
+            self._indexed_size = len(self.campaigns)
+        elif old is not None:
+            self._indexed_size = -1
+        return old
+
+    def _unindex(self, record: ManagedRecord, key: str) -> None:
+        pair = (record.kind, record.remote_id)
+        if self._by_remote.get(pair) == key:
+            del self._by_remote[pair]
 
     def records(self) -> list[ManagedRecord]:
         """Every record, sorted by kind then name."""
