@@ -32,6 +32,7 @@ machine, judge by the CPU columns: the wall includes waiting for the other proce
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import os
 import platform
@@ -272,8 +273,34 @@ def bench_apply(sandbox: SandboxProcess, sides: Sequence[Side], opts: Options) -
         for name, (run, extra) in measure_sides(sides, opts.repeat, apply_once).items():
             row.sides[name] = Figure(run, ideal, extra=extra)
         rows.append(row)
+        rows.append(bench_raw_creates(sandbox, sides, opts, parallelism, ideal))
     shutil.rmtree(tree, ignore_errors=True)
     return rows
+
+
+def bench_raw_creates(
+    sandbox: SandboxProcess, sides: Sequence[Side], opts: Options, parallelism: int, ideal: float
+) -> Row:
+    """The sandbox's own floor beside `apply`: the same creates from P threads of plain
+    http.client (no YAML, no plan, no state), the loop only. Not a target: what is left
+    of apply's ratio above it is campaignctl's."""
+    n = opts.apply_count
+    row = Row(f"  raw http.client P{parallelism}", n, "ceil(N/P) x lat", "(floor)")
+
+    def raw_once(side: Side) -> Measured:
+        sandbox.reset()
+        sandbox.set_latency(opts.apply_latency_ms)
+        argv = [
+            side.python, "-c", data.RAW_CREATE_CHILD, sandbox.url,
+            sandbox.API_USER, sandbox.API_KEY, str(n), str(parallelism),
+        ]  # fmt: skip
+        run = checked(run_child(argv, cwd=opts.workdir, env=child_env(None)), "raw creates")
+        loop_s = float(run.stdout.split()[-1])
+        return dataclasses.replace(run, wall_s=loop_s), {"process_wall_s": run.wall_s}
+
+    for name, (run, extra) in measure_sides(sides, opts.repeat, raw_once).items():
+        row.sides[name] = Figure(run, ideal, extra=extra)
+    return row
 
 
 def bench_startup(sides: Sequence[Side], opts: Options) -> list[Row]:

@@ -71,6 +71,50 @@ for path in paths:
 print(len(paths), time.perf_counter() - start)
 """
 
+#: The sandbox's own floor for `apply`: P threads of plain http.client, one keep-alive
+#: connection each, POSTing N campaigns (the body campaignctl sends for create_yaml) with
+#: nothing else around them. argv: url user key N P; prints the seconds the loop took.
+RAW_CREATE_CHILD = """\
+import base64, http.client, json, sys, threading, time, urllib.parse
+url, user, key, count, workers = sys.argv[1], sys.argv[2], sys.argv[3], *map(int, sys.argv[4:6])
+parts = urllib.parse.urlsplit(url)
+auth = 'Basic ' + base64.b64encode(f'{user}:{key}'.encode()).decode()
+names = iter(range(count))
+lock = threading.Lock()
+failed = []
+
+def work():
+    conn = http.client.HTTPConnection(parts.hostname, parts.port, timeout=60)
+    while True:
+        with lock:
+            index = next(names, None)
+        if index is None:
+            return
+        body = json.dumps({
+            'name': f'raw-{index:05d}', 'campaign_type': 2,
+            'to': [{'type': 'tag', 'value': ['bench']}], 'sender_id': 53,
+            'template_invoke_name': 'bench_template', 'subject': f'Bench subject {index}',
+            'send_time': '2030-01-01 10:00:00', 'time_zone': 8,
+        })
+        conn.request('POST', '/v1/marketing/campaigns', body,
+                      {'Content-Type': 'application/json', 'Authorization': auth})
+        answer = conn.getresponse()
+        answer.read()
+        if answer.status != 200:
+            failed.append(answer.status)
+
+threads = [threading.Thread(target=work) for _ in range(workers)]
+start = time.perf_counter()
+for thread in threads:
+    thread.start()
+for thread in threads:
+    thread.join()
+elapsed = time.perf_counter() - start
+if failed:
+    sys.exit(f'{len(failed)} creates failed: {failed[:3]}')
+print(elapsed)
+"""
+
 #: Run in a child with a side's code: the page size and list concurrency the client uses.
 PAGING_CHILD = """\
 from reconciler.providers.http.paging import LIST_WORKERS, PAGE_LIMIT

@@ -23,6 +23,8 @@ EXPECTED_FIGURES = {
     "plan all differ",
     "apply P8 @1ms",
     "apply P16 @1ms",
+    "  raw http.client P8",
+    "  raw http.client P16",
 }
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import functools
 import gc
 import logging
+import os
 import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -316,8 +317,22 @@ def _hint_global_option(error: click.UsageError) -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> None:
-    """Run the CLI and exit with a campaignctl exit code (usage errors are 1, never 2)."""
-    sys.exit(run(argv))
+    """Run the CLI and exit with a campaignctl exit code (usage errors are 1, never 2).
+
+    Once the output is flushed the process ends with `os._exit`: the interpreter's own
+    teardown would run a last full garbage collection and free, one by one, every object
+    the command built (0.05 s after a 10,000-campaign plan, more after a larger one), with
+    nothing left to do. Every state write is durable before its call returns and the lock
+    is released before `run` does; logging writes to stderr, flushed here. A flush that
+    fails (a closed pipe) takes the ordinary exit, whose message and status stay Python's.
+    """
+    code = run(argv)
+    try:
+        sys.stdout.flush()
+        sys.stderr.flush()
+    except Exception:  # the ordinary exit reports it as before
+        sys.exit(code)
+    os._exit(code)
 
 
 def run(argv: Sequence[str] | None = None) -> int:

@@ -119,13 +119,11 @@ class ApiClient:
         if self._abandoned.is_set():
             raise ConnectionFailed("not sent: the run no longer needs it", method=method, path=path)
         safe = method in IDEMPOTENT_METHODS if idempotent is None else idempotent
-        prepared = self.session.prepare_request(
-            requests.Request(method, self.base_url + path, params=params, json=body)
-        )
+        prepared = self.session.prepare_call(method, self.base_url + path, params=params, json=body)
         self._log_request(prepared)
         started = time.monotonic()
         try:
-            env = self.session.merge_environment_settings(prepared.url, {}, None, None, None)
+            env = self.session.send_settings(self.base_url)
             env["stream"] = True  # the body is read here, bounded in size and time
             response = self.session.send(prepared, allow_redirects=False, **env)
             try:
