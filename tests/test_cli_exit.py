@@ -56,3 +56,18 @@ def test_output_larger_than_a_pipe_buffer_arrives_whole(tmp_path: Path) -> None:
     assert len(done.stdout) > 65_536
     assert done.stdout.rstrip().endswith("}")
     assert done.stdout.count('"action": "create"') == 300
+
+
+def test_a_run_under_cprofile_still_writes_its_profile(tmp_path: Path) -> None:
+    out = tmp_path / "run.prof"
+    done = subprocess.run(
+        [sys.executable, "-m", "cProfile", "-o", str(out), "-m", "reconciler", "--help"],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    assert "Usage: campaignctl" in done.stdout
+    assert out.stat().st_size > 0

@@ -217,7 +217,10 @@ def test_lock_of_a_killed_run_is_taken_over_and_its_journal_folded(
     child.send_signal(signal.SIGKILL)
     child.communicate(timeout=30)
     store = store_at(location)
-    with store.lock("rerun"):
+    # PostgreSQL frees the killed session's advisory lock once its backend sees the closed
+    # socket, which on a loaded machine can come just after the child is reaped: the rerun
+    # waits for the lock, as `--lock-timeout` lets a user's rerun do.
+    with store.lock("rerun", timeout=30):
         state = store.read()
         assert sorted(state.campaigns) == [f"EmailCampaign/{n}" for n in "ABC"]
         assert state.serial == 1

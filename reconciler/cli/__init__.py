@@ -324,9 +324,13 @@ def main(argv: Sequence[str] | None = None) -> None:
     the command built (0.05 s after a 10,000-campaign plan, more after a larger one), with
     nothing left to do. Every state write is durable before its call returns and the lock
     is released before `run` does; logging writes to stderr, flushed here. A flush that
-    fails (a closed pipe) takes the ordinary exit, whose message and status stay Python's.
+    fails (a closed pipe) takes the ordinary exit, whose message and status stay Python's,
+    and so does a run under a profiler or tracer (`python -m cProfile -o`, a debugger),
+    which writes its results at exit.
     """
     code = run(argv)
+    if sys.getprofile() is not None or sys.gettrace() is not None:
+        sys.exit(code)
     try:
         sys.stdout.flush()
         sys.stderr.flush()
