@@ -28,6 +28,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "check_plan_out",
+    "echo_plan",
     "render_plan",
     "settings_for",
     "use_color",
@@ -55,6 +56,22 @@ def render_plan(plan: Plan, fmt: str) -> str:
     if fmt == "markdown":
         return render_markdown(plan, run_url=github_run_url(os.environ))
     return render_text(plan, color=use_color())
+
+
+def echo_plan(plan: Plan, fmt: str) -> None:
+    """Print the plan in one of FORMATS, as click.echo(render_plan(plan, fmt)) would.
+
+    JSON is written a batch of actions at a time (render.iter_json): a large plan's text is
+    never held whole, so printing it costs no more memory than a batch.
+    """
+    if fmt != "json":
+        click.echo(render_plan(plan, fmt).rstrip("\n"))
+        return
+    from reconciler.render import iter_json
+
+    for chunk in iter_json(plan):  # the JSON never ends with a newline: nothing to strip
+        click.echo(chunk, nl=False)
+    click.echo("")
 
 
 def check_plan_out(path: Path) -> None:
@@ -210,7 +227,7 @@ def plan_command(
     ):
         context.plan = with_schedule_warnings(context, clash_window, quiet_hours)
         context.plan = with_policy(context, policy_file, overrides, reasons, directory)
-        click.echo(render_plan(context.plan, fmt).rstrip("\n"))
+        echo_plan(context.plan, fmt)
         # Shown first, refused after: a plan past the safety threshold, or one that
         # breaks a policy rule at error level, is never saved.
         check_safety(context.plan, context.state, force=force)
