@@ -46,8 +46,8 @@ def render_json(plan: Plan) -> str:
     return "".join(iter_json(plan))
 
 
-def iter_json(plan: Plan) -> Iterator[str]:
-    """`render_json(plan)` in chunks, each at most one batch of actions long."""
+def iter_json(plan: Plan, *, batch: int = BATCH) -> Iterator[str]:
+    """`render_json(plan)` in chunks, each holding at most `batch` actions."""
     stateful = plan.state_lineage is not None
     rest = json_safe(dumps_indented(plan.to_json(with_actions=False) | {"actions": []}))
     at = rest.index(_SLOT) + len(_SLOT) - 1  # between the brackets of `[]`
@@ -57,8 +57,8 @@ def iter_json(plan: Plan) -> Iterator[str]:
     yield rest[:at] + "\n"
     actions = iter(plan.actions)
     separator = ""
-    while batch := tuple(islice(actions, BATCH)):
-        yield separator + _encode_batch(batch, stateful=stateful)
+    while some := tuple(islice(actions, batch)):
+        yield separator + _encode_batch(some, stateful=stateful)
         separator = ",\n"
     yield "\n  " + rest[at:]
 
