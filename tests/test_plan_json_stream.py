@@ -13,6 +13,7 @@ import tracemalloc
 from collections.abc import Iterator
 from contextlib import contextmanager, redirect_stdout
 from dataclasses import replace
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -20,7 +21,7 @@ from conftest import Workspace, run_cli
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from reconciler.cli.cmd_plan import echo_plan
+from reconciler.cli.cmd_plan import echo_plan, write_plan_file
 from reconciler.plan import (
     Action,
     ActionKind,
@@ -31,7 +32,7 @@ from reconciler.plan import (
     Reason,
     TouchpointAction,
 )
-from reconciler.render import iter_json, remedies_for, render_json
+from reconciler.render import iter_json, iter_saved_json, remedies_for, render_json
 from reconciler.render.escape import json_safe
 from reconciler.render.plan_json import BATCH
 from reconciler.render.values import is_recorded_hash
@@ -290,3 +291,44 @@ def test_plan_command_prints_a_many_batch_plan_as_one_document(
     document = json.loads(out)
     assert len(document["actions"]) == count
     assert out == reference_json(Plan.from_json(document)) + "\n"
+
+
+# ------------------------------------------------------------------ saved plans (--out)
+
+
+def saved_reference(plan: Plan) -> str:
+    return json.dumps(plan.to_json(), indent=2, sort_keys=True) + "\n"
+
+
+@pytest.mark.parametrize("count", [0, 1, BATCH, 2 * BATCH + 3])
+def test_saved_plan_is_written_as_the_single_document_byte_for_byte(
+    tmp_path: Path, count: int
+) -> None:
+    plan = awkward_plan(count, outside_target=2)
+    path = tmp_path / "plan.json"
+    write_plan_file(plan, path)
+    assert path.read_text(encoding="utf-8") == saved_reference(plan)
+    assert path.read_bytes().isascii()
+
+
+@settings(max_examples=150, deadline=None)
+@given(plan=plans(), batch=st.integers(1, 3))
+def test_saved_plan_chunks_equal_the_single_document_for_any_plan(plan: Plan, batch: int) -> None:
+    try:
+        expected = saved_reference(plan)
+    except (TypeError, ValueError) as exc:
+        with pytest.raises(type(exc)):
+            "".join(iter_saved_json(plan, batch=batch))
+        return
+    assert "".join(iter_saved_json(plan, batch=batch)) == expected
+
+
+def test_a_saved_plan_that_cannot_be_encoded_leaves_the_old_file_whole(tmp_path: Path) -> None:
+    path = tmp_path / "plan.json"
+    path.write_text("old plan\n", encoding="utf-8")
+    actions = list(converged(3 * BATCH).actions)
+    actions[-1] = replace(actions[-1], desired={"unencodable": object()})  # the last batch
+    with pytest.raises(TypeError):
+        write_plan_file(Plan(actions=tuple(actions)), path)
+    assert path.read_text(encoding="utf-8") == "old plan\n"
+    assert [p.name for p in tmp_path.iterdir()] == ["plan.json"]  # no temp file left

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import json
 import os
 import sys
 from collections.abc import Iterator
@@ -102,12 +101,12 @@ def check_plan_out(path: Path) -> None:
 def write_plan_file(plan: Plan, path: Path) -> None:
     """Write a saved plan atomically (temp file, fsync, rename), as the state is written."""
     from reconciler.errors import PlanError
+    from reconciler.render import iter_saved_json
     from reconciler.state import write_atomic
 
     check_plan_out(path)
-    text = json.dumps(plan.to_json(), indent=2, sort_keys=True) + "\n"
-    try:
-        write_atomic(path, text, create_parents=False)
+    try:  # written a batch of actions at a time: a large plan is never held whole
+        write_atomic(path, iter_saved_json(plan), create_parents=False)
     except OSError as exc:
         raise PlanError(
             f"cannot write the plan file: {exc.strerror or exc}", where=str(path)

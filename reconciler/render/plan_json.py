@@ -5,11 +5,15 @@ held whole: a 50,000-campaign plan is 31 MB of JSON, and building it as one tree
 bytes, then as one string, then as its escaped copy cost several times that at its peak.
 The chunks joined are exactly the single document of before, `render_json`:
 json.dumps(tree, indent=2, sort_keys=True, ensure_ascii=False) passed through json_safe.
+A saved plan (`plan --out`, ASCII, without the derived keys) is written the same way
+(`iter_saved_json`), by the same stitching.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Sequence
+import json
+from collections.abc import Callable, Iterable, Iterator
+from functools import partial
 from itertools import islice
 from typing import Any, Final
 
@@ -19,7 +23,7 @@ from reconciler.render.escape import json_safe
 from reconciler.render.remedies import remedies_for
 from reconciler.render.values import is_recorded_hash
 
-__all__ = ["iter_json", "render_json"]
+__all__ = ["iter_json", "iter_saved_json", "render_json"]
 
 #: Actions encoded per call: small enough that a batch's tree and text stay under a
 #: megabyte or two, large enough that the per-call cost is nothing next to the encoding.
@@ -49,7 +53,32 @@ def render_json(plan: Plan) -> str:
 def iter_json(plan: Plan, *, batch: int = BATCH) -> Iterator[str]:
     """`render_json(plan)` in chunks, each holding at most `batch` actions."""
     stateful = plan.state_lineage is not None
-    rest = json_safe(dumps_indented(plan.to_json(with_actions=False) | {"actions": []}))
+    return _chunks(plan, partial(_action_json, stateful=stateful), _shown, batch)
+
+
+def iter_saved_json(plan: Plan, *, batch: int = BATCH) -> Iterator[str]:
+    """A saved plan (`plan --out`) in chunks: joined, they are exactly
+    json.dumps(plan.to_json(), indent=2, sort_keys=True) + "\n" (ASCII, no derived keys)."""
+    yield from _chunks(plan, Action.to_json, _saved, batch)
+    yield "\n"
+
+
+def _shown(value: Any) -> str:
+    return json_safe(dumps_indented(value))
+
+
+def _saved(value: Any) -> str:
+    return json.dumps(value, indent=2, sort_keys=True)
+
+
+def _chunks(
+    plan: Plan,
+    action_json: Callable[[Action], dict[str, Any]],
+    encode: Callable[[Any], str],
+    batch: int,
+) -> Iterator[str]:
+    """The plan's document as `encode` writes it whole, a batch of actions at a time."""
+    rest = encode(plan.to_json(with_actions=False) | {"actions": []})
     at = rest.index(_SLOT) + len(_SLOT) - 1  # between the brackets of `[]`
     if not plan.actions:
         yield rest
@@ -58,15 +87,11 @@ def iter_json(plan: Plan, *, batch: int = BATCH) -> Iterator[str]:
     actions = iter(plan.actions)
     separator = ""
     while some := tuple(islice(actions, batch)):
-        yield separator + _encode_batch(some, stateful=stateful)
+        # Encoded whole, then cut: the head and tail are ASCII, which no escaping changes.
+        text = encode({"actions": [action_json(action) for action in some]})
+        yield separator + text[len(_BATCH_HEAD) : len(text) - len(_BATCH_TAIL)]
         separator = ",\n"
     yield "\n  " + rest[at:]
-
-
-def _encode_batch(batch: Sequence[Action], *, stateful: bool) -> str:
-    """The actions as they read inside the whole plan, without the enclosing brackets."""
-    text = dumps_indented({"actions": [_action_json(a, stateful=stateful) for a in batch]})
-    return json_safe(text[len(_BATCH_HEAD) : len(text) - len(_BATCH_TAIL)])
 
 
 def _action_json(action: Action, *, stateful: bool) -> dict[str, Any]:
