@@ -9,6 +9,7 @@ import contextlib
 import os
 import re
 import uuid
+from collections.abc import Iterable
 from pathlib import Path
 
 __all__ = ["TMP_HEX", "fsync_dir", "real_path", "stale_tmp_files", "write_atomic"]
@@ -38,8 +39,9 @@ def real_path(path: Path) -> Path:
         return Path(os.path.realpath(path))
 
 
-def write_atomic(path: Path, text: str, *, create_parents: bool = True) -> None:
-    """Replace `path` with `text` so that a reader sees the old or the new file, whole.
+def write_atomic(path: Path, text: str | Iterable[str], *, create_parents: bool = True) -> None:
+    """Replace `path` with `text` (or its chunks, written as they come) so that a reader
+    sees the old or the new file, whole.
 
     The file keeps its permissions, and a symlink keeps pointing where it did: the file it
     points to is replaced. Without `create_parents`, a missing directory is an OSError.
@@ -53,7 +55,7 @@ def write_atomic(path: Path, text: str, *, create_parents: bool = True) -> None:
         with contextlib.suppress(FileNotFoundError):
             os.fchmod(fd, path.stat().st_mode & 0o7777)
         with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(text)
+            fh.writelines([text] if isinstance(text, str) else text)
             fh.flush()
             os.fsync(fh.fileno())
         os.replace(tmp, path)

@@ -391,9 +391,10 @@ class Plan:
         """The first action for (kind, name), or None."""
         return next((a for a in self.actions if a.kind == kind and a.name == name), None)
 
-    def to_json(self) -> dict[str, Any]:
-        """The documented machine form (docs/plan-format.md)."""
-        return {
+    def to_json(self, *, with_actions: bool = True) -> dict[str, Any]:
+        """The documented machine form (docs/plan-format.md); without its `actions` key
+        when not `with_actions` (a streamed rendering encodes them one batch at a time)."""
+        out: dict[str, Any] = {
             "format_version": FORMAT_VERSION,
             "summary": {**self.summary(), "has_changes": self.has_changes},
             "state": {"lineage": self.state_lineage, "serial": self.state_serial},
@@ -404,8 +405,12 @@ class Plan:
             "warnings": [*self.warnings, *(w.message for w in self.coded_warnings)],
             "warning_details": [w.to_json() for w in self.coded_warnings],
             "policy": [v.to_json() for v in self.policy],
-            "actions": [action.to_json() for action in self.actions],
-        } | ({} if self.outside_target is None else {"outside_target": self.outside_target})
+        }
+        if with_actions:
+            out["actions"] = [action.to_json() for action in self.actions]
+        if self.outside_target is not None:
+            out["outside_target"] = self.outside_target
+        return out
 
     @property
     def all_warnings(self) -> tuple[str, ...]:

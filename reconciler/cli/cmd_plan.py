@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import json
 import os
 import sys
 from collections.abc import Iterator
@@ -28,6 +27,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "check_plan_out",
+    "echo_plan",
     "render_plan",
     "settings_for",
     "use_color",
@@ -55,6 +55,22 @@ def render_plan(plan: Plan, fmt: str) -> str:
     if fmt == "markdown":
         return render_markdown(plan, run_url=github_run_url(os.environ))
     return render_text(plan, color=use_color())
+
+
+def echo_plan(plan: Plan, fmt: str) -> None:
+    """Print the plan in one of FORMATS, as click.echo(render_plan(plan, fmt)) would.
+
+    JSON is written a batch of actions at a time (render.iter_json): a large plan's text is
+    never held whole, so printing it costs no more memory than a batch.
+    """
+    if fmt != "json":
+        click.echo(render_plan(plan, fmt).rstrip("\n"))
+        return
+    from reconciler.render import iter_json
+
+    for chunk in iter_json(plan):  # the JSON never ends with a newline: nothing to strip
+        click.echo(chunk, nl=False)
+    click.echo("")
 
 
 def check_plan_out(path: Path) -> None:
@@ -85,12 +101,12 @@ def check_plan_out(path: Path) -> None:
 def write_plan_file(plan: Plan, path: Path) -> None:
     """Write a saved plan atomically (temp file, fsync, rename), as the state is written."""
     from reconciler.errors import PlanError
+    from reconciler.render import iter_saved_json
     from reconciler.state import write_atomic
 
     check_plan_out(path)
-    text = json.dumps(plan.to_json(), indent=2, sort_keys=True) + "\n"
-    try:
-        write_atomic(path, text, create_parents=False)
+    try:  # written a batch of actions at a time: a large plan is never held whole
+        write_atomic(path, iter_saved_json(plan), create_parents=False)
     except OSError as exc:
         raise PlanError(
             f"cannot write the plan file: {exc.strerror or exc}", where=str(path)
@@ -210,7 +226,7 @@ def plan_command(
     ):
         context.plan = with_schedule_warnings(context, clash_window, quiet_hours)
         context.plan = with_policy(context, policy_file, overrides, reasons, directory)
-        click.echo(render_plan(context.plan, fmt).rstrip("\n"))
+        echo_plan(context.plan, fmt)
         # Shown first, refused after: a plan past the safety threshold, or one that
         # breaks a policy rule at error level, is never saved.
         check_safety(context.plan, context.state, force=force)

@@ -6,7 +6,8 @@ strings, one module per form, all names importable from here:
 - escape: one escaping function per output form (text_safe, md_text, md_code, github_data...);
 - budget: what fits in one GitHub comment (MARKDOWN_LIMIT, utf16_length);
 - values: how values, names and ids read for people;
-- plan_text, plan_markdown, plan_json: the plan in each form;
+- plan_text, plan_markdown, plan_json: the plan in each form (JSON also in chunks:
+  iter_json, and iter_saved_json for a saved plan);
 - remedies: the ways past a blocked action; violations: policy violations as lines;
 - drift: the drift report in each form.
 """
@@ -29,7 +30,7 @@ from reconciler.render.escape import (
     text_line_start,
     text_safe,
 )
-from reconciler.render.plan_json import render_json
+from reconciler.render.plan_json import iter_json, iter_saved_json, render_json
 from reconciler.render.plan_markdown import github_run_url, render_markdown
 from reconciler.render.plan_text import render_text
 from reconciler.render.remedies import Remedy, md_remedies, remedies_for, text_remedies
@@ -45,6 +46,8 @@ __all__ = [
     "github_data",
     "github_property",
     "github_run_url",
+    "iter_json",
+    "iter_saved_json",
     "md_code",
     "md_html",
     "md_policy",
