@@ -13,7 +13,7 @@ import json
 import uuid
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Annotated, Any
+from typing import Annotated, Any, Final
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
@@ -205,8 +205,9 @@ class ManagedRecord:
 
     @classmethod
     def _from_document(cls, doc: RecordDocument) -> ManagedRecord:
-        # The document has exactly the record's fields (every one present, no other).
-        return cls(**dict(doc))
+        # The document has exactly the record's fields (every one present, no other); its
+        # __dict__ is them (dict(doc) walks pydantic's __iter__, ten times slower).
+        return cls(**doc.__dict__)
 
 
 @dataclass
@@ -309,6 +310,9 @@ class State:
                 where=where,
                 hint="upgrade campaignctl; the file was left untouched",
             )
+        fast = _plain_state(data)
+        if fast is not None:
+            return fast
         try:
             doc = StateDocument.model_validate(data)
         except ValidationError as exc:
@@ -329,6 +333,68 @@ class State:
 
 def _is_int(value: Any) -> bool:
     return isinstance(value, int) and not isinstance(value, bool)
+
+
+_STATE_KEYS: Final = frozenset(StateDocument.model_fields)
+_RECORD_KEYS: Final = frozenset(RecordDocument.model_fields)
+#: The ints the fast path takes as they are; any other goes to pydantic, which decides.
+_SAFE_INT: Final = range(-(2**63), 2**63)
+
+
+def _plain_state(data: dict[str, Any]) -> State | None:
+    """The State of a well-formed document, checked by hand; None for anything else, which
+    then goes through pydantic (StateDocument), whose error messages say what is wrong.
+
+    A state of 10,000 campaigns took 0.15 s of CPU through pydantic (a validated copy of
+    every record, then a dataclass built from it), on the plan's busiest phase. This takes
+    exactly the documents pydantic takes without a complaint, or fewer: every field present
+    and no other, of the exact JSON types, and each record under the key it names.
+    """
+    if data.keys() != _STATE_KEYS:
+        return None
+    version = data["format_version"]
+    if type(version) is not int or version != FORMAT_VERSION:
+        return None
+    lineage, serial, campaigns = data["lineage"], data["serial"], data["campaigns"]
+    if type(lineage) is not str or not lineage or type(serial) is not int or serial < 0:
+        return None
+    if type(campaigns) is not dict:
+        return None
+    records: dict[str, ManagedRecord] = {}
+    for key, raw in campaigns.items():
+        record = _plain_record(raw)
+        if record is None or record.key != key:
+            return None
+        records[key] = record
+    return State(lineage=lineage, serial=serial, campaigns=records)
+
+
+def _plain_record(raw: Any) -> ManagedRecord | None:
+    if type(raw) is not dict or raw.keys() != _RECORD_KEYS:
+        return None
+    kind, name, remote_id = raw["kind"], raw["name"], raw["remote_id"]
+    applied_at, last_applied = raw["applied_at"], raw["last_applied"]
+    fingerprint, status, touchpoints = raw["live_fingerprint"], raw["status"], raw["touchpoint_ids"]
+    if not (type(kind) is str and type(name) is str and type(remote_id) is str):
+        return None
+    if type(applied_at) is not str or type(last_applied) is not dict:
+        return None
+    if fingerprint is not None and type(fingerprint) is not str:
+        return None
+    if not (status is None or type(status) is str or (type(status) is int and status in _SAFE_INT)):
+        return None
+    if type(touchpoints) is not dict or not all(type(v) is str for v in touchpoints.values()):
+        return None
+    return ManagedRecord(
+        kind=kind,
+        name=name,
+        remote_id=remote_id,
+        last_applied=last_applied,
+        live_fingerprint=fingerprint,
+        status=status,
+        touchpoint_ids=touchpoints,
+        applied_at=applied_at,
+    )
 
 
 def parse_state(raw: bytes, where: str) -> State:
