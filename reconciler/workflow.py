@@ -134,6 +134,13 @@ class _EarlyLive:
                 providers.abandon()
         try:
             self._live = read_live(providers)
+            # Taken here, while the config loads (the loader mostly waits for its parse
+            # worker then), not by the plan after it: every action on a live campaign
+            # carries one, and the plan's own work cannot overlap anything.
+            for campaign in self._live:
+                if self._abandoned:
+                    break
+                _ = campaign.fingerprint
         except BaseException as exc:
             self._error = exc
         finally:

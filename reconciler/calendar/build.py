@@ -9,9 +9,8 @@ MessagingCampaign) is one send "on activation", with no time.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import replace
 from datetime import UTC, date, datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from reconciler.calendar.findings import find_clashes, is_quiet
 from reconciler.calendar.model import (
@@ -29,6 +28,9 @@ from reconciler.canonical import DEFAULT_TIME_ZONE, SEND_TIME_FORMAT
 from reconciler.live import EMAIL_KIND, LiveCampaign
 from reconciler.loader import LoadedCampaign
 from reconciler.plan import Action, ActionKind, Plan
+
+if TYPE_CHECKING:
+    from reconciler.modelbase import Source
 
 __all__ = ["build_calendar", "config_calendar"]
 
@@ -56,9 +58,7 @@ def build_calendar(
     for action in plan.actions:
         live_campaign = live_by_id.get((action.kind, action.remote_id or ""))
         source = sources.get((action.kind, action.name))
-        for send in _sends_of(action, live_campaign):
-            if source is not None:
-                send = _with_source(send, source.file, source.line)
+        for send in _sends_of(action, live_campaign, source):
             if _in_range(send, start, end):
                 sends.append(send)
     sends.sort(key=send_order)
@@ -67,10 +67,6 @@ def build_calendar(
     return Calendar(
         tuple(sends), clashes.listed, quiet, window, quiet_hours, start, end, clashes.unlisted
     )
-
-
-def _with_source(send: Send, file: str, line: int) -> Send:
-    return replace(send, file=file, line=line)
 
 
 def _in_range(send: Send, start: date | None, end: date | None) -> bool:
@@ -88,8 +84,7 @@ def config_calendar(campaigns: Sequence[LoadedCampaign]) -> Calendar:
     for campaign in campaigns:
         source, create = campaign.source, str(ActionKind.CREATE)
         for time in _times(campaign.kind, campaign.canonical()):
-            new = _send(campaign.kind, campaign.name, Effect.NEW, time, create)
-            sends.append(_with_source(new, source.file, source.line))
+            sends.append(_send(campaign.kind, campaign.name, Effect.NEW, time, create, source))
     sends.sort(key=send_order)
     return Calendar(tuple(sends))
 
@@ -97,11 +92,13 @@ def config_calendar(campaigns: Sequence[LoadedCampaign]) -> Calendar:
 _Time = tuple[int | None, datetime | None, int, Audience | None]
 
 
-def _sends_of(action: Action, live: LiveCampaign | None) -> list[Send]:
-    """The sends of one planned campaign, each with the plan's effect on it."""
+def _sends_of(action: Action, live: LiveCampaign | None, source: Source | None) -> list[Send]:
+    """The sends of one planned campaign, each with the plan's effect on it, placed at its
+    YAML's `source` (None: live only)."""
     desired = action.desired
-    live_fields = dict(live.fields) if live is not None else None
+    live_fields = live.fields if live is not None else None
     locked = (live is not None and not live.is_pristine) or action.action == ActionKind.BLOCKED
+    action_text, unmanaged = str(action.action), action.is_unmanaged
 
     def send(effect: Effect, time: _Time, previous: datetime | None = None) -> Send:
         return _send(
@@ -109,10 +106,11 @@ def _sends_of(action: Action, live: LiveCampaign | None) -> list[Send]:
             action.name,
             effect,
             time,
-            str(action.action),
+            action_text,
+            source,
             previous=previous,
             remote_id=action.remote_id,
-            unmanaged=action.is_unmanaged,
+            unmanaged=unmanaged,
         )
 
     if locked or desired is None or action.action == ActionKind.DELETE:
@@ -153,16 +151,21 @@ def _send(
     effect: Effect,
     time: _Time,
     action: str,
+    source: Source | None,
     *,
     previous: datetime | None = None,
     remote_id: str | None = None,
     unmanaged: bool = False,
 ) -> Send:
-    """One send of a campaign at one of its `_times`."""
+    """One send of a campaign at one of its `_times`, placed at `source` when it has one.
+
+    Built once, with its place (a `replace` per send afterwards was a third of a 10,000
+    plan's calendar)."""
     variant, at, time_zone, audience = time
+    file, line = (source.file, source.line) if source is not None else (None, None)
     return Send(
-        kind, name, effect, at, time_zone, audience, action, previous, variant,
-        remote_id=remote_id, unmanaged=unmanaged,
+        kind, name, effect, at, time_zone, audience, action, previous, variant, file, line,
+        remote_id, unmanaged,
     )  # fmt: skip
 
 

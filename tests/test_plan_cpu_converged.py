@@ -1,0 +1,135 @@
+"""A converged plan's cheaper paths (issue 17): what they share or take once, and that the
+plan, its state-only steps and its calendar come out as before."""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+from typing import Any
+
+import pytest
+from builders import email_yaml
+from conftest import Workspace
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from pydantic import SecretStr
+
+import reconciler.canonical as canonical
+from reconciler.live import EMAIL_KIND, LiveCampaign, LiveTouchpoint
+from reconciler.loader import LoadedCampaign, load_directory
+from reconciler.sandbox import Sandbox
+from reconciler.settings import Settings
+from reconciler.workflow import _EarlyLive
+
+
+def _settings(sandbox: Sandbox, config: Path) -> Settings:
+    return Settings(
+        api_url=sandbox.url,
+        touchpoint_api_url=sandbox.url,
+        state_path=None,
+        config_dir=config,
+        api_user=sandbox.api_user,
+        api_key=SecretStr(sandbox.api_key),
+    )
+
+
+def _fingerprint_as_before(live: LiveCampaign) -> str:
+    """LiveCampaign.fingerprint as it was before it was kept: taken anew at every read."""
+    return canonical.fingerprint(
+        {
+            "fields": dict(live.fields),
+            "status": live.status,
+            "touchpoints": [tp.to_dict() for tp in live.touchpoints],
+        }
+    )
+
+
+_values = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.text(max_size=5),
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=3), inner),
+    max_leaves=6,
+)
+
+
+@settings(max_examples=200)
+@given(
+    fields=st.dictionaries(st.text(max_size=6), _values, max_size=4),
+    status=st.integers(-1, 3) | st.text(max_size=4),
+    touchpoints=st.lists(st.tuples(st.text(max_size=4), st.none() | st.text(max_size=3))),
+)
+def test_a_kept_fingerprint_is_the_one_taken_anew(
+    fields: dict[str, Any], status: int | str, touchpoints: list[tuple[str, str | None]]
+) -> None:
+    tps = tuple(LiveTouchpoint(f"id{i}", name, kind) for i, (name, kind) in enumerate(touchpoints))
+    live = LiveCampaign(EMAIL_KIND, "7", "x", status, fields, tps)
+    assert live.fingerprint == _fingerprint_as_before(live)
+    assert live.fingerprint == _fingerprint_as_before(live)  # the kept one, read again
+
+
+def test_a_fingerprint_is_taken_once_per_object(monkeypatch: pytest.MonkeyPatch) -> None:
+    taken: list[object] = []
+    real = canonical.fingerprint
+
+    def counting(value: object) -> str:
+        taken.append(value)
+        return real(value)
+
+    monkeypatch.setattr("reconciler.live.fingerprint", counting)
+    live = LiveCampaign(EMAIL_KIND, "7", "x", 0, {"kind": EMAIL_KIND, "name": "x"})
+    first = live.fingerprint
+    assert [live.fingerprint for _ in range(3)] == [first] * 3
+    assert len(taken) == 1
+
+
+def test_a_replaced_live_campaign_has_its_own_fingerprint_not_the_kept_one() -> None:
+    live = LiveCampaign(EMAIL_KIND, "7", "x", 0, {"kind": EMAIL_KIND, "name": "x"})
+    before = live.fingerprint
+    moved = dataclasses.replace(live, status=2)
+    assert moved.fingerprint != before
+    assert moved.fingerprint == _fingerprint_as_before(moved)
+
+
+def test_a_kept_fingerprint_changes_neither_equality_nor_repr() -> None:
+    def make() -> LiveCampaign:
+        return LiveCampaign(EMAIL_KIND, "7", "x", 0, {"kind": EMAIL_KIND, "name": "x"})
+
+    taken, fresh = make(), make()
+    _ = taken.fingerprint
+    assert taken == fresh
+    assert repr(taken) == repr(fresh)
+    assert "_fingerprint" not in repr(taken)
+
+
+def test_the_early_list_takes_every_fingerprint_before_the_plan_reads_it(
+    sandbox: Sandbox, workspace: Workspace
+) -> None:
+    sandbox.seed_email_campaigns(150, name_prefix="fp-")  # two pages
+    early = _EarlyLive(_settings(sandbox, workspace.config), config_dir=workspace.config).start()
+    taken = early.take(True, False)
+    assert taken is not None
+    providers, live = taken
+    with providers:
+        assert len(live) == 150
+        assert [c._fingerprint for c in live] == [_fingerprint_as_before(c) for c in live]
+
+
+def test_campaigns_without_a_lifecycle_block_share_one_frozen_default(
+    workspace: Workspace,
+) -> None:
+    workspace.write("a.yaml", email_yaml("A"))
+    workspace.write("b.yaml", email_yaml("B"))
+    loaded = load_directory(workspace.config)
+    first, second = loaded.campaigns
+    assert first.model.lifecycle is None and second.model.lifecycle is None
+    assert first.lifecycle is second.lifecycle
+    assert first.lifecycle is first.lifecycle
+    assert first.lifecycle.ignore_changes == [] and first.lifecycle.prevent_destroy is False
+    with pytest.raises(ValueError, match="frozen"):
+        first.lifecycle.prevent_destroy = True  # type: ignore[misc]
+
+
+def test_a_campaign_with_a_lifecycle_block_keeps_its_own(workspace: Workspace) -> None:
+    workspace.write("a.yaml", email_yaml("A") + "lifecycle:\n  prevent_destroy: true\n")
+    (campaign,) = load_directory(workspace.config).campaigns
+    assert isinstance(campaign, LoadedCampaign)
+    assert campaign.lifecycle.prevent_destroy is True
