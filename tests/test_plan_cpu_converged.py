@@ -4,12 +4,13 @@ plan, its state-only steps and its calendar come out as before."""
 from __future__ import annotations
 
 import dataclasses
+import os
 from pathlib import Path
 from typing import Any
 
 import pytest
 from builders import email_yaml
-from conftest import Workspace
+from conftest import Workspace, run_python_json
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from pydantic import SecretStr
@@ -133,3 +134,88 @@ def test_a_campaign_with_a_lifecycle_block_keeps_its_own(workspace: Workspace) -
     (campaign,) = load_directory(workspace.config).campaigns
     assert isinstance(campaign, LoadedCampaign)
     assert campaign.lifecycle.prevent_destroy is True
+
+
+def _is_empty_as_before(value: Any) -> bool:
+    """canonical.is_empty as it was: the five comparisons, whatever the type."""
+    return value is None or value == "" or value == [] or value == {} or value == ()
+
+
+class _Text(str):
+    pass
+
+
+class _Items(list[Any]):
+    pass
+
+
+class _EqualsEverything:
+    def __eq__(self, other: object) -> bool:
+        return True
+
+    __hash__ = object.__hash__
+
+
+_anything = st.recursive(
+    st.none()
+    | st.booleans()
+    | st.integers()
+    | st.floats(allow_nan=True)
+    | st.text(max_size=3)
+    | st.text(max_size=2).map(_Text)
+    | st.just(_EqualsEverything())
+    | st.sampled_from([(), [], {}, "", b"", 0, 0.0, -0.0, False, frozenset()]),
+    lambda inner: (
+        st.lists(inner, max_size=2)
+        | st.lists(inner, max_size=2).map(_Items)
+        | st.lists(inner, max_size=2).map(tuple)
+        | st.dictionaries(st.text(max_size=2), inner, max_size=2)
+    ),
+    max_leaves=4,
+)
+
+
+@settings(max_examples=500)
+@given(_anything)
+def test_is_empty_answers_as_its_five_comparisons_did(value: Any) -> None:
+    assert canonical.is_empty(value) is _is_empty_as_before(value)
+
+
+_BASE_DIRS = """
+import json, os, sys
+from pathlib import Path
+from reconciler.loader import prefetch
+from reconciler.loader.files import walk
+
+root = Path(sys.argv[1])
+os.chdir(root.parent)
+root = Path(root.name)  # a relative root, as `campaignctl validate campaigns.d` gives
+asked = []
+real_abspath = os.path.abspath
+def counting(path):
+    asked.append(path)
+    return real_abspath(path)
+worker = prefetch.Prefetcher.start(root, skip=0)
+os.path.abspath = counting
+paths = [e.path for listing in walk(root, []) for e in listing.campaigns]
+docs = [worker.take(path) for path in paths]
+os.path.abspath = real_abspath
+worker.close()
+print(json.dumps({"paths": paths, "base_dirs": [d and d.base_dir for d in docs],
+                  "asked": len(asked)}))
+"""
+
+
+def test_the_worker_s_documents_ask_for_each_directory_s_absolute_path_once(
+    tmp_path: Path,
+) -> None:
+    root = tmp_path / "campaigns.d"
+    for folder in (root, root / "team-a", root / "team-b" / "eu"):
+        folder.mkdir(parents=True)
+        for i in range(4):
+            (folder / f"c{i}.yaml").write_text(email_yaml(f"{folder.name}-{i}"))
+    run = run_python_json(_BASE_DIRS, str(root))
+    assert len(run["paths"]) == 12
+    expected = [os.path.dirname(os.path.join(tmp_path, path)) for path in run["paths"]]
+    assert run["base_dirs"] == expected
+    assert run["asked"] == 3  # one per directory, not one per file (12 before)
