@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -16,8 +17,11 @@ from hypothesis import strategies as st
 from pydantic import SecretStr
 
 import reconciler.canonical as canonical
+from reconciler.calendar import build_calendar
+from reconciler.calendar.model import Audience, Effect
 from reconciler.live import EMAIL_KIND, LiveCampaign, LiveTouchpoint
 from reconciler.loader import LoadedCampaign, load_directory
+from reconciler.plan import Action, ActionKind, Plan, Reason
 from reconciler.sandbox import Sandbox
 from reconciler.settings import Settings
 from reconciler.workflow import _EarlyLive
@@ -219,3 +223,62 @@ def test_the_worker_s_documents_ask_for_each_directory_s_absolute_path_once(
     expected = [os.path.dirname(os.path.join(tmp_path, path)) for path in run["paths"]]
     assert run["base_dirs"] == expected
     assert run["asked"] == 3  # one per directory, not one per file (12 before)
+
+
+def test_a_send_time_variant_gone_from_the_yaml_is_cancelled_with_its_live_audience() -> None:
+    # The old times are compared without their audiences; a cancelled one still shows its own.
+    def fields(to: str, times: list[str]) -> dict[str, Any]:
+        return {
+            "kind": EMAIL_KIND,
+            "name": "AB",
+            "campaign_type": "ab",
+            "time_zone": 8,
+            "to": {"type": "tag", "value": [to]},
+            "ab_test": {"send_times": times},
+        }
+
+    live_times = ["2099-01-01 10:00:00", "2099-01-02 10:00:00", "2099-01-03 10:00:00"]
+    live = LiveCampaign(EMAIL_KIND, "5", "AB", 0, fields("old", live_times))
+    desired = fields("new", ["2099-01-01 10:00:00", "2099-01-05 10:00:00"])
+    action = Action(
+        ActionKind.UPDATE, EMAIL_KIND, "AB", "5", Reason.FIELDS_DIFFER, "m", desired=desired
+    )
+    calendar = build_calendar(Plan(actions=(action,)), [], [live])
+    got = [(s.variant, s.effect, s.audience, s.previous is not None) for s in calendar.sends]
+    assert sorted(got, key=lambda row: row[0] or 0) == [
+        (0, Effect.UNCHANGED, Audience("tag", ("new",)), False),
+        (1, Effect.MOVED, Audience("tag", ("new",)), True),
+        (2, Effect.CANCELLED, Audience("tag", ("old",)), False),
+    ]
+
+
+@settings(max_examples=300)
+@given(
+    st.one_of(
+        st.none(),
+        st.text(max_size=3),
+        st.lists(
+            st.dictionaries(
+                st.sampled_from(["type", "value", "x"]),
+                st.none() | st.text(max_size=3) | st.lists(st.text(max_size=2) | st.integers()),
+            ),
+            max_size=2,
+        ),
+        st.dictionaries(
+            st.sampled_from(["type", "value"]),
+            st.none() | st.text(max_size=3) | st.lists(st.text(max_size=2) | st.integers()),
+        ),
+    )
+)
+def test_an_audience_is_read_from_any_to_as_before(to: Any) -> None:
+    def as_before(to: Any) -> Audience | None:
+        if isinstance(to, list):
+            to = to[0] if to else None
+        if not isinstance(to, Mapping) or not to.get("type"):
+            return None
+        values = to.get("value") or ()
+        if isinstance(values, str):
+            values = (values,)
+        return Audience(str(to["type"]), tuple(sorted(str(v) for v in values)))
+
+    assert Audience.from_to(to) == as_before(to)

@@ -128,14 +128,15 @@ def _sends_of(action: Action, live: LiveCampaign | None, source: Source | None) 
     # A replace deletes the old campaign and creates a new one: its sends are all new.
     old_times: list[_Time] = []
     if action.action != ActionKind.REPLACE and live_fields is not None:
-        old_times = _times(action.kind, live_fields)
+        # Only the times are compared; an old audience is shown only for a cancelled send.
+        old_times = _times(action.kind, live_fields, audience=False)
     out: list[Send] = []
     for index in range(max(len(new_times), len(old_times))):
         new = new_times[index] if index < len(new_times) else None
         old = old_times[index] if index < len(old_times) else None
         if new is None:
-            assert old is not None
-            out.append(send(Effect.CANCELLED, old))
+            assert live_fields is not None
+            out.append(send(Effect.CANCELLED, _times(action.kind, live_fields)[index]))
         elif old is None:
             out.append(send(Effect.NEW, new))
         elif old[1] != new[1]:
@@ -169,20 +170,21 @@ def _send(
     )  # fmt: skip
 
 
-def _times(kind: str, fields: Mapping[str, Any] | None) -> list[_Time]:
-    """(variant, UTC time or None, time zone, audience) for each send of a canonical form."""
+def _times(kind: str, fields: Mapping[str, Any] | None, *, audience: bool = True) -> list[_Time]:
+    """(variant, UTC time or None, time zone, audience) for each send of a canonical form
+    (the audience None without `audience`)."""
     fields = fields or {}
     tz = fields.get("time_zone")
     time_zone = int(tz) if isinstance(tz, int) else DEFAULT_TIME_ZONE
-    audience = Audience.from_to(fields.get("to"))
+    to = Audience.from_to(fields.get("to")) if audience else None
     if kind != EMAIL_KIND:
-        return [(None, None, time_zone, audience)]
+        return [(None, None, time_zone, to)]
     ab = fields.get("ab_test")
     texts: list[Any] = []
     if isinstance(ab, Mapping) and ab.get("send_times"):
         texts = list(ab["send_times"])
-        return [(i, _to_utc(text, time_zone), time_zone, audience) for i, text in enumerate(texts)]
-    return [(None, _to_utc(fields.get("send_time"), time_zone), time_zone, audience)]
+        return [(i, _to_utc(text, time_zone), time_zone, to) for i, text in enumerate(texts)]
+    return [(None, _to_utc(fields.get("send_time"), time_zone), time_zone, to)]
 
 
 def _to_utc(text: Any, time_zone: int) -> datetime | None:

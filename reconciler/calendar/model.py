@@ -73,12 +73,12 @@ class Audience:
     def from_to(cls, to: Any) -> Audience | None:
         if isinstance(to, list):  # a list of one `to` entry (live or YAML forms)
             to = to[0] if to else None
-        if not isinstance(to, Mapping) or not to.get("type"):
+        if not (type(to) is dict or isinstance(to, Mapping)) or not to.get("type"):
             return None
         values = to.get("value") or ()
         if isinstance(values, str):
             values = (values,)
-        return cls(str(to["type"]), tuple(sorted(str(v) for v in values)))
+        return cls(str(to["type"]), tuple(sorted(map(str, values))))
 
 
 @dataclass(frozen=True)
