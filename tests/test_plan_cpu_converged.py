@@ -195,12 +195,18 @@ root = Path(sys.argv[1])
 os.chdir(root.parent)
 root = Path(root.name)  # a relative root, as `campaignctl validate campaigns.d` gives
 asked = []
+loader = os.getpid()
+log = sys.argv[2]  # the worker's calls, one line each (it shares no memory with us)
 real_abspath = os.path.abspath
 def counting(path):
-    asked.append(path)
+    if os.getpid() == loader:
+        asked.append(path)
+    else:
+        with open(log, "a") as out:
+            out.write(path + "\\n")
     return real_abspath(path)
-worker = prefetch.Prefetcher.start(root, skip=0)
 os.path.abspath = counting
+worker = prefetch.Prefetcher.start(root, skip=0)
 paths = [e.path for listing in walk(root, []) for e in listing.campaigns]
 docs = [worker.take(path) for path in paths]
 os.path.abspath = real_abspath
@@ -218,11 +224,14 @@ def test_the_worker_s_documents_ask_for_each_directory_s_absolute_path_once(
         folder.mkdir(parents=True)
         for i in range(4):
             (folder / f"c{i}.yaml").write_text(email_yaml(f"{folder.name}-{i}"))
-    run = run_python_json(_BASE_DIRS, str(root))
+    log = tmp_path / "worker-abspath.log"
+    log.touch()
+    run = run_python_json(_BASE_DIRS, str(root), str(log))
     assert len(run["paths"]) == 12
     expected = [os.path.dirname(os.path.join(tmp_path, path)) for path in run["paths"]]
     assert run["base_dirs"] == expected
     assert run["asked"] == 3  # one per directory, not one per file (12 before)
+    assert log.read_text() == ""  # and none in the worker, which sends no base_dir (12)
 
 
 def test_a_send_time_variant_gone_from_the_yaml_is_cancelled_with_its_live_audience() -> None:

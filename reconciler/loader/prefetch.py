@@ -231,7 +231,8 @@ def _parse(root: Path, entry: os.DirEntry[str]) -> _Parsed:  # pragma: no cover 
         text = read_text(path, root, issues, entry)
         if text is None or issues:
             return (path,)
-        docs = list(documents(path, text, issues))
+        # The worker sends no base_dir (the loader finds its own): none is looked up here.
+        docs = list(documents(path, text, issues, base_dir=""))
         if issues or len(docs) != 1 or not isinstance(docs[0].value, dict):
             return (path,)
         start, name = docs[0].start_and_name_marks()
