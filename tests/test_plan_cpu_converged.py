@@ -304,3 +304,30 @@ def test_a_plain_extra_value_is_told_apart_as_before(value: Any) -> None:
 
     as_before = isinstance(value, str | int | float) and not isinstance(value, bool)
     assert _plain(value) is as_before
+
+
+class _Unprintable:
+    def __str__(self) -> str:
+        raise RuntimeError("no text")
+
+
+def test_a_fingerprint_that_fails_on_the_list_thread_is_left_to_the_plan(
+    workspace: Workspace,
+) -> None:
+    sandbox_like = Settings(
+        api_url="http://127.0.0.1:9",
+        touchpoint_api_url="http://127.0.0.1:9",
+        state_path=None,
+        config_dir=workspace.config,
+        api_user=None,
+        api_key=None,
+    )
+    early = _EarlyLive(sandbox_like, config_dir=workspace.config)  # not started: no request
+    bad = LiveCampaign(EMAIL_KIND, "1", "bad", 0, {"odd": _Unprintable()})
+    good = LiveCampaign(EMAIL_KIND, "2", "good", 0, {"kind": EMAIL_KIND})
+    early._live = [good, bad, LiveCampaign(EMAIL_KIND, "3", "after", 0, {})]
+    early._take_fingerprints()  # no error here: the plan meets it where it did
+    assert good._fingerprint == _fingerprint_as_before(good)
+    assert early._live[2]._fingerprint is None  # the rest is left to the plan
+    with pytest.raises(RuntimeError, match="no text"):
+        _ = bad.fingerprint
