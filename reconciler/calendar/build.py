@@ -70,7 +70,7 @@ def build_calendar(
 
 
 def _in_range(send: Send, start: date | None, end: date | None) -> bool:
-    if send.at is None:
+    if send.at is None or (start is None and end is None):
         return True
     moments = [m for m in (send.at, send.previous) if m is not None]
     return any(

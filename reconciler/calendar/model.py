@@ -229,10 +229,13 @@ def parse_quiet_hours(text: str) -> QuietHours:
 # --------------------------------------------------------------------------- wording
 
 
+#: Where sends on activation sort (after every timed one).
+_FAR = datetime.max.replace(tzinfo=UTC)
+
+
 def send_order(send: Send) -> tuple[int, datetime, str, str, int]:
     """Timed sends by time, then those on activation; ties by campaign and variant."""
-    far = datetime.max.replace(tzinfo=UTC)
-    return (send.at is None, send.at or far, send.kind, send.name, send.variant or 0)
+    return (send.at is None, send.at or _FAR, send.kind, send.name, send.variant or 0)
 
 
 def _utc(moment: datetime | None) -> str:
