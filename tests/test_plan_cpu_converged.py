@@ -331,3 +331,25 @@ def test_a_fingerprint_that_fails_on_the_list_thread_is_left_to_the_plan(
     assert early._live[2]._fingerprint is None  # the rest is left to the plan
     with pytest.raises(RuntimeError, match="no text"):
         _ = bad.fingerprint
+
+
+def test_a_plan_without_placeholder_errors_formats_no_source(
+    workspace: Workspace, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from reconciler.modelbase import Source
+    from reconciler.planner import compute_plan
+
+    for name in ("A", "B", "C"):
+        workspace.write(f"{name}.yaml", email_yaml(name))
+    loaded = load_directory(workspace.config)
+    formatted: list[str] = []
+    real = Source.__str__
+
+    def counting(source: Source) -> str:
+        formatted.append(real(source))
+        return real(source)
+
+    monkeypatch.setattr(Source, "__str__", counting)
+    plan = compute_plan(loaded.campaigns, None, [])
+    assert [a.name for a in plan.actions] == ["A", "B", "C"]
+    assert formatted == []  # one per campaign before, for errors that were not there
