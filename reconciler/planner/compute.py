@@ -126,9 +126,7 @@ def _has_placeholder(value: Any) -> bool:
     return isinstance(value, str) and IMPORT_PLACEHOLDER in value
 
 
-def _placeholders_sent(
-    actions: Iterable[Action], desired: Sequence[LoadedCampaign]
-) -> list[str]:
+def _placeholders_sent(actions: Iterable[Action], desired: Sequence[LoadedCampaign]) -> list[str]:
     """One error per campaign whose apply would send the import placeholder text, at the
     `file:line:column` of its YAML."""
     errors = []
