@@ -13,7 +13,7 @@ import hashlib
 import re
 from collections.abc import Iterable, Mapping
 from datetime import datetime, timedelta, timezone
-from typing import Any
+from typing import Any, Final
 
 from reconciler.jsoncodec import dumps_compact
 
@@ -52,9 +52,24 @@ AB_DIMENSIONS: dict[str, str] = {
 }
 
 
+#: Exact types whose answer needs no comparison: sized ones are empty when `not value` (a
+#: str equals only "" of the four, a list only []...), numbers never equal any of them.
+_SIZED: Final = frozenset({str, list, dict, tuple})
+_NEVER_EMPTY: Final = frozenset({int, bool, float})
+
+
 def is_empty(value: Any) -> bool:
     """Return True for the values semantics.md "Unset values" names: None, "", [] and {}."""
-    return value is None or value == "" or value == [] or value == {} or value == ()
+    if value is None:
+        return True
+    # The same answers as the comparisons below, without their reflected calls for the
+    # common types: a plan of 10,000 campaigns asks this about 400,000 times.
+    kind = type(value)
+    if kind in _SIZED:
+        return not value
+    if kind in _NEVER_EMPTY:
+        return False
+    return value == "" or value == [] or value == {} or value == ()  # type: ignore[no-any-return]
 
 
 def drop_empty(mapping: Mapping[str, Any]) -> dict[str, Any]:

@@ -53,17 +53,28 @@ class LiveCampaign:
     fields: Mapping[str, Any]
     touchpoints: tuple[LiveTouchpoint, ...] = ()
     extra: Mapping[str, Any] = field(default_factory=dict, compare=False)
+    #: `fingerprint`, once taken (the object is frozen, so it cannot change).
+    _fingerprint: str | None = field(default=None, init=False, repr=False, compare=False)
 
     @property
     def fingerprint(self) -> str:
-        """A stable digest of everything a plan is based on: fields, status, touchpoints."""
-        return fingerprint(
-            {
-                "fields": dict(self.fields),
-                "status": self.status,
-                "touchpoints": [tp.to_dict() for tp in self.touchpoints],
-            }
-        )
+        """A stable digest of everything a plan is based on: fields, status, touchpoints.
+
+        Taken once per object: `workflow` takes it on the list's thread while the config
+        loads, so the plan (which puts it in every action on a live campaign) only reads it.
+        """
+        found = self._fingerprint
+        if found is None:
+            fields = self.fields
+            found = fingerprint(
+                {
+                    "fields": fields if type(fields) is dict else dict(fields),
+                    "status": self.status,
+                    "touchpoints": [tp.to_dict() for tp in self.touchpoints],
+                }
+            )
+            object.__setattr__(self, "_fingerprint", found)
+        return found
 
     @property
     def key(self) -> tuple[str, str]:

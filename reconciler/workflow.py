@@ -134,6 +134,9 @@ class _EarlyLive:
                 providers.abandon()
         try:
             self._live = read_live(providers)
+            # Taken here, while the config loads, not by the plan after the load, whose work
+            # overlaps nothing: every action on a live campaign carries one.
+            self._take_fingerprints()
         except BaseException as exc:
             self._error = exc
         finally:
@@ -141,6 +144,17 @@ class _EarlyLive:
                 self._done.set()
                 if self._abandoned:
                     providers.close()
+
+    def _take_fingerprints(self) -> None:
+        """Each live campaign's fingerprint, kept in it; on any error, the plan takes the
+        rest itself and meets the error where it did before."""
+        try:
+            for campaign in self._live:
+                if self._abandoned:
+                    return
+                _ = campaign.fingerprint
+        except Exception:  # raised again by the plan's own call, in its place
+            return
 
     def take(
         self, need_email: bool, need_touchpoint: bool

@@ -73,12 +73,12 @@ class Audience:
     def from_to(cls, to: Any) -> Audience | None:
         if isinstance(to, list):  # a list of one `to` entry (live or YAML forms)
             to = to[0] if to else None
-        if not isinstance(to, Mapping) or not to.get("type"):
+        if not (type(to) is dict or isinstance(to, Mapping)) or not to.get("type"):
             return None
         values = to.get("value") or ()
         if isinstance(values, str):
             values = (values,)
-        return cls(str(to["type"]), tuple(sorted(str(v) for v in values)))
+        return cls(str(to["type"]), tuple(sorted(map(str, values))))
 
 
 @dataclass(frozen=True)
@@ -229,10 +229,13 @@ def parse_quiet_hours(text: str) -> QuietHours:
 # --------------------------------------------------------------------------- wording
 
 
+#: Where sends on activation sort (after every timed one).
+_FAR = datetime.max.replace(tzinfo=UTC)
+
+
 def send_order(send: Send) -> tuple[int, datetime, str, str, int]:
     """Timed sends by time, then those on activation; ties by campaign and variant."""
-    far = datetime.max.replace(tzinfo=UTC)
-    return (send.at is None, send.at or far, send.kind, send.name, send.variant or 0)
+    return (send.at is None, send.at or _FAR, send.kind, send.name, send.variant or 0)
 
 
 def _utc(moment: datetime | None) -> str:

@@ -57,13 +57,17 @@ class Document:
         return self.node.start_mark, name_node.start_mark
 
 
-def documents(path: str, text: str, issues: list[ConfigIssue]) -> Iterator[Document]:
+def documents(
+    path: str, text: str, issues: list[ConfigIssue], *, base_dir: str | None = None
+) -> Iterator[Document]:
     """Yield the built documents of a file; problems become issues, never exceptions.
 
     A document with a build problem ends the file (what follows may depend on it); one with
-    only duplicate keys is skipped and the next document is still read.
+    only duplicate keys is skipped and the next document is still read. `base_dir` is the
+    file's absolute directory, found from path when not given.
     """
-    base_dir = os.path.dirname(os.path.abspath(path))
+    if base_dir is None:
+        base_dir = os.path.dirname(os.path.abspath(path))
     try:
         check_flow_depth(text)
         builder = Builder()

@@ -63,6 +63,9 @@ class Prefetcher:
         self.index = 0
         self.first = 0
         self.done = False
+        #: The absolute directory of each directory path met (`Document.base_dir`): one
+        #: abspath per directory, not per file (each asks the kernel for the cwd).
+        self.base_dirs: dict[str, str] = {}
 
     @classmethod
     def start(cls, root: Path, skip: int) -> Prefetcher | None:
@@ -100,7 +103,10 @@ class Prefetcher:
         if len(parsed) == 1:
             return None
         _, value, text, line, column, name_line, name_column = parsed
-        base_dir = os.path.dirname(os.path.abspath(path))
+        directory = os.path.dirname(path)
+        base_dir = self.base_dirs.get(directory)
+        if base_dir is None:
+            base_dir = self.base_dirs[directory] = os.path.dirname(os.path.abspath(path))
         marks = (Mark(line, column), Mark(name_line, name_column))
         return Document(value, None, path, base_dir, text=text, marks=marks)
 
@@ -225,7 +231,8 @@ def _parse(root: Path, entry: os.DirEntry[str]) -> _Parsed:  # pragma: no cover 
         text = read_text(path, root, issues, entry)
         if text is None or issues:
             return (path,)
-        docs = list(documents(path, text, issues))
+        # The worker sends no base_dir (the loader finds its own): none is looked up here.
+        docs = list(documents(path, text, issues, base_dir=""))
         if issues or len(docs) != 1 or not isinstance(docs[0].value, dict):
             return (path,)
         start, name = docs[0].start_and_name_marks()

@@ -187,11 +187,17 @@ def _catch_up(m: _Matched, touchpoints: Sequence[TouchpointAction] = ()) -> Acti
         return None
     kind = m.campaign.kind
     expected = record_for_update(m.desired, m.last)
-    changes = [
-        FieldChange((name,), _unset(m.last.get(name)), _unset(expected.get(name)))
-        for name in dict.fromkeys([*expected, *m.last])
-        if name != "lifecycle" and not same_value(kind, name, m.last.get(name), expected.get(name))
-    ]
+    # Equal records (the converged case) have no field that differs: the walk is skipped.
+    changes = (
+        []
+        if expected == m.last
+        else [
+            FieldChange((name,), _unset(m.last.get(name)), _unset(expected.get(name)))
+            for name in dict.fromkeys([*expected, *m.last])
+            if name != "lifecycle"
+            and not same_value(kind, name, m.last.get(name), expected.get(name))
+        ]
+    )
     if kind == MESSAGING_KIND:
         ids = touchpoint_ids_after(m.touchpoint_ids, touchpoints, "touchpoints" in m.ignore)
         for name in dict.fromkeys([*m.touchpoint_ids, *ids]):

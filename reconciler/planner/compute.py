@@ -98,8 +98,7 @@ def compute_plan(
     outside_changes = sum(1 for a in outside.actions if a.is_change) if wanted.active else None
     if outside_changes is not None:
         ctx.warnings.append(targeting_note(outside_changes))
-    sources = {c.key: str(c.source) for c in desired}
-    ctx.errors.extend(_placeholders_sent(ctx.actions, sources))
+    ctx.errors.extend(_placeholders_sent(ctx.actions, desired))
     ctx.raise_errors()
     return Plan(
         actions=tuple(ctx.actions),
@@ -127,15 +126,16 @@ def _has_placeholder(value: Any) -> bool:
     return isinstance(value, str) and IMPORT_PLACEHOLDER in value
 
 
-def _placeholders_sent(
-    actions: Iterable[Action], sources: Mapping[tuple[str, str], str]
-) -> list[str]:
+def _placeholders_sent(actions: Iterable[Action], desired: Sequence[LoadedCampaign]) -> list[str]:
     """One error per campaign whose apply would send the import placeholder text, at the
     `file:line:column` of its YAML."""
     errors = []
+    sources: dict[tuple[str, str], str] | None = None  # made once there is an error
     for action in actions:
         if action.action == ActionKind.STATE_ONLY:
             continue  # sends nothing
+        if action.action == ActionKind.NO_OP and not action.changes and not action.touchpoints:
+            continue  # sends nothing either (most of a converged plan)
         where: list[str] = []
         creating = action.action in (ActionKind.CREATE, ActionKind.REPLACE)
         subject = (action.desired or {}).get("subject")
@@ -147,6 +147,8 @@ def _placeholders_sent(
             if tp.action in _SENDING_TOUCHPOINT and _has_placeholder(message):
                 where.append(f"touchpoint {tp.name!r}")
         if where:
+            if sources is None:
+                sources = {c.key: str(c.source) for c in desired}
             at = sources.get((action.kind, action.name))
             errors.append(
                 (f"{at}: " if at else "")

@@ -157,7 +157,12 @@ def campaign_path(remote_id: str) -> str:
     return f"{CAMPAIGNS_PATH}/{url_quote(remote_id, safe='')}"
 
 
+_PLAIN_TYPES: Final = frozenset({str, int, float})
+
+
 def _plain(value: Any) -> bool:
+    if type(value) in _PLAIN_TYPES:  # the decoded JSON's own types, asked first
+        return True
     return isinstance(value, str | int | float) and not isinstance(value, bool)
 
 
