@@ -11,6 +11,7 @@ import json
 import shutil
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import pytest
 from icalendar import Calendar as ICalendar
@@ -300,3 +301,34 @@ def test_durations_and_quiet_hours_parse() -> None:
     assert hours == QuietHours(21, 8)
     assert [h for h in range(24) if hours.contains(h)] == [0, 1, 2, 3, 4, 5, 6, 7, 21, 22, 23]
     assert [h for h in range(24) if parse_quiet_hours("01-03").contains(h)] == [1, 2]
+
+
+def test_plan_warnings_build_no_untimed_send_and_stay_the_same(
+    scenario: Scenario, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`plan` warns only about timed sends, so it builds none of the others: the same
+    warnings as from the whole calendar, for campaigns that lost their time too."""
+    import reconciler.calendar.build as build
+
+    scenario.write("steady", email("Steady", to="{type: tag, value: [steady]}"))  # time dropped
+    for index in range(20):
+        scenario.write(f"untimed{index}", email(f"Untimed {index}", to="{type: tag, value: [u]}"))
+    built: list[str] = []
+    sends_of = build._sends_of
+
+    def counted(action: Any, live: Any, source: Any) -> Any:
+        built.append(action.name)
+        return sends_of(action, live, source)
+
+    monkeypatch.setattr(build, "_sends_of", counted)
+    code, fast, err = scenario.run("plan", str(scenario.config), "--format", "json")
+    assert code == 0, err
+    assert "Steady" in built and "Gone" in built  # a live time: kept, whatever the YAML says
+    assert not [name for name in built if name.startswith("Untimed") or name == "Whenever"]
+    built.clear()
+    monkeypatch.setattr(build, "_may_have_a_time", lambda action, live: True)  # build them all
+    code, whole, err = scenario.run("plan", str(scenario.config), "--format", "json")
+    assert code == 0, err
+    assert "Whenever" in built
+    assert json.loads(fast)["warning_details"] == json.loads(whole)["warning_details"] != []
+    assert fast == whole

@@ -44,12 +44,16 @@ def build_calendar(
     end: date | None = None,
     window: timedelta = DEFAULT_CLASH_WINDOW,
     quiet_hours: QuietHours | None = None,
+    timed_only: bool = False,
 ) -> Calendar:
     """The calendar of `plan`: each action's sends with their effect, then the findings.
 
     `start`/`end` (UTC days, both included) keep only the sends in that range (a moved send
     is kept when either its old or its new time is in it); sends on activation are always
-    kept. Clashes and quiet hours are computed over the kept sends.
+    kept. Clashes and quiet hours are computed over the kept sends. `timed_only` leaves
+    out the campaigns none of whose sends has a time, neither in the plan nor live (what
+    `plan` warns about, clashes and night sends, needs a time; a 10,000-campaign plan
+    without send times spent a tenth of a second building their sends).
     """
     quiet_hours = quiet_hours or parse_quiet_hours(DEFAULT_QUIET_HOURS)
     sources = {c.key: c.source for c in campaigns}
@@ -57,6 +61,8 @@ def build_calendar(
     sends: list[Send] = []
     for action in plan.actions:
         live_campaign = live_by_id.get((action.kind, action.remote_id or ""))
+        if timed_only and not _may_have_a_time(action, live_campaign):
+            continue
         source = sources.get((action.kind, action.name))
         for send in _sends_of(action, live_campaign, source):
             if _in_range(send, start, end):
@@ -67,6 +73,17 @@ def build_calendar(
     return Calendar(
         tuple(sends), clashes.listed, quiet, window, quiet_hours, start, end, clashes.unlisted
     )
+
+
+def _may_have_a_time(action: Action, live: LiveCampaign | None) -> bool:
+    """False when neither the planned nor the live fields hold a send time: every send of
+    the campaign is then on activation (no time), whatever the plan does to it."""
+    if action.kind != EMAIL_KIND:
+        return False
+    for fields in (action.desired, live.fields if live is not None else None):
+        if fields and (fields.get("send_time") or fields.get("ab_test")):
+            return True
+    return False
 
 
 def _in_range(send: Send, start: date | None, end: date | None) -> bool:

@@ -85,6 +85,7 @@ def calendar_of(
     end: date | None = None,
     window: timedelta | None = None,
     quiet_hours: QuietHours | None = None,
+    timed_only: bool = False,
 ) -> Calendar:
     """The calendar of a computed plan (what `plan` warns about and `calendar` shows)."""
     from reconciler.calendar import DEFAULT_CLASH_WINDOW, build_calendar
@@ -97,6 +98,7 @@ def calendar_of(
         end=end,
         window=window or DEFAULT_CLASH_WINDOW,
         quiet_hours=quiet_hours,
+        timed_only=timed_only,
     )
 
 

@@ -133,7 +133,8 @@ def with_schedule_warnings(
     from reconciler.calendar import schedule_warnings
     from reconciler.cli.cmd_calendar import calendar_of
 
-    calendar = calendar_of(context, window=window, quiet_hours=quiet_hours)
+    # Clashes and night sends need a time: sends on activation are not built.
+    calendar = calendar_of(context, window=window, quiet_hours=quiet_hours, timed_only=True)
     found = schedule_warnings(calendar)
     if not found:
         return context.plan
