@@ -353,23 +353,17 @@ def run_all(sides: Sequence[Side], opts: Options, profile_lines: list[str]) -> l
     return rows
 
 
-def git_rev(root: Path) -> str:
+def _git(root: Path, *args: str) -> str:
     done = subprocess.run(
-        ["git", "-C", str(root), "rev-parse", "--short", "HEAD"],
-        capture_output=True,
-        text=True,
-        timeout=30,
-        check=False,
+        ["git", "-C", str(root), *args], capture_output=True, text=True, timeout=30, check=False
     )
-    dirty = subprocess.run(
-        ["git", "-C", str(root), "status", "--porcelain", "--untracked-files=no"],
-        capture_output=True,
-        text=True,
-        timeout=30,
-        check=False,
-    )
-    rev = done.stdout.strip() or "?"
-    return rev + ("+dirty" if dirty.stdout.strip() else "")
+    return done.stdout.strip()
+
+
+def git_rev(root: Path) -> str:
+    rev = _git(root, "rev-parse", "--short", "HEAD") or "?"
+    dirty = _git(root, "status", "--porcelain", "--untracked-files=no")
+    return rev + ("+dirty" if dirty else "")
 
 
 def machine() -> dict[str, Any]:

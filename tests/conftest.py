@@ -23,6 +23,7 @@ from hypothesis import HealthCheck, settings
 
 if TYPE_CHECKING:
     from reconciler.sandbox import Sandbox
+    from reconciler.settings import Settings
 
 # GITHUB_: run under GitHub Actions, `plan --format markdown` would link to the run.
 _ENV_PREFIXES = ("CAMPAIGNCTL_", "ENGAGELAB_", "IMBRACE_", "GITHUB_")
@@ -120,19 +121,47 @@ def wait_until(condition: Callable[[], bool], timeout_s: float = 10.0) -> bool:
     return True
 
 
-def run_python_json(code: str, *args: str, env: dict[str, str] | None = None) -> dict[str, Any]:
+def run_python(
+    code: str,
+    *args: str,
+    env: dict[str, str] | None = None,
+    cwd: Path | None = None,
+    check: bool = True,
+) -> subprocess.CompletedProcess[str]:
     """Run `code` in a fresh interpreter (no thread of this test process in it, so it may
-    fork) with args, and return the JSON object it prints."""
-    done = subprocess.run(
+    fork) with args; its output captured as text."""
+    return subprocess.run(
         [sys.executable, "-c", code, *args],
         env=env,
+        cwd=cwd,
         capture_output=True,
         text=True,
         timeout=120,
-        check=True,
+        check=check,
     )
-    result: dict[str, Any] = json.loads(done.stdout)
+
+
+def run_python_json(code: str, *args: str, env: dict[str, str] | None = None) -> dict[str, Any]:
+    """run_python, and the JSON object it prints."""
+    result: dict[str, Any] = json.loads(run_python(code, *args, env=env).stdout)
     return result
+
+
+def sandbox_settings(sandbox: Sandbox, config: Path, *, imbrace: bool = False) -> Settings:
+    """Settings pointed at `sandbox` (email; iMBrace too with `imbrace`), no state file."""
+    from pydantic import SecretStr
+
+    from reconciler.settings import Settings
+
+    return Settings(
+        api_url=sandbox.url,
+        touchpoint_api_url=sandbox.url,
+        state_path=None,
+        config_dir=config,
+        api_user=sandbox.api_user,
+        api_key=SecretStr(sandbox.api_key),
+        imbrace_api_key=SecretStr(sandbox.imbrace_api_key) if imbrace else None,
+    )
 
 
 def run_cli(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:

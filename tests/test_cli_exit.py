@@ -7,6 +7,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+from conftest import run_python
+
 ENTRY = """
 import atexit, sys
 atexit.register(lambda: sys.stderr.write("teardown ran\\n"))
@@ -16,14 +18,7 @@ main(sys.argv[1:])
 
 
 def _entry(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-c", ENTRY, *args],
-        capture_output=True,
-        text=True,
-        cwd=cwd,
-        timeout=120,
-        check=False,
-    )
+    return run_python(ENTRY, *args, cwd=cwd, check=False)
 
 
 def test_the_entry_point_flushes_its_output_and_skips_the_teardown(tmp_path: Path) -> None:

@@ -11,10 +11,9 @@ from typing import Any
 
 import pytest
 from builders import email_yaml
-from conftest import Workspace, run_python_json
+from conftest import Workspace, run_python_json, sandbox_settings
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from pydantic import SecretStr
 
 import reconciler.canonical as canonical
 from reconciler.calendar import build_calendar
@@ -25,17 +24,6 @@ from reconciler.plan import Action, ActionKind, Plan, Reason
 from reconciler.sandbox import Sandbox
 from reconciler.settings import Settings
 from reconciler.workflow import _EarlyLive
-
-
-def _settings(sandbox: Sandbox, config: Path) -> Settings:
-    return Settings(
-        api_url=sandbox.url,
-        touchpoint_api_url=sandbox.url,
-        state_path=None,
-        config_dir=config,
-        api_user=sandbox.api_user,
-        api_key=SecretStr(sandbox.api_key),
-    )
 
 
 def _fingerprint_as_before(live: LiveCampaign) -> str:
@@ -109,7 +97,9 @@ def test_the_early_list_takes_every_fingerprint_before_the_plan_reads_it(
     sandbox: Sandbox, workspace: Workspace
 ) -> None:
     sandbox.seed_email_campaigns(150, name_prefix="fp-")  # two pages
-    early = _EarlyLive(_settings(sandbox, workspace.config), config_dir=workspace.config).start()
+    early = _EarlyLive(
+        sandbox_settings(sandbox, workspace.config), config_dir=workspace.config
+    ).start()
     taken = early.take(True, False)
     assert taken is not None
     providers, live = taken

@@ -7,12 +7,10 @@ from pathlib import Path
 
 import pytest
 from builders import email_yaml
-from conftest import Workspace, run_cli
-from pydantic import SecretStr
+from conftest import Workspace, run_cli, sandbox_settings
 
 from reconciler.cli import run
 from reconciler.sandbox import Sandbox
-from reconciler.settings import Settings
 from reconciler.workflow import build_plan
 
 JOURNEY = (
@@ -207,18 +205,6 @@ def _open_connections_to(port: int) -> int:
     return count
 
 
-def _settings(sandbox: Sandbox, config: Path) -> Settings:
-    return Settings(
-        api_url=sandbox.url,
-        touchpoint_api_url=sandbox.url,
-        state_path=None,
-        config_dir=config,
-        api_user=sandbox.api_user,
-        api_key=SecretStr(sandbox.api_key),
-        imbrace_api_key=SecretStr(sandbox.imbrace_api_key),
-    )
-
-
 @pytest.mark.skipif(not Path("/proc/net/tcp").exists(), reason="reads Linux's socket table")
 def test_build_plan_closes_its_providers_when_the_block_raises(
     sandbox: Sandbox, workspace: Workspace
@@ -228,7 +214,7 @@ def test_build_plan_closes_its_providers_when_the_block_raises(
     before = _open_connections_to(port)
     with (
         pytest.raises(RuntimeError, match="rendering failed"),
-        build_plan(_settings(sandbox, workspace.config)) as context,
+        build_plan(sandbox_settings(sandbox, workspace.config, imbrace=True)) as context,
     ):
         assert [a.name for a in context.plan.actions] == ["Promo"]
         # Live was read over kept-alive connections, still open inside the block.
@@ -243,7 +229,7 @@ def test_build_plan_closes_its_providers_when_the_block_ends(
 ) -> None:
     port = int(sandbox.url.rsplit(":", 1)[1])
     before = _open_connections_to(port)
-    with build_plan(_settings(sandbox, workspace.config)) as context:
+    with build_plan(sandbox_settings(sandbox, workspace.config, imbrace=True)) as context:
         assert context.plan.actions == ()
         assert _open_connections_to(port) > before
     assert _open_connections_to(port) <= before
