@@ -358,7 +358,16 @@ def run(argv: Sequence[str] | None = None) -> int:
             gc.enable()
 
 
+def _terminated() -> type[BaseException] | None:
+    """The state lock's Terminated, if its module is loaded (only then can one be raised)."""
+    lock = sys.modules.get("reconciler.state.lock")
+    return getattr(lock, "Terminated", None)
+
+
 def _run(argv: Sequence[str] | None) -> int:
+    terminated = _terminated()
+    if terminated is not None:
+        terminated.raised = False  # type: ignore[attr-defined]
     try:
         result = cli.main(
             args=list(argv) if argv is not None else None,
@@ -390,6 +399,11 @@ def _run(argv: Sequence[str] | None) -> int:
     except BrokenPipeError:
         return EXIT_ERROR
     except Exception as exc:
+        terminated = _terminated()
+        if terminated is not None and getattr(terminated, "raised", False):
+            # A SIGTERM that a library caught and reported as its own error.
+            click.echo("interrupted", err=True)
+            return EXIT_INTERRUPTED
         logging.getLogger("reconciler").debug("unexpected error", exc_info=True)
         click.echo(_safe(f"error: unexpected {type(exc).__name__}: {exc} (internal)"), err=True)
         click.echo("hint: rerun with -v for details and report this as a bug", err=True)

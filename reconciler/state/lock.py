@@ -17,7 +17,7 @@ import threading
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, ClassVar, TypeVar
 
 from reconciler.errors import StateLocked
 from reconciler.state.model import utc_now
@@ -181,7 +181,18 @@ class Terminated(KeyboardInterrupt):
     that passes through code run by exec() (dataclasses, namedtuple, at import) as
     unhandled, and then kills the process with SIGINT at exit even after the CLI caught it
     and chose its exit code.
+
+    `raised` says one was raised since the CLI last cleared it: a library can catch the
+    exception and report its own instead (pydantic builds a model's schema through Python
+    callbacks and turns any error there into a SchemaError, and a plan imports the models
+    while its live list is already being read), and the run must still end as interrupted.
     """
+
+    raised: ClassVar[bool] = False
+
+    def __init__(self, *args: object) -> None:
+        super().__init__(*args)
+        Terminated.raised = True
 
 
 class SigtermGuard:
