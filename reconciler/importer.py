@@ -285,6 +285,7 @@ def _yaml() -> YAML:
     yaml.allow_unicode = True
     yaml.representer.sort_base_mapping_type_on_output = False
     yaml.representer.add_representer(str, _represent_str)
+    yaml.representer.ignore_aliases = lambda _data: True  # live values are shared: no aliases
     return yaml
 
 

@@ -14,6 +14,7 @@ from reconciler.canonical import fingerprint
 from reconciler.providers.engagelab.fields import ENGAGELAB
 from reconciler.providers.imbrace.fields import IMBRACE
 from reconciler.providers.vendors import vendor_for
+from reconciler.sharing import share
 
 __all__ = ["EMAIL_KIND", "MESSAGING_KIND", "LiveCampaign", "LiveTouchpoint"]
 
@@ -52,7 +53,6 @@ class LiveCampaign:
     status: int | str
     fields: Mapping[str, Any]
     touchpoints: tuple[LiveTouchpoint, ...] = ()
-    extra: Mapping[str, Any] = field(default_factory=dict, compare=False)
     #: `fingerprint`, once taken (the object is frozen, so it cannot change).
     _fingerprint: str | None = field(default=None, init=False, repr=False, compare=False)
 
@@ -73,6 +73,7 @@ class LiveCampaign:
                     "touchpoints": [tp.to_dict() for tp in self.touchpoints],
                 }
             )
+            found = share(found)  # the state's record of it is then the same string
             object.__setattr__(self, "_fingerprint", found)
         return found
 

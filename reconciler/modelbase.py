@@ -35,7 +35,7 @@ __all__ = [
 MAX_NAME = 64
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Source:
     """Where a campaign was declared: file and 1-based line and column."""
 

@@ -18,6 +18,7 @@ from pathlib import Path
 
 from pydantic import SecretStr
 
+from reconciler import sharing
 from reconciler.live import EMAIL_KIND, MESSAGING_KIND, LiveCampaign
 from reconciler.loader import LoadResult, load_directory
 from reconciler.loader.prefetch import parse_ahead
@@ -200,51 +201,57 @@ def build_plan(
     A context manager: the providers are closed when the block ends, however it ends (an
     exception, a return, Ctrl-C), so no command can leave a session open.
     """
-    directory = config_dir or settings.config_dir
-    # Forked before the threads below start: a large config is parsed on the second core.
-    end_parse_ahead = parse_ahead(Path(directory))
-    # A remote state is read by a forked child (also before any thread starts), so its
-    # library's import and its round trips overlap the YAML load on the other core.
-    store = (store or StateStore(settings.state_path)).prefetch()
-    early = _EarlyLive(settings, config_dir=directory).start()
-    try:
+    # Equal values of the state, the live list and the config are held once (memory).
+    with sharing.scope():
+        directory = config_dir or settings.config_dir
+        # Forked before the threads below start: a large config is parsed on the second core.
+        end_parse_ahead = parse_ahead(Path(directory))
+        # A remote state is read by a forked child (also before any thread starts), so its
+        # library's import and its round trips overlap the YAML load on the other core.
+        store = (store or StateStore(settings.state_path)).prefetch()
+        early = _EarlyLive(settings, config_dir=directory).start()
         try:
-            loaded = load_directory(directory, allow_empty=True)
-        finally:
-            end_parse_ahead()
-        state = store.read()
-        need_email = needs_email(settings, loaded, state)
-        # With the key set, iMBrace is read even when nothing there is managed yet, so that
-        # unmanaged campaigns are reported, as for email with its credentials.
-        need_touchpoint = needs_touchpoint(loaded, state) or settings.imbrace_api_key is not None
-        taken = early.take(need_email, need_touchpoint)
-    except BaseException:
-        early.abandon()
-        store.drop_prefetch()  # a state never read: its reading child is ended, not left
-        raise
-    if taken is None:
-        providers = open_providers(settings, need_email=need_email, need_touchpoint=need_touchpoint)
-    else:
-        providers, live = taken
-    with providers:
+            try:
+                loaded = load_directory(directory, allow_empty=True)
+            finally:
+                end_parse_ahead()
+            state = store.read()
+            need_email = needs_email(settings, loaded, state)
+            # With the key set, iMBrace is read even when nothing there is managed yet, so that
+            # unmanaged campaigns are reported, as for email with its credentials.
+            need_touchpoint = (
+                needs_touchpoint(loaded, state) or settings.imbrace_api_key is not None
+            )
+            taken = early.take(need_email, need_touchpoint)
+        except BaseException:
+            early.abandon()
+            store.drop_prefetch()  # a state never read: its reading child is ended, not left
+            raise
         if taken is None:
-            live = read_live(providers)
-        plan = compute_plan(
-            loaded.campaigns,
-            state if settings.state_path is not None else None,
-            live,
-            prune=prune,
-            targets=tuple(targets),
-            excludes=tuple(excludes),
-            allow_delete_executed=allow_delete_executed,
-            config_dir=str(directory),
-        )
-        if loaded.warnings:
-            # The config's warnings (a send_time in the past...) travel with the plan, so
-            # that its JSON and the PR comment carry them too, not only a terminal's stderr.
-            config_warnings = tuple(str(issue) for issue in loaded.warnings)
-            plan = replace(plan, warnings=config_warnings + plan.warnings)
-        yield PlanContext(settings, loaded, store, state, providers, live, plan)
+            providers = open_providers(
+                settings, need_email=need_email, need_touchpoint=need_touchpoint
+            )
+        else:
+            providers, live = taken
+        with providers:
+            if taken is None:
+                live = read_live(providers)
+            plan = compute_plan(
+                loaded.campaigns,
+                state if settings.state_path is not None else None,
+                live,
+                prune=prune,
+                targets=tuple(targets),
+                excludes=tuple(excludes),
+                allow_delete_executed=allow_delete_executed,
+                config_dir=str(directory),
+            )
+            if loaded.warnings:
+                # The config's warnings (a send_time in the past...) travel with the plan, so
+                # that its JSON and the PR comment carry them too, not only a terminal's stderr.
+                config_warnings = tuple(str(issue) for issue in loaded.warnings)
+                plan = replace(plan, warnings=config_warnings + plan.warnings)
+            yield PlanContext(settings, loaded, store, state, providers, live, plan)
 
 
 @contextlib.contextmanager

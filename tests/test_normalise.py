@@ -219,7 +219,6 @@ def test_create_response_decodes_to_canonical_fields() -> None:
             {"domain": "hotmail.com", "rate": 1, "upgrade_value": 0.95, "downgrade_value": 0.75},
         ],
     }
-    assert campaign.extra["create_time"] == "2022-09-27T16:36:32+0800"
 
 
 def test_list_example_decodes_campaign_type_1_as_ab() -> None:
@@ -228,7 +227,6 @@ def test_list_example_decodes_campaign_type_1_as_ab() -> None:
     assert fields["campaign_type"] == "ab"
     assert "reply_to" not in fields  # "" is unset
     assert fields["ab_test"]["percent"] == 20
-    assert decode_campaign(raw).extra["from_email"] == "xjmfc23@legendnovel.com"
 
 
 def test_detail_and_list_examples_of_one_campaign_decode_alike() -> None:

@@ -283,19 +283,6 @@ def test_an_audience_is_read_from_any_to_as_before(to: Any) -> None:
     assert Audience.from_to(to) == as_before(to)
 
 
-class _Number(int):
-    pass
-
-
-@settings(max_examples=300)
-@given(_anything | st.integers().map(_Number) | st.floats().map(lambda f: [f]))
-def test_a_plain_extra_value_is_told_apart_as_before(value: Any) -> None:
-    from reconciler.providers.engagelab.client import _plain
-
-    as_before = isinstance(value, str | int | float) and not isinstance(value, bool)
-    assert _plain(value) is as_before
-
-
 class _Unprintable:
     def __str__(self) -> str:
         raise RuntimeError("no text")

@@ -35,6 +35,7 @@ from reconciler.forking import fork_with_pipe
 from reconciler.loader.documents import Document, documents
 from reconciler.loader.files import MAX_FILES, read_text, walk
 from reconciler.loader.issues import Mark
+from reconciler.sharing import share_strings
 
 #: Files the loader parses itself before it starts a worker: a fork is not worth it below.
 PREFETCH_AFTER = 1000
@@ -238,6 +239,9 @@ def _parse(root: Path, entry: os.DirEntry[str]) -> _Parsed:  # pragma: no cover 
         start, name = docs[0].start_and_name_marks()
     except Exception:
         return (path,)
+    # Equal strings become one object, which marshal then sends once and the loader's
+    # models keep once (each file's kind, sender, template... were their own strings).
+    share_strings(docs[0].value)
     return (path, docs[0].value, text, start.line, start.column, name.line, name.column)
 
 

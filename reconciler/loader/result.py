@@ -12,7 +12,7 @@ if TYPE_CHECKING:
     from reconciler.model import EmailCampaign, Lifecycle, MessagingCampaign, Source
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class LoadedCampaign:
     """A validated campaign and where it was declared."""
 

@@ -19,6 +19,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from reconciler.errors import StateError
 from reconciler.jsoncodec import dumps_indented
+from reconciler.sharing import share, share_fields
 from reconciler.state.limits import load_json
 
 __all__ = [
@@ -163,7 +164,7 @@ def _where(where: str, path: tuple[Any, ...], record: bool) -> str:
 # --------------------------------------------------------------------------- in memory
 
 
-@dataclass
+@dataclass(slots=True)
 class ManagedRecord:
     """One managed campaign: its remote id and what the last apply sent (write-only hashed)."""
 
@@ -385,15 +386,17 @@ def _plain_record(raw: Any) -> ManagedRecord | None:
         return None
     if type(touchpoints) is not dict or not all(type(v) is str for v in touchpoints.values()):
         return None
+    # This document is ours: its values are shared with the live list's and each other's.
+    share_fields(last_applied)
     return ManagedRecord(
-        kind=kind,
-        name=name,
-        remote_id=remote_id,
+        kind=share(kind),
+        name=share(name),
+        remote_id=share(remote_id),
         last_applied=last_applied,
-        live_fingerprint=fingerprint,
+        live_fingerprint=None if fingerprint is None else share(fingerprint),
         status=status,
         touchpoint_ids=touchpoints,
-        applied_at=applied_at,
+        applied_at=share(applied_at),
     )
 
 

@@ -38,6 +38,7 @@ from reconciler.providers.http import (
     shielded,
 )
 from reconciler.settings import ENV_API_KEY, ENV_API_USER
+from reconciler.sharing import share, share_fields
 
 __all__ = [
     "API",
@@ -89,17 +90,6 @@ _ENCODERS: Final[dict[str, Callable[[Any], Any]]] = {f.name: f.encode for f in F
 #: What "clear this field" is on the wire: the API's PUT keeps every key a body leaves out
 #: (semantics.md "Managed fields"), so a cleared field must be sent, as its empty value.
 _EMPTY: Final[dict[str, Any]] = {f.name: f.empty for f in FIELDS if f.empty is not REQUIRED}
-
-#: Response keys that are not managed fields; kept in `LiveCampaign.extra` for display.
-_EXTRA_KEYS: Final = (
-    "campaign_id",
-    "from_email",
-    "from_name",
-    "create_time",
-    "update_time",
-    "run_time",
-    "complete_time",
-)
 
 
 def _bad(raw: Mapping[str, Any], field: str, problem: object) -> InvalidResponse:
@@ -157,15 +147,6 @@ def campaign_path(remote_id: str) -> str:
     return f"{CAMPAIGNS_PATH}/{url_quote(remote_id, safe='')}"
 
 
-_PLAIN_TYPES: Final = frozenset({str, int, float})
-
-
-def _plain(value: Any) -> bool:
-    if type(value) in _PLAIN_TYPES:  # the decoded JSON's own types, asked first
-        return True
-    return isinstance(value, str | int | float) and not isinstance(value, bool)
-
-
 def decode_campaign(raw: Any) -> LiveCampaign:
     """Return a LiveCampaign for one campaign object of a response."""
     if not isinstance(raw, Mapping) or c.is_empty(raw.get("campaign_id")):
@@ -182,14 +163,13 @@ def decode_campaign(raw: Any) -> LiveCampaign:
     status = w.digits_to_int(raw.get("status"))
     if not isinstance(status, int) or isinstance(status, bool):
         raise _bad(raw, "status", repr(raw.get("status")))
+    share_fields(fields)
     return LiveCampaign(
         kind=EMAIL_KIND,
-        remote_id=str(raw["campaign_id"]),
+        remote_id=share(str(raw["campaign_id"])),
         name=fields["name"],
         status=status,
         fields=fields,
-        # Display only, still untrusted: only plain values are kept.
-        extra={k: raw[k] for k in _EXTRA_KEYS if _plain(raw.get(k))},
     )
 
 

@@ -48,6 +48,7 @@ from reconciler.providers.http import (
 from reconciler.providers.imbrace.fields import DEFAULT_STATUS, IMBRACE, TOUCHPOINT_FIELDS
 from reconciler.providers.imbrace.quirks import canonical_message
 from reconciler.settings import ENV_IMBRACE_API_KEY
+from reconciler.sharing import share, share_fields
 
 __all__ = [
     "API",
@@ -185,14 +186,14 @@ def decode_campaign(raw: Any, touchpoints: tuple[LiveTouchpoint, ...] = ()) -> L
         raise InvalidResponse(f"campaign {remote_id} has no name: {quote(raw)}")
     channel_type = _optional_text(raw, "channel_type", "campaign", remote_id)
     fields = c.drop_empty({"kind": MESSAGING_KIND, "name": name, "channel_type": channel_type})
+    share_fields(fields)
     return LiveCampaign(
         kind=MESSAGING_KIND,
-        remote_id=remote_id,
-        name=name,
+        remote_id=share(remote_id),
+        name=fields["name"],
         status=_optional_text(raw, "status", "campaign", remote_id) or DEFAULT_STATUS,
         fields=fields,
         touchpoints=touchpoints,
-        extra={k: v for k in ("created_at", "updated_at") if (v := _timestamp(raw, k))},
     )
 
 
