@@ -10,9 +10,10 @@ through `share` come back as the first equal object seen in this run.
 Only values nobody changes are shared: strings always (immutable), and the small flat
 dicts and lists of a state record or a live object (`to`, `google_track`...), which the
 planner and the applier only read. The memo lives for one `build_plan` (`scope`); the
-values stay shared after it ends. Thread-safe: `dict.setdefault` on str and tuple keys
-runs no Python code, so it is atomic under the interpreter lock, and the list thread and
-the main thread share one memo.
+values stay shared after it ends. Outside a scope nothing is shared nor remembered, so a
+long-lived process decoding outside a plan keeps no memo. Thread-safe: `dict.setdefault`
+on str and tuple keys runs no Python code, so it is atomic under the interpreter lock, and
+the list thread and the main thread share one memo.
 """
 
 from __future__ import annotations
@@ -24,10 +25,14 @@ from typing import Any, Final
 __all__ = ["scope", "share", "share_fields", "share_strings"]
 
 _memo: Final[dict[Any, Any]] = {}
+#: How many `scope`s are open (build_plan may be entered by a command inside another).
+_open_scopes = 0
 
 
 def share(text: str) -> str:
     """The first string equal to `text` seen in this scope (`text` itself if none)."""
+    if not _open_scopes:
+        return text
     return _memo.setdefault(text, text)  # type: ignore[no-any-return]
 
 
@@ -55,6 +60,11 @@ def share_fields(fields: dict[str, Any]) -> None:
     For a freshly decoded state record's `last_applied` or a live object's `fields`: the
     caller owns the dict, and what it holds is read-only from then on.
     """
+    if _open_scopes:
+        _share_fields(fields)
+
+
+def _share_fields(fields: dict[str, Any]) -> None:
     for key, value in fields.items():
         kind = type(value)
         if kind is str:
@@ -64,7 +74,7 @@ def share_fields(fields: dict[str, Any]) -> None:
             if flat is not None:
                 fields[key] = _memo.setdefault(flat, value)
             elif kind is dict:
-                share_fields(value)
+                _share_fields(value)
             else:
                 _share_items(value)
 
@@ -75,30 +85,39 @@ def _share_items(items: list[Any]) -> None:
         if kind is str:
             items[index] = _memo.setdefault(item, item)
         elif kind is dict:
-            share_fields(item)
+            _share_fields(item)
 
 
 def share_strings(value: Any) -> None:
     """Replace, in place, the strings inside `value` (parsed YAML: dicts and lists) by
     shared equal ones; containers stay its own (strings are immutable: always safe)."""
+    if _open_scopes:
+        _share_strings(value)
+
+
+def _share_strings(value: Any) -> None:
     if type(value) is dict:
         for key, item in value.items():
             if type(item) is str:
                 value[key] = _memo.setdefault(item, item)
             else:
-                share_strings(item)
+                _share_strings(item)
     elif type(value) is list:
         for index, item in enumerate(value):
             if type(item) is str:
                 value[index] = _memo.setdefault(item, item)
             else:
-                share_strings(item)
+                _share_strings(item)
 
 
 @contextlib.contextmanager
 def scope() -> Iterator[None]:
     """Share values while the block runs, then forget the memo (not the sharing)."""
+    global _open_scopes
+    _open_scopes += 1
     try:
         yield
     finally:
-        _memo.clear()
+        _open_scopes -= 1
+        if not _open_scopes:
+            _memo.clear()

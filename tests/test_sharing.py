@@ -78,6 +78,16 @@ def test_the_memo_is_forgotten_when_its_scope_ends() -> None:
     assert not sharing._memo
 
 
+def test_outside_a_scope_nothing_is_shared_nor_remembered() -> None:
+    first, second = {"t": "x".upper(), "l": ["a"]}, {"t": "x".upper(), "l": ["a"]}
+    sharing.share_fields(first)
+    sharing.share_fields(second)
+    sharing.share_strings([first, second])
+    assert first["t"] is not second["t"] and first["l"] is not second["l"]
+    assert sharing.share("y".upper()) is not sharing.share("y".upper())
+    assert not sharing._memo
+
+
 def test_a_value_met_twice_is_imported_twice_not_as_a_yaml_alias() -> None:
     shared = ["all", "vip"]
     text = _dump({"to": {"type": "list", "value": shared}, "cc": {"value": shared}})
