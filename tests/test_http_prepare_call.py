@@ -15,6 +15,7 @@ CALLS: list[tuple[str, str, dict[str, Any] | None, Any]] = [
     ("GET", "/v1/marketing/campaigns", {"page": 2, "limit": 100}, None),
     ("GET", "/v1/marketing/campaigns", {"page": 1, "name": None, "q": "a b&c=d"}, None),
     ("GET", "/v1/marketing/campaigns", None, None),
+    ("GET", "/v1/marketing/campaigns?limit=5", {"name": None}, None),
     ("POST", "/v1/marketing/campaigns", None, {"name": "Ünïcode ✓", "to": [{"type": "tag"}]}),
     ("put", "/channel-service/v1/campaign/abc", {}, {"name": "x"}),
     ("DELETE", "/v1/marketing/campaigns/7", None, None),
@@ -45,6 +46,25 @@ def test_prepare_call_is_the_request_prepare_request_builds(
         direct = session.prepare_call(method, base + path, params=params, json=body)
         assert _as_tuple(direct) == _as_tuple(generic)
         assert "Cookie" in direct.headers
+
+
+def test_a_call_without_params_encodes_none(monkeypatch: pytest.MonkeyPatch) -> None:
+    """requests encodes even an empty dict of params, through two runtime Protocol checks
+    (`SupportsRead`, `SupportsItems`) that walk their class on every call."""
+    encoded: list[Any] = []
+    real = requests.PreparedRequest._encode_params
+    monkeypatch.setattr(
+        requests.PreparedRequest,
+        "_encode_params",
+        staticmethod(lambda data: encoded.append(data) or real(data)),
+    )
+    session = make_session("http://127.0.0.1:9", api_key_auth(SecretStr("t")))
+    for params in (None, {}, {"name": None}):
+        prepared = session.prepare_call("POST", "http://127.0.0.1:9/x", params=params, json={})
+        assert prepared.url == "http://127.0.0.1:9/x"
+    assert encoded == []
+    session.prepare_call("GET", "http://127.0.0.1:9/x", params={"a": 1}, json=None)
+    assert encoded == [{"a": 1}]
 
 
 def test_a_session_with_params_of_its_own_takes_the_generic_path() -> None:

@@ -50,13 +50,15 @@ class TimeoutSession(requests.Session):
         """
         if self.params:
             return self.prepare_request(requests.Request(method, url, params=params, json=json))
+        # merge_setting drops the params set to None. None for none at all: requests then
+        # skips encoding them, and two runtime Protocol checks with it.
+        given = {k: v for k, v in (params or {}).items() if v is not None}
         prepared = requests.PreparedRequest()
         prepared.prepare(
             method=method.upper(),
             url=url,
             headers=self.headers,
-            # merge_setting drops the params set to None
-            params={k: v for k, v in (params or {}).items() if v is not None},
+            params=given or None,
             json=json,
             auth=self.auth,
             cookies=self.cookies,
