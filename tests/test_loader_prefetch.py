@@ -194,7 +194,7 @@ def test_an_unclaimed_early_worker_is_ended_with_the_load(tmp_path: Path) -> Non
 def test_no_worker_below_the_threshold(tmp_path: Path) -> None:
     root = write_directory(tmp_path / "config", plain=20)
     run = with_worker(root, after=PREFETCH_AFTER)
-    assert run["workers"] == 0 and PREFETCH_AFTER >= 1000
+    assert run["workers"] == 0 and PREFETCH_AFTER >= 100  # a small config pays no fork
     assert run["outcome"] == outcome(root)
 
 
