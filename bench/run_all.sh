@@ -7,6 +7,8 @@ set -euo pipefail
 py=${PYTHON:-.venv/bin/python}
 echo "== issue 17: plan / validate (1k, 10k, 50k), apply 1,000 creates (P 8, 16), start-up"
 $py bench/perf_bench.py --sizes 1000,10000,50000 "$@"
+echo "== issue 17: where an apply's time goes (first create, each call, each worker's gap)"
+$py bench/apply_cycle.py --count 1000 --latency-ms 20 --parallelism 8,16
 echo "== list: 10,000 campaigns, 50 ms latency"
 $py bench/list_bench.py --count 10000 --latency-ms 50 --runs 3
 echo "== apply (in-process, parallelism sweep): 1,000 creates, 20 ms latency"

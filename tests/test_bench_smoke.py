@@ -61,3 +61,23 @@ def test_perf_bench_takes_every_figure_with_a_positive_ratio_on_both_sides(
     assert any(line.startswith("top 15 ") for line in report["profile"])
     # Every temporary tree is gone, the sandbox's included.
     assert list(scratch.iterdir()) == []
+
+
+@pytest.mark.slow
+def test_apply_cycle_takes_an_apply_apart_at_each_parallelism(tmp_path: Path) -> None:
+    argv = [
+        sys.executable, str(REPO / "bench" / "apply_cycle.py"),
+        "--count", "12", "--latency-ms", "1", "--parallelism", "2,4", "--cpu-count", "3",
+    ]  # fmt: skip
+    scratch = tmp_path / "tmp"
+    scratch.mkdir()
+    env = {**os.environ, "TMPDIR": str(scratch)}
+    done = subprocess.run(
+        argv, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300, check=False
+    )
+    assert done.returncode == 0, done.stderr
+    assert "a create's client CPU, alone:" in done.stdout
+    for parallelism, rounds in ((2, 6), (4, 3)):
+        assert f"P={parallelism}: apply " in done.stdout
+        assert f"; {rounds} rounds" in done.stdout
+    assert done.stdout.count("bound: first create + rounds") == 2
