@@ -28,6 +28,17 @@ EXPECTED_FIGURES = {
 }
 
 
+def _run_bench(argv: list[str], cwd: Path, scratch: Path) -> subprocess.CompletedProcess[str]:
+    """Run a bench with its temporary files under scratch; it must end well."""
+    scratch.mkdir()
+    env = {**os.environ, "TMPDIR": str(scratch)}
+    done = subprocess.run(
+        argv, cwd=cwd, env=env, capture_output=True, text=True, timeout=300, check=False
+    )
+    assert done.returncode == 0, done.stderr
+    return done
+
+
 @pytest.mark.slow
 def test_perf_bench_takes_every_figure_with_a_positive_ratio_on_both_sides(
     tmp_path: Path,
@@ -44,12 +55,7 @@ def test_perf_bench_takes_every_figure_with_a_positive_ratio_on_both_sides(
         "--json",
     ]  # fmt: skip
     scratch = tmp_path / "tmp"
-    scratch.mkdir()
-    env = {**os.environ, "TMPDIR": str(scratch)}
-    done = subprocess.run(
-        argv, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300, check=False
-    )
-    assert done.returncode == 0, done.stderr
+    done = _run_bench(argv, tmp_path, scratch)
     report = json.loads(done.stdout)
     assert {row["figure"] for row in report["rows"]} == EXPECTED_FIGURES
     for row in report["rows"]:
@@ -70,14 +76,10 @@ def test_apply_cycle_takes_an_apply_apart_at_each_parallelism(tmp_path: Path) ->
         "--count", "12", "--latency-ms", "1", "--parallelism", "2,4", "--cpu-count", "3",
     ]  # fmt: skip
     scratch = tmp_path / "tmp"
-    scratch.mkdir()
-    env = {**os.environ, "TMPDIR": str(scratch)}
-    done = subprocess.run(
-        argv, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300, check=False
-    )
-    assert done.returncode == 0, done.stderr
+    done = _run_bench(argv, tmp_path, scratch)
     assert "a create's client CPU, alone:" in done.stdout
     for parallelism, rounds in ((2, 6), (4, 3)):
         assert f"P={parallelism}: apply " in done.stdout
         assert f"; {rounds} rounds" in done.stdout
     assert done.stdout.count("bound: first create + rounds") == 2
+    assert list(scratch.iterdir()) == []
