@@ -32,6 +32,7 @@ from reconciler.cli import (
 )
 from reconciler.cli.progress import Progress, retries_shown
 from reconciler.errors import CampaignctlError, PlanError, StalePlan
+from reconciler.jsoncodec import loads
 from reconciler.plan import ActionKind
 from reconciler.render import Remedy, remedies_for, text_remedies, text_safe
 
@@ -195,7 +196,7 @@ def load_saved_plan(path: Path) -> Plan:
         raise PlanError("cannot read the saved plan: No such file or directory", where=str(path))
     too_deep = PlanError(f"the saved plan nests more than {MAX_JSON_DEPTH} levels", where=str(path))
     try:
-        data = json.loads(raw.decode("utf-8"))
+        data = loads(raw.decode("utf-8"))
     except RecursionError:
         raise too_deep from None
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:

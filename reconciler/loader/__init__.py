@@ -25,10 +25,10 @@ so `validate` of an empty directory starts fast.
 
 from __future__ import annotations
 
-import gc
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from reconciler.collector import collector_paused
 from reconciler.errors import ConfigIssue
 from reconciler.loader.directory import DEFAULT_KIND, DirectoryLoader
 from reconciler.loader.files import MAX_FILE_BYTES, MAX_FILES, MAX_NODES_PER_FILE
@@ -60,13 +60,8 @@ def load_directory(config_dir: Path, *, allow_empty: bool = False) -> LoadResult
     loader = DirectoryLoader(Path(config_dir))
     # Building thousands of small trees triggers the cycle collector over and over for
     # nothing (they are freed by reference counting): about 10% of the run.
-    collecting = gc.isenabled()
-    gc.disable()
-    try:
+    with collector_paused():
         loader.run()
-    finally:
-        if collecting:
-            gc.enable()
     errors = [i for i in loader.issues if i.severity == "error"]
     if not errors and not loader.campaigns and not allow_empty:
         errors.append(issue(str(config_dir), None, (), "no campaigns found (*.yaml, *.yml)"))

@@ -13,6 +13,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from reconciler.collector import collector_paused
+
 __all__ = [
     "INT_MAX",
     "MAX_DEPTH",
@@ -107,12 +109,13 @@ def parse_json_body(body: bytes) -> dict[str, Any]:
     if not body.strip():
         raise BadBody("the request body is empty (a JSON object is required)")
     try:
-        value = json.loads(
-            body.decode("utf-8"),
-            parse_constant=_no_constant,
-            parse_float=_finite_float,
-            parse_int=_bounded_int,
-        )
+        with collector_paused():  # a RecursionError runs no finalizer at its depth
+            value = json.loads(
+                body.decode("utf-8"),
+                parse_constant=_no_constant,
+                parse_float=_finite_float,
+                parse_int=_bounded_int,
+            )
     except RecursionError:
         raise BadBody(f"the request body nests deeper than {MAX_DEPTH} levels") from None
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:

@@ -5,13 +5,13 @@ A file past a cap is a mistake or an attack: it is refused before it is read who
 
 from __future__ import annotations
 
-import json
 import os
 import stat
 from pathlib import Path
 from typing import Any
 
 from reconciler.errors import CampaignctlError, StateError
+from reconciler.jsoncodec import loads
 
 __all__ = [
     "MAX_JSON_DEPTH",
@@ -103,7 +103,7 @@ def load_json(text: str, what: str, where: str) -> Any:
     """json.loads, with too-deep nesting a StateError (json.loads raises RecursionError)."""
     too_deep = StateError(f"the {what} nests more than {MAX_JSON_DEPTH} levels", where=where)
     try:
-        data = json.loads(text)
+        data = loads(text)
     except RecursionError:
         raise too_deep from None
     if json_too_deep(data):

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any, ClassVar, TypeVar
 
 from reconciler.errors import StateLocked
+from reconciler.jsoncodec import loads
 from reconciler.state.model import utc_now
 
 __all__ = [
@@ -77,7 +78,7 @@ class LockInfo:
     def parse(cls, raw: bytes) -> LockInfo | None:
         """The lock described by `raw`, or None when it is not a whole, valid lock file."""
         try:
-            data = json.loads(raw.decode("utf-8"))
+            data = loads(raw.decode("utf-8"))
         except (UnicodeDecodeError, ValueError, RecursionError):
             return None
         return cls.from_dict(data)

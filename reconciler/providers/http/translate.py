@@ -8,7 +8,6 @@ before any text is cut, so no part of one survives the cut.
 from __future__ import annotations
 
 import html
-import json
 import re
 from collections.abc import Callable, Mapping
 from typing import Any, Final
@@ -29,6 +28,7 @@ from reconciler.errors import (
     ServerError,
     ValidationFailed,
 )
+from reconciler.jsoncodec import loads
 from reconciler.providers.http.auth import _identity
 
 __all__ = [
@@ -79,7 +79,7 @@ def parse_body(content: bytes) -> tuple[Any, str | None]:
     if not content.strip():
         return None, None
     try:
-        return json.loads(content), None
+        return loads(content), None
     except ValueError as exc:  # JSONDecodeError and UnicodeDecodeError
         return _NOT_JSON, str(exc)
     except RecursionError:
