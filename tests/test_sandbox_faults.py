@@ -446,6 +446,13 @@ def test_data_file_of_another_format_is_refused(tmp_path: Path) -> None:
         Sandbox(data_file=data).start()
 
 
+def test_a_data_file_nested_too_deeply_is_refused_by_name(tmp_path: Path) -> None:
+    data = tmp_path / "sandbox.json"
+    data.write_text("[" * 30_000 + "]" * 30_000, encoding="utf-8")
+    with pytest.raises(ValueError, match=r"sandbox.json: not a sandbox data file \(nested too"):
+        Sandbox(data_file=data).start()
+
+
 # --------------------------------------------------------------------------- admin extras
 
 

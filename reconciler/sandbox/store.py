@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from reconciler.atomic import write_atomic
+from reconciler.collector import collector_paused
 from reconciler.sandbox.wire import INT_MAX, json_problem
 
 __all__ = [
@@ -369,9 +370,12 @@ def load_file(store: Store, path: Path) -> bool:
     except FileNotFoundError:
         return False
     try:
-        data = json.loads(text)
+        with collector_paused():  # a RecursionError runs no finalizer at its depth
+            data = json.loads(text)
     except json.JSONDecodeError as exc:
         raise ValueError(f"{path}: not a sandbox data file ({exc})") from exc
+    except RecursionError:
+        raise ValueError(f"{path}: not a sandbox data file (nested too deeply)") from None
     if not isinstance(data, dict):
         raise ValueError(f"{path}: not a sandbox data file")
     try:
