@@ -238,6 +238,7 @@ def test_the_sandbox_imports_nothing_from_the_client_side() -> None:
     ).stdout
     modules = json.loads(out)
     assert modules, out
-    # reconciler.atomic: the shared atomic-write helper (standard library only, no client logic)
-    shared = ("reconciler", "reconciler.atomic")
+    # reconciler.atomic and reconciler.collector: the shared atomic-write and collector-pause
+    # helpers (standard library only, no client logic)
+    shared = ("reconciler", "reconciler.atomic", "reconciler.collector")
     assert all(m in shared or m.startswith("reconciler.sandbox") for m in modules), modules

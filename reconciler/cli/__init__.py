@@ -8,6 +8,7 @@ every error into `error: <what> (<where>)` plus a hint, never a traceback.
 from __future__ import annotations
 
 import functools
+import gc
 import logging
 import os
 import sys
@@ -20,7 +21,6 @@ import click
 from reconciler import __version__
 from reconciler.cli.help import polish, single_dash_hint
 from reconciler.cli.lazy import COMMANDS, LazyGroup
-from reconciler.collector import collector_paused
 from reconciler.errors import CampaignctlError, ConfigError
 
 if TYPE_CHECKING:
@@ -349,8 +349,15 @@ def run(argv: Sequence[str] | None = None) -> int:
     50,000, same memory). A command is short-lived; the long-running `sandbox` turns the
     collector back on.
     """
-    with collector_paused():
+    # Inline, not reconciler.collector's context manager: made before the collector is off,
+    # that object alone could be the allocation that starts a collection.
+    collecting = gc.isenabled()
+    gc.disable()
+    try:
         return _run(argv)
+    finally:
+        if collecting:
+            gc.enable()
 
 
 def _terminated() -> type[BaseException] | None:
