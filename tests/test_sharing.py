@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from builders import email_yaml
 from conftest import Workspace, run_cli, run_python_json, sandbox_settings
 from hypothesis import given
 from hypothesis import strategies as st
@@ -183,11 +184,7 @@ def test_the_parse_workers_documents_share_their_equal_strings(tmp_path: Path) -
     root = tmp_path / "campaigns.d"
     root.mkdir()
     for i in range(30):
-        (root / f"c-{i:02d}.yaml").write_text(
-            f"kind: EmailCampaign\nname: C{i}\ncampaign_type: normal\n"
-            "to: {type: list, value: [all]}\nsender_id: 1\ntemplate_invoke_name: news_tpl\n"
-            "subject: Hello\n"
-        )
+        (root / f"c-{i:02d}.yaml").write_text(email_yaml(f"C{i}", template_invoke_name="news_tpl"))
     found = run_python_json(_WORKER_LOAD, str(root))
     assert found["count"] == 28 and found["values"] == ["news_tpl"]
     assert found["templates"] == 1  # one chunk of the worker: one string, not 28
